@@ -1,0 +1,119 @@
+-- The registry of the gateway: who may log in, which contracts exist, what was exchanged.
+-- Times are Unix seconds (audit: milliseconds); dates are 'YYYY-MM-DD' text.
+-- Flags are BIGINT 0/1 (the same column type on both dialects).
+
+CREATE TABLE organisations (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    enterprise_number TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    notify_email TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE contracts (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    number TEXT NOT NULL UNIQUE,
+    organisation_id BIGINT NOT NULL REFERENCES organisations (id),
+    title TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX contracts_by_organisation ON contracts (organisation_id);
+
+CREATE TABLE users (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    organisation_id BIGINT NOT NULL REFERENCES organisations (id),
+    login TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    language TEXT NOT NULL CHECK (language IN ('fr', 'nl', 'en')),
+    profile TEXT NOT NULL CHECK (profile IN ('consultation', 'inscription')),
+    all_contracts BIGINT NOT NULL CHECK (all_contracts IN (0, 1)),
+    is_master BIGINT NOT NULL DEFAULT 0 CHECK (is_master IN (0, 1)),
+    is_external BIGINT NOT NULL DEFAULT 0 CHECK (is_external IN (0, 1)),
+    -- Last day of access; required for external users.
+    expires_on TEXT,
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),
+    password_hash TEXT,
+    created_at BIGINT NOT NULL,
+    last_login_at BIGINT,
+    CHECK (is_external = 0 OR expires_on IS NOT NULL)
+);
+CREATE INDEX users_by_organisation ON users (organisation_id);
+
+CREATE TABLE user_contracts (
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    contract_id BIGINT NOT NULL REFERENCES contracts (id),
+    PRIMARY KEY (user_id, contract_id)
+);
+
+CREATE TABLE staff (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    login TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'revoked')),
+    password_hash TEXT,
+    created_at BIGINT NOT NULL,
+    last_login_at BIGINT
+);
+
+CREATE TABLE public_keys (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    user_id BIGINT REFERENCES users (id),
+    staff_id BIGINT REFERENCES staff (id),
+    algorithm TEXT NOT NULL,
+    fingerprint TEXT NOT NULL UNIQUE,
+    openssh TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    CHECK ((user_id IS NULL) <> (staff_id IS NULL))
+);
+
+CREATE TABLE uploads (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    contract_id BIGINT NOT NULL REFERENCES contracts (id),
+    kind TEXT NOT NULL,
+    uploader_user_id BIGINT NOT NULL REFERENCES users (id),
+    file_name TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    sha256 TEXT NOT NULL,
+    object_key TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL CHECK (status IN ('received', 'processing', 'accepted', 'rejected', 'duplicate', 'withdrawn')),
+    received_at BIGINT NOT NULL,
+    client_mtime BIGINT
+);
+CREATE INDEX uploads_by_folder ON uploads (contract_id, kind, file_name);
+
+CREATE TABLE documents (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    contract_id BIGINT NOT NULL REFERENCES contracts (id),
+    kind TEXT NOT NULL,
+    year BIGINT,
+    file_name TEXT NOT NULL,
+    size BIGINT NOT NULL,
+    sha256 TEXT NOT NULL,
+    object_key TEXT NOT NULL UNIQUE,
+    published_by TEXT NOT NULL,
+    published_at BIGINT NOT NULL,
+    -- Set when a newer document of the same name replaces this one (kept as history).
+    superseded_at BIGINT
+);
+CREATE INDEX documents_by_folder ON documents (contract_id, kind, year, file_name);
+
+-- Append-only; each event carries the hash of the previous one.
+CREATE TABLE audit_events (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at_ms BIGINT NOT NULL,
+    actor TEXT NOT NULL,
+    organisation_id BIGINT,
+    action TEXT NOT NULL,
+    path TEXT,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    remote_addr TEXT,
+    session_id TEXT,
+    bytes BIGINT,
+    sha256 TEXT,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);

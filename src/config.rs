@@ -1,0 +1,451 @@
+//! Settings: the embedded `config/default.toml`, then an optional file, then
+//! `PENSION_GATEWAY__SECTION__KEY` environment variables, checked into [`Settings`].
+//!
+//! Every key is known: an unknown or invalid key stops start-up with a message naming the key
+//! and what is allowed. Derived paths use `{data_dir}`. Nothing here opens sockets or databases.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::layout::{Layout, LayoutError};
+
+/// The configuration shipped with the binary: every key with its default and its meaning.
+pub const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
+
+/// Prefix of environment variables that override keys (`PENSION_GATEWAY__SERVER__LISTEN`).
+pub const ENV_PREFIX: &str = "PENSION_GATEWAY__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}")]
+    ReadFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{origin} is not valid TOML: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("configuration key `{key}`: {message}")]
+    Key { key: String, message: String },
+    #[error("environment variable {variable}: {message}")]
+    Environment { variable: String, message: String },
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw settings: the TOML shape, unknown keys refused.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    data_dir: String,
+    layout_file: String,
+    server: RawServer,
+    database: RawDatabase,
+    storage: RawStorage,
+    log: RawLog,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: String,
+    host_key: String,
+    max_connections: u32,
+    max_connections_per_address: u32,
+    max_sessions_per_user: u32,
+    login_grace_seconds: u64,
+    idle_timeout_seconds: u64,
+    auth_rejection_delay_ms: u64,
+    max_concurrent_password_checks: u32,
+    max_open_handles: u32,
+    max_bytes_in_flight: u64,
+    shutdown_grace_seconds: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDatabase {
+    url: String,
+    url_file: String,
+    max_connections: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStorage {
+    backend: String,
+    path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: String,
+    level: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validated settings.
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub layout: Layout,
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub storage: StorageSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub host_key: PathBuf,
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
+    pub max_sessions_per_user: usize,
+    pub login_grace: Duration,
+    pub idle_timeout: Duration,
+    pub auth_rejection_delay: Duration,
+    pub max_concurrent_password_checks: usize,
+    pub max_open_handles: usize,
+    pub max_bytes_in_flight: usize,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Clone)]
+pub struct DatabaseSettings {
+    /// May carry a password: never printed (see the `Debug` impl).
+    pub url: String,
+    pub max_connections: u32,
+}
+
+impl fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.url.split_once(':').map(|(s, _)| s).unwrap_or("?");
+        f.debug_struct("DatabaseSettings")
+            .field("url", &format_args!("{scheme}://[redacted]"))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum StorageSettings {
+    LocalDisk { path: PathBuf },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+impl Settings {
+    /// Embedded defaults, then `file`, then the environment variables in `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = parse_table(EMBEDDED_DEFAULTS, "the embedded config/default.toml")?;
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::ReadFile { path: path.to_path_buf(), source })?;
+            let overlay = parse_table(&text, &path.display().to_string())?;
+            merge_tables(&mut table, overlay);
+        }
+        apply_environment(&mut table, env)?;
+        Self::from_table(table)
+    }
+
+    /// Embedded defaults with a few keys changed: for `demo`, tests and tools.
+    pub fn with_overrides(overrides: &[(&str, toml::Value)]) -> Result<Self, ConfigError> {
+        let mut table = parse_table(EMBEDDED_DEFAULTS, "the embedded config/default.toml")?;
+        for (key, value) in overrides {
+            let path: Vec<String> = key.split('.').map(str::to_string).collect();
+            insert_at(&mut table, &path, value.clone(), key)?;
+        }
+        Self::from_table(table)
+    }
+
+    fn from_table(table: toml::Table) -> Result<Self, ConfigError> {
+        let raw: RawSettings = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|e| ConfigError::Key {
+                key: e.path().to_string(),
+                message: e.inner().message().to_string(),
+            })?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
+        let key_error = |key: &str, message: String| ConfigError::Key { key: key.to_string(), message };
+        if raw.data_dir.trim().is_empty() {
+            return Err(key_error("data_dir", "must not be empty".into()));
+        }
+        let data_dir = PathBuf::from(&raw.data_dir);
+        let with_data_dir = |key: &str, value: &str| -> Result<PathBuf, ConfigError> {
+            if value.trim().is_empty() {
+                return Err(key_error(key, "must not be empty".into()));
+            }
+            Ok(PathBuf::from(value.replace("{data_dir}", &raw.data_dir)))
+        };
+
+        let layout = if raw.layout_file.is_empty() {
+            Layout::embedded()?
+        } else {
+            Layout::from_file(&with_data_dir("layout_file", &raw.layout_file)?)?
+        };
+
+        let s = raw.server;
+        let listen: SocketAddr = s.listen.parse().map_err(|_| {
+            key_error("server.listen", format!("{:?} is not an address:port such as 127.0.0.1:2222", s.listen))
+        })?;
+        let positive = |key: &str, value: u64| -> Result<u64, ConfigError> {
+            if value == 0 {
+                Err(key_error(key, "must be greater than 0".into()))
+            } else {
+                Ok(value)
+            }
+        };
+        let server = ServerSettings {
+            listen,
+            host_key: with_data_dir("server.host_key", &s.host_key)?,
+            max_connections: positive("server.max_connections", s.max_connections.into())? as usize,
+            max_connections_per_address: positive(
+                "server.max_connections_per_address",
+                s.max_connections_per_address.into(),
+            )? as usize,
+            max_sessions_per_user: positive("server.max_sessions_per_user", s.max_sessions_per_user.into())? as usize,
+            login_grace: Duration::from_secs(positive("server.login_grace_seconds", s.login_grace_seconds)?),
+            idle_timeout: Duration::from_secs(positive("server.idle_timeout_seconds", s.idle_timeout_seconds)?),
+            auth_rejection_delay: Duration::from_millis(s.auth_rejection_delay_ms),
+            max_concurrent_password_checks: positive(
+                "server.max_concurrent_password_checks",
+                s.max_concurrent_password_checks.into(),
+            )? as usize,
+            max_open_handles: positive("server.max_open_handles", s.max_open_handles.into())? as usize,
+            max_bytes_in_flight: usize::try_from(positive("server.max_bytes_in_flight", s.max_bytes_in_flight)?)
+                .unwrap_or(usize::MAX)
+                .max(1 << 20),
+            shutdown_grace: Duration::from_secs(s.shutdown_grace_seconds),
+        };
+
+        let d = raw.database;
+        let url = if d.url_file.is_empty() {
+            d.url.replace("{data_dir}", &raw.data_dir)
+        } else {
+            read_secret_file(&with_data_dir("database.url_file", &d.url_file)?, "database.url_file")?
+        };
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(key_error("database.url", "must start with sqlite:// or postgres://".into()));
+        }
+        let database =
+            DatabaseSettings { url, max_connections: positive("database.max_connections", d.max_connections.into())? as u32 };
+
+        let storage = match raw.storage.backend.as_str() {
+            "local" => StorageSettings::LocalDisk { path: with_data_dir("storage.path", &raw.storage.path)? },
+            other => return Err(key_error("storage.backend", format!("{other:?} is not a backend: allowed: \"local\""))),
+        };
+
+        let format = match raw.log.format.as_str() {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => return Err(key_error("log.format", format!("{other:?}: allowed: \"pretty\", \"json\""))),
+        };
+
+        Ok(Self { data_dir, layout, server, database, storage, log: LogSettings { format, level: raw.log.level } })
+    }
+}
+
+/// Reads a secret from a file that only its owner may read.
+fn read_secret_file(path: &Path, key: &str) -> Result<String, ConfigError> {
+    let error = |message: String| ConfigError::Key { key: key.to_string(), message };
+    let metadata = std::fs::metadata(path).map_err(|e| error(format!("cannot read {}: {e}", path.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if metadata.permissions().mode() & 0o077 != 0 {
+            return Err(error(format!(
+                "{} is readable by group or others: run chmod 600 on it",
+                path.display()
+            )));
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = metadata;
+    let text = std::fs::read_to_string(path).map_err(|e| error(format!("cannot read {}: {e}", path.display())))?;
+    Ok(text.trim().to_string())
+}
+
+fn parse_table(text: &str, origin: &str) -> Result<toml::Table, ConfigError> {
+    text.parse::<toml::Table>()
+        .map_err(|e| ConfigError::Syntax { origin: origin.to_string(), message: e.message().to_string() })
+}
+
+/// Overlays `overlay` onto `base`, table by table. Keys unknown to `base` are kept so that
+/// deserialisation can name them.
+fn merge_tables(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(base_sub)), toml::Value::Table(overlay_sub)) => {
+                merge_tables(base_sub, overlay_sub);
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+fn insert_at(table: &mut toml::Table, path: &[String], value: toml::Value, origin: &str) -> Result<(), ConfigError> {
+    let Some((last, parents)) = path.split_last() else {
+        return Err(ConfigError::Environment { variable: origin.to_string(), message: "names no key".into() });
+    };
+    let mut current = table;
+    for (depth, part) in parents.iter().enumerate() {
+        let entry = current.entry(part.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = match entry {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err(ConfigError::Key {
+                    key: path[..=depth].join("."),
+                    message: format!("is a value, not a section (set by {origin})"),
+                })
+            }
+        };
+    }
+    current.insert(last.clone(), value);
+    Ok(())
+}
+
+/// `PENSION_GATEWAY__SERVER__LISTEN=0.0.0.0:22` sets `server.listen`. A value that parses as a
+/// TOML number, boolean or array is taken as such; anything else is a string.
+fn apply_environment(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    let overrides: BTreeMap<String, String> =
+        env.into_iter().filter(|(name, _)| name.starts_with(ENV_PREFIX)).collect();
+    for (name, raw_value) in overrides {
+        let path: Vec<String> = name[ENV_PREFIX.len()..].split("__").map(|p| p.to_ascii_lowercase()).collect();
+        if path.iter().any(String::is_empty) {
+            return Err(ConfigError::Environment {
+                variable: name,
+                message: "expected PENSION_GATEWAY__SECTION__KEY or PENSION_GATEWAY__KEY".into(),
+            });
+        }
+        let value = format!("v = {raw_value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .filter(|v| !matches!(v, toml::Value::Table(_) | toml::Value::Datetime(_)))
+            .unwrap_or(toml::Value::String(raw_value));
+        insert_at(table, &path, value, &name)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn the_embedded_defaults_keep_everything_under_the_data_dir() {
+        let settings = Settings::load(None, env(&[])).unwrap();
+        assert_eq!(settings.data_dir, PathBuf::from("data"));
+        assert_eq!(settings.server.host_key, PathBuf::from("data/host_ed25519"));
+        assert_eq!(settings.database.url, "sqlite://data/gateway.db");
+        let StorageSettings::LocalDisk { path } = &settings.storage;
+        assert_eq!(path, &PathBuf::from("data/objects"));
+    }
+
+    #[test]
+    fn environment_variables_override_keys_in_sections_and_at_the_top() {
+        let settings = Settings::load(
+            None,
+            env(&[
+                ("PENSION_GATEWAY__DATA_DIR", "/srv/gw"),
+                ("PENSION_GATEWAY__SERVER__LISTEN", "0.0.0.0:22"),
+                ("PENSION_GATEWAY__SERVER__MAX_CONNECTIONS", "10"),
+                ("PENSION_GATEWAY_CONFIG", "ignored.toml"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.server.listen, "0.0.0.0:22".parse().unwrap());
+        assert_eq!(settings.server.max_connections, 10);
+        assert_eq!(settings.server.host_key, PathBuf::from("/srv/gw/host_ed25519"));
+    }
+
+    #[test]
+    fn an_unknown_key_names_itself_and_what_is_allowed() {
+        let err = Settings::load(None, env(&[("PENSION_GATEWAY__SERVER__LISSEN", "x")])).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("server.lissen"), "{message}");
+        assert!(message.contains("listen"), "{message}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gw.toml");
+        std::fs::write(&file, "[databse]\nurl = \"x\"\n").unwrap();
+        let message = Settings::load(Some(&file), env(&[])).unwrap_err().to_string();
+        assert!(message.contains("databse"), "{message}");
+    }
+
+    #[test]
+    fn an_invalid_value_names_the_key_and_the_expected_form() {
+        let message = Settings::load(None, env(&[("PENSION_GATEWAY__SERVER__LISTEN", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("server.listen") && message.contains("127.0.0.1:2222"), "{message}");
+        let message = Settings::load(None, env(&[("PENSION_GATEWAY__SERVER__MAX_CONNECTIONS", "many")]))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("server.max_connections"), "{message}");
+        let message =
+            Settings::load(None, env(&[("PENSION_GATEWAY__STORAGE__BACKEND", "ftp")])).unwrap_err().to_string();
+        assert!(message.contains("storage.backend") && message.contains("local"), "{message}");
+    }
+
+    #[test]
+    fn a_file_overrides_only_the_keys_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("gw.toml");
+        std::fs::write(&file, "data_dir = \"/tmp/x\"\n[server]\nlisten = \"127.0.0.1:0\"\n").unwrap();
+        let settings = Settings::load(Some(&file), env(&[])).unwrap();
+        assert_eq!(settings.server.listen.port(), 0);
+        assert_eq!(settings.server.max_sessions_per_user, 8);
+        assert_eq!(settings.database.url, "sqlite:///tmp/x/gateway.db");
+    }
+
+    #[test]
+    fn a_database_url_file_readable_by_others_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("url");
+        std::fs::write(&secret, "postgres://gw:secret@localhost/gw\n").unwrap();
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let var = ("PENSION_GATEWAY__DATABASE__URL_FILE".to_string(), secret.display().to_string());
+        let message = Settings::load(None, vec![var.clone()]).unwrap_err().to_string();
+        assert!(message.contains("chmod 600"), "{message}");
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let settings = Settings::load(None, vec![var]).unwrap();
+        assert_eq!(settings.database.url, "postgres://gw:secret@localhost/gw");
+        assert!(!format!("{settings:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,13 @@
+//! pension-gateway: the SFTP gateway of the Extranet Pension Complémentaire.
+//!
+//! Employers and payroll bureaus log in over SSH, see the contracts they were granted as
+//! folders, download what the insurer published and upload spreadsheets into their inboxes.
+//! The protocol edge (`sftp`) is thin; decisions live in pure modules (`domain`, `vfs`,
+//! `access`); state lives in `registry` (SQLite or PostgreSQL) and `storage` (objects).
+//! `startup` wires the concrete pieces together. See ARCHITECTURE.md for the map.
+
+pub mod access;
+pub mod config;
+pub mod domain;
+pub mod layout;
+pub mod vfs;

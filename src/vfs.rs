@@ -1,0 +1,179 @@
+//! Virtual folders: a normalised [`RemotePath`] becomes a [`Node`] — the contract, area, kind
+//! and name it designates — according to the [`Layout`]. Pure: what exists inside a folder
+//! (published documents, uploads) is the registry's business; who may see it is `access`'s.
+
+use crate::domain::{ContractNumber, FileName, KindName, RemotePath};
+use crate::layout::{Area, Layout};
+
+/// What a virtual path designates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// `/`: one folder per contract in scope.
+    Root,
+    /// `/<contract>`
+    Contract(ContractNumber),
+    /// `/<contract>/<area>`
+    AreaFolder(ContractNumber, Area),
+    /// `/<contract>/documents/<kind>`
+    DocumentKindFolder { contract: ContractNumber, kind: KindName, per_year: bool },
+    /// `/<contract>/documents/<kind>/<year>` for kinds published per year.
+    DocumentYearFolder { contract: ContractNumber, kind: KindName, year: u16 },
+    /// A published document.
+    Document { contract: ContractNumber, kind: KindName, year: Option<u16>, name: FileName },
+    /// `/<contract>/inbox/<kind>`
+    InboxFolder { contract: ContractNumber, kind: KindName },
+    /// An upload in an inbox.
+    InboxFile { contract: ContractNumber, kind: KindName, name: FileName },
+    /// A report in `/<contract>/results`.
+    ResultFile { contract: ContractNumber, name: FileName },
+}
+
+/// The path names nothing in the layout.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no such file or folder")]
+pub struct NoSuchNode;
+
+impl Node {
+    /// Maps a path onto the layout. Names must match exactly: contract folders are upper-case,
+    /// so `/gp-1001` is not an alias of `/GP-1001`.
+    pub fn route(layout: &Layout, path: &RemotePath) -> Result<Node, NoSuchNode> {
+        let parts: Vec<&str> = path.components().iter().map(FileName::as_str).collect();
+        let Some((&first, rest)) = parts.split_first() else {
+            return Ok(Node::Root);
+        };
+        let contract = ContractNumber::parse(first).map_err(|_| NoSuchNode)?;
+        if contract.as_str() != first {
+            return Err(NoSuchNode);
+        }
+        let Some((&area_name, rest)) = rest.split_first() else {
+            return Ok(Node::Contract(contract));
+        };
+        let area = layout.area(area_name).ok_or(NoSuchNode)?;
+        let name_at = |i: usize| path.components().get(i).cloned().ok_or(NoSuchNode);
+        match (area, rest) {
+            (_, []) => Ok(Node::AreaFolder(contract, area)),
+            (Area::Results, [_]) => Ok(Node::ResultFile { contract, name: name_at(2)? }),
+            (Area::Inbox, [kind, tail @ ..]) => {
+                let kind = layout.upload_kind(kind).ok_or(NoSuchNode)?.clone();
+                match tail {
+                    [] => Ok(Node::InboxFolder { contract, kind }),
+                    [_] => Ok(Node::InboxFile { contract, kind, name: name_at(3)? }),
+                    _ => Err(NoSuchNode),
+                }
+            }
+            (Area::Documents, [kind, tail @ ..]) => {
+                let kind = layout.document_kind(kind).ok_or(NoSuchNode)?;
+                let (name, per_year) = (kind.name.clone(), kind.per_year);
+                match (per_year, tail) {
+                    (_, []) => Ok(Node::DocumentKindFolder { contract, kind: name, per_year }),
+                    (false, [_]) => Ok(Node::Document { contract, kind: name, year: None, name: name_at(3)? }),
+                    (true, [year]) => {
+                        let year = parse_year(year).ok_or(NoSuchNode)?;
+                        Ok(Node::DocumentYearFolder { contract, kind: name, year })
+                    }
+                    (true, [year, _]) => {
+                        let year = parse_year(year).ok_or(NoSuchNode)?;
+                        Ok(Node::Document { contract, kind: name, year: Some(year), name: name_at(4)? })
+                    }
+                    _ => Err(NoSuchNode),
+                }
+            }
+            _ => Err(NoSuchNode),
+        }
+    }
+
+    /// The contract the node belongs to, `None` for the root.
+    pub fn contract(&self) -> Option<&ContractNumber> {
+        match self {
+            Node::Root => None,
+            Node::Contract(c) | Node::AreaFolder(c, _) => Some(c),
+            Node::DocumentKindFolder { contract, .. }
+            | Node::DocumentYearFolder { contract, .. }
+            | Node::Document { contract, .. }
+            | Node::InboxFolder { contract, .. }
+            | Node::InboxFile { contract, .. }
+            | Node::ResultFile { contract, .. } => Some(contract),
+        }
+    }
+
+    pub fn is_folder(&self) -> bool {
+        !matches!(self, Node::Document { .. } | Node::InboxFile { .. } | Node::ResultFile { .. })
+    }
+
+    /// The children a folder always has, whatever is stored: areas and kinds. Folders whose
+    /// content comes from the registry (kinds, years, inboxes, results) return an empty list.
+    pub fn fixed_children(&self, layout: &Layout) -> Vec<KindName> {
+        match self {
+            Node::Contract(_) => vec![
+                layout.documents_folder.clone(),
+                layout.inbox_folder.clone(),
+                layout.results_folder.clone(),
+            ],
+            Node::AreaFolder(_, Area::Documents) => layout.document_kinds.iter().map(|k| k.name.clone()).collect(),
+            Node::AreaFolder(_, Area::Inbox) => layout.upload_kinds.clone(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Years are four digits between 1900 and 2999: they become folder names and storage keys.
+fn parse_year(text: &str) -> Option<u16> {
+    if text.len() != 4 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok().filter(|y| (1900..=2999).contains(y))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(path: &str) -> Result<Node, NoSuchNode> {
+        let layout = Layout::embedded().unwrap();
+        Node::route(&layout, &RemotePath::resolve(path).unwrap())
+    }
+
+    fn contract() -> ContractNumber {
+        ContractNumber::parse("GP-1001").unwrap()
+    }
+
+    #[test]
+    fn folders_of_the_architecture_route_to_their_nodes() {
+        assert_eq!(route("/").unwrap(), Node::Root);
+        assert_eq!(route("/GP-1001").unwrap(), Node::Contract(contract()));
+        assert_eq!(route("/GP-1001/results").unwrap(), Node::AreaFolder(contract(), Area::Results));
+        assert!(matches!(route("/GP-1001/inbox/affiliations").unwrap(), Node::InboxFolder { .. }));
+        assert!(matches!(
+            route("/GP-1001/inbox/affiliations/a.xlsx").unwrap(),
+            Node::InboxFile { ref name, .. } if name.as_str() == "a.xlsx"
+        ));
+        assert!(matches!(route("/GP-1001/documents/invoices/f.pdf").unwrap(), Node::Document { year: None, .. }));
+        assert!(matches!(
+            route("/GP-1001/documents/pension-sheets/2026").unwrap(),
+            Node::DocumentYearFolder { year: 2026, .. }
+        ));
+        assert!(matches!(
+            route("/GP-1001/documents/pension-sheets/2026/x.pdf").unwrap(),
+            Node::Document { year: Some(2026), .. }
+        ));
+        assert!(matches!(route("/GP-1001/results/a.xlsx.report.json").unwrap(), Node::ResultFile { .. }));
+    }
+
+    #[test]
+    fn anything_outside_the_layout_is_no_such_node() {
+        for path in [
+            "/gp-1001",
+            "/etc",
+            "/etc/passwd",
+            "/GP-1001/secrets",
+            "/GP-1001/inbox/pension-sheets",
+            "/GP-1001/inbox/affiliations/a/b",
+            "/GP-1001/documents/pension-sheets/26",
+            "/GP-1001/documents/pension-sheets/x.pdf",
+            "/GP-1001/documents/invoices/2026/x.pdf",
+            "/GP-1001/results/a/b",
+        ] {
+            assert_eq!(route(path), Err(NoSuchNode), "{path}");
+        }
+    }
+}
