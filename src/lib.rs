@@ -7,7 +7,16 @@
 //! `startup` wires the concrete pieces together. See ARCHITECTURE.md for the map.
 
 pub mod access;
+pub mod admin;
+pub mod audit;
+pub mod registry;
+pub mod sftp;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;
 pub mod config;
 pub mod domain;
+pub mod gateway;
 pub mod layout;
+pub mod passwords;
 pub mod vfs;

@@ -1,0 +1,385 @@
+//! The administration services behind the CLI: organisations, contracts, users, staff,
+//! publishing and listings. Inputs arrive already parsed into domain types; every change is
+//! written to the audit log with the operator as actor.
+
+use std::path::{Path, PathBuf};
+
+use russh::keys::{HashAlg, PublicKey};
+use time::Date;
+use tokio::io::AsyncReadExt;
+
+use crate::audit::{self, now_ms};
+use crate::domain::{ContractNumber, EmailAddress, EnterpriseNumber, FileName, InvalidIdentifier, KindName, Language, Login, Profile, Scope};
+use crate::layout::Layout;
+use crate::passwords::{hash_password, PasswordError};
+use crate::registry::{
+    AccountRef, ContractRecord, NewAuditEvent, NewDocument, NewStaff, NewUser, OrganisationRecord, Publication,
+    Registry, RegistryError, StaffRecord, UploadRecord, UserChanges, UserRecord,
+};
+use crate::storage::{ObjectKey, ObjectStore, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error(transparent)]
+    Registry(RegistryError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot read {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl AdminError {
+    /// 2 for input the operator can fix, 1 for failures of the system.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            AdminError::Invalid(_) | AdminError::NotFound(_) | AdminError::Conflict(_) => 2,
+            AdminError::Registry(_) | AdminError::Storage(_) | AdminError::Io { .. } => 1,
+        }
+    }
+}
+
+impl From<RegistryError> for AdminError {
+    fn from(error: RegistryError) -> Self {
+        match error {
+            RegistryError::NotFound(what) => AdminError::NotFound(what),
+            RegistryError::AlreadyExists(what) => AdminError::Conflict(what),
+            RegistryError::Refused(why) => AdminError::Invalid(why),
+            other => AdminError::Registry(other),
+        }
+    }
+}
+
+impl From<InvalidIdentifier> for AdminError {
+    fn from(error: InvalidIdentifier) -> Self {
+        AdminError::Invalid(error.to_string())
+    }
+}
+
+impl From<PasswordError> for AdminError {
+    fn from(error: PasswordError) -> Self {
+        AdminError::Invalid(error.to_string())
+    }
+}
+
+/// A user to create, as the operator described it.
+#[derive(Debug, Clone)]
+pub struct UserRequest {
+    pub organisation: EnterpriseNumber,
+    pub login: Login,
+    pub name: String,
+    pub email: EmailAddress,
+    pub language: Language,
+    pub profile: Profile,
+    pub scope: Scope,
+    pub master: bool,
+    pub external_until: Option<Date>,
+    pub public_key_files: Vec<PathBuf>,
+    pub password: Option<String>,
+}
+
+/// One published file and what happened to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishOutcome {
+    Published { replaced: bool },
+    Unchanged,
+}
+
+/// Administration of one gateway, on behalf of one operator.
+#[derive(Debug, Clone)]
+pub struct Admin {
+    registry: Registry,
+    storage: ObjectStore,
+    layout: Layout,
+    actor: String,
+}
+
+fn non_empty(what: &str, value: &str) -> Result<String, AdminError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(AdminError::Invalid(format!("{what} must not be empty")));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(AdminError::Invalid(format!("{what} must not contain control characters")));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Reads OpenSSH public keys (one per line, `#` comments allowed) from a file.
+pub fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, AdminError> {
+    let text = std::fs::read_to_string(path).map_err(|source| AdminError::Io { path: path.to_path_buf(), source })?;
+    let mut keys = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = PublicKey::from_openssh(line).map_err(|e| {
+            AdminError::Invalid(format!("{} line {}: not an OpenSSH public key ({e})", path.display(), number + 1))
+        })?;
+        keys.push(key);
+    }
+    if keys.is_empty() {
+        return Err(AdminError::Invalid(format!("{} holds no public key", path.display())));
+    }
+    Ok(keys)
+}
+
+impl Admin {
+    pub fn new(registry: Registry, storage: ObjectStore, layout: Layout, actor: impl Into<String>) -> Self {
+        Self { registry, storage, layout, actor: actor.into() }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    async fn audit(&self, action: &str, organisation_id: Option<i64>, detail: String) -> Result<(), AdminError> {
+        let event = NewAuditEvent {
+            at_ms: now_ms(),
+            actor: self.actor.clone(),
+            organisation_id,
+            action: action.to_string(),
+            outcome: audit::OK.to_string(),
+            reason: Some(audit::mask_personal_numbers(&detail)),
+            ..NewAuditEvent::default()
+        };
+        self.registry.append_audit_events(&[event]).await?;
+        Ok(())
+    }
+
+    pub async fn add_organisation(
+        &self,
+        number: &EnterpriseNumber,
+        name: &str,
+        notify_email: &EmailAddress,
+    ) -> Result<OrganisationRecord, AdminError> {
+        let name = non_empty("the organisation's name", name)?;
+        let record = self.registry.create_organisation(number, &name, notify_email).await?;
+        self.audit("org-add", Some(record.id), format!("organisation {number}")).await?;
+        Ok(record)
+    }
+
+    pub async fn organisations(&self) -> Result<Vec<OrganisationRecord>, AdminError> {
+        Ok(self.registry.organisations().await?)
+    }
+
+    pub async fn add_contract(
+        &self,
+        organisation: &EnterpriseNumber,
+        number: &ContractNumber,
+        title: &str,
+    ) -> Result<ContractRecord, AdminError> {
+        let organisation = self.registry.organisation_by_number(organisation).await?;
+        let record = self.registry.create_contract(organisation.id, number, title.trim()).await?;
+        self.audit("contract-add", Some(organisation.id), format!("contract {number}")).await?;
+        Ok(record)
+    }
+
+    pub async fn contracts(&self, organisation: Option<&EnterpriseNumber>) -> Result<Vec<ContractRecord>, AdminError> {
+        let id = match organisation {
+            Some(number) => Some(self.registry.organisation_by_number(number).await?.id),
+            None => None,
+        };
+        Ok(self.registry.contracts(id).await?)
+    }
+
+    async fn attach_keys(&self, account: AccountRef, files: &[PathBuf]) -> Result<(), AdminError> {
+        for file in files {
+            for key in read_public_keys(file)? {
+                let openssh = key.to_openssh().map_err(|e| AdminError::Invalid(format!("public key: {e}")))?;
+                let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+                self.registry.add_public_key(account, key.algorithm().as_str(), &fingerprint, &openssh).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn password_hash(password: Option<&str>) -> Result<Option<String>, AdminError> {
+        password.map(hash_password).transpose().map_err(AdminError::from)
+    }
+
+    pub async fn add_user(&self, request: &UserRequest) -> Result<UserRecord, AdminError> {
+        let name = non_empty("the user's name", &request.name)?;
+        if request.password.is_none() && request.public_key_files.is_empty() {
+            return Err(AdminError::Invalid("a user needs a password or a public key to log in".into()));
+        }
+        for file in &request.public_key_files {
+            read_public_keys(file)?;
+        }
+        let organisation = self.registry.organisation_by_number(&request.organisation).await?;
+        let user = self
+            .registry
+            .create_user(&NewUser {
+                organisation_id: organisation.id,
+                login: request.login.clone(),
+                name,
+                email: request.email.clone(),
+                language: request.language,
+                profile: request.profile,
+                scope: request.scope.clone(),
+                master: request.master,
+                external: request.external_until.is_some(),
+                expires_on: request.external_until,
+                password_hash: Self::password_hash(request.password.as_deref())?,
+            })
+            .await?;
+        let account = AccountRef::User { id: user.id, organisation_id: organisation.id };
+        self.attach_keys(account, &request.public_key_files).await?;
+        let detail = format!("user {} profile {} contracts {}", user.login, user.profile, user.scope);
+        self.audit("user-add", Some(organisation.id), detail).await?;
+        Ok(user)
+    }
+
+    pub async fn modify_user(
+        &self,
+        login: &Login,
+        changes: UserChanges,
+        password: Option<&str>,
+        public_key_files: &[PathBuf],
+    ) -> Result<UserRecord, AdminError> {
+        for file in public_key_files {
+            read_public_keys(file)?;
+        }
+        let changes = UserChanges { password_hash: Self::password_hash(password)?, ..changes };
+        let user = self.registry.modify_user(login, &changes).await?;
+        let account = AccountRef::User { id: user.id, organisation_id: user.organisation_id };
+        self.attach_keys(account, public_key_files).await?;
+        let detail = format!("user {} profile {} contracts {}", user.login, user.profile, user.scope);
+        self.audit("user-modify", Some(user.organisation_id), detail).await?;
+        Ok(user)
+    }
+
+    pub async fn revoke_user(&self, login: &Login) -> Result<UserRecord, AdminError> {
+        let user = self.registry.set_user_status(login, crate::domain::AccountStatus::Revoked).await?;
+        self.audit("user-revoke", Some(user.organisation_id), format!("user {login}")).await?;
+        Ok(user)
+    }
+
+    pub async fn users(&self, organisation: Option<&EnterpriseNumber>) -> Result<Vec<UserRecord>, AdminError> {
+        let id = match organisation {
+            Some(number) => Some(self.registry.organisation_by_number(number).await?.id),
+            None => None,
+        };
+        Ok(self.registry.users(id).await?)
+    }
+
+    pub async fn add_staff(
+        &self,
+        login: &Login,
+        name: &str,
+        email: &EmailAddress,
+        password: Option<&str>,
+        public_key_files: &[PathBuf],
+    ) -> Result<StaffRecord, AdminError> {
+        let name = non_empty("the staff member's name", name)?;
+        if password.is_none() && public_key_files.is_empty() {
+            return Err(AdminError::Invalid("a staff member needs a password or a public key to log in".into()));
+        }
+        for file in public_key_files {
+            read_public_keys(file)?;
+        }
+        let staff = self
+            .registry
+            .create_staff(&NewStaff {
+                login: login.clone(),
+                name,
+                email: email.clone(),
+                password_hash: Self::password_hash(password)?,
+            })
+            .await?;
+        self.attach_keys(AccountRef::Staff { id: staff.id }, public_key_files).await?;
+        self.audit("staff-add", None, format!("staff {login}")).await?;
+        Ok(staff)
+    }
+
+    /// Publishes one file as a document of a contract.
+    pub async fn publish(
+        &self,
+        contract: &ContractNumber,
+        kind: &KindName,
+        period: Option<u16>,
+        file: &Path,
+    ) -> Result<PublishOutcome, AdminError> {
+        let document_kind = self.layout.document_kind(kind.as_str()).ok_or_else(|| {
+            let known: Vec<&str> = self.layout.document_kinds.iter().map(|k| k.name.as_str()).collect();
+            AdminError::Invalid(format!("unknown document kind {kind}: known kinds are {}", known.join(", ")))
+        })?;
+        let year = match (document_kind.per_year, period) {
+            (true, None) => {
+                return Err(AdminError::Invalid(format!("documents of kind {kind} need --period YEAR")));
+            }
+            (true, Some(year)) => Some(year),
+            (false, Some(_)) => {
+                return Err(AdminError::Invalid(format!("documents of kind {kind} are not filed by year")));
+            }
+            (false, None) => None,
+        };
+        let file_name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| AdminError::Invalid(format!("{}: not a file name in UTF-8", file.display())))?;
+        let file_name = FileName::parse(file_name).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        let contract_record = self.registry.contract(contract).await?;
+        let io_error = |source| AdminError::Io { path: file.to_path_buf(), source };
+        let mut source = tokio::fs::File::open(file).await.map_err(io_error)?;
+        let mut writer = self.storage.create(ObjectKey::for_document(contract, kind)).await?;
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            let read = source.read(&mut buffer).await.map_err(io_error)?;
+            if read == 0 {
+                break;
+            }
+            writer.append(&buffer[..read]).await?;
+        }
+        let stored = writer.finish().await?.commit().await?;
+        let publication = self
+            .registry
+            .record_document(&NewDocument {
+                contract_id: contract_record.id,
+                kind: kind.clone(),
+                year,
+                file_name: file_name.clone(),
+                size: stored.size,
+                sha256: stored.sha256.clone(),
+                object_key: stored.key.to_string(),
+                published_by: self.actor.clone(),
+            })
+            .await;
+        let outcome = match publication {
+            Ok(Publication::Published { replaced, .. }) => PublishOutcome::Published { replaced: replaced.is_some() },
+            Ok(Publication::Unchanged(_)) => {
+                self.storage.delete(&stored.key).await?;
+                PublishOutcome::Unchanged
+            }
+            Err(error) => {
+                self.storage.delete(&stored.key).await?;
+                return Err(error.into());
+            }
+        };
+        let detail = format!("{contract}/{kind}/{file_name} sha256 {} {:?}", stored.sha256, outcome);
+        self.audit("publish", Some(contract_record.organisation_id), detail).await?;
+        Ok(outcome)
+    }
+
+    pub async fn uploads(&self, contract: Option<&ContractNumber>) -> Result<Vec<UploadRecord>, AdminError> {
+        let id = match contract {
+            Some(number) => Some(self.registry.contract(number).await?.id),
+            None => None,
+        };
+        Ok(self.registry.uploads(id).await?)
+    }
+
+    pub async fn upload(&self, id: i64) -> Result<UploadRecord, AdminError> {
+        Ok(self.registry.upload(id).await?)
+    }
+}

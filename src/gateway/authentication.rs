@@ -1,0 +1,182 @@
+//! Who is logging in. Every path (password, public key offered, public key verified) checks
+//! the same rules: the account exists and is active, its organisation is active, and an
+//! external user's end date has not passed. Refusals look the same whatever the reason; the
+//! reason goes to the audit log only.
+
+use std::collections::BTreeSet;
+
+use crate::access::{Principal, Role};
+use crate::audit;
+use crate::domain::{Login, Scope};
+use crate::passwords::verify_password;
+use crate::registry::{AccountRef, LoginAccount};
+
+use super::{Gateway, GatewayError, SessionContext};
+
+/// How the client proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Password,
+    PublicKey,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Password => "password",
+            Method::PublicKey => "publickey",
+        }
+    }
+}
+
+impl Gateway {
+    /// Checks a login and password; `None` is a refusal (already audited).
+    pub async fn authenticate_password(
+        &self,
+        login_text: &str,
+        password: &str,
+        context: &SessionContext,
+    ) -> Option<Principal> {
+        let login = Login::parse(login_text).ok();
+        let account = match &login {
+            Some(login) => self.login_account(login).await,
+            None => Ok(None),
+        };
+        let hash = account.as_ref().ok().and_then(|a| a.as_ref()).and_then(|a| a.password_hash.clone());
+        let matches = self.verify_password_bounded(password.to_string(), hash).await;
+        let verdict = match account {
+            Err(reason) => Err(reason),
+            Ok(None) => Err("unknown-login"),
+            Ok(Some(_)) if !matches => Err("wrong-password"),
+            Ok(Some(account)) => self.usable(account).await,
+        };
+        self.conclude(login, login_text, verdict, Method::Password, context).await
+    }
+
+    /// Answers a client asking whether a key would be accepted, before it signs anything:
+    /// yes only for a key registered to that very login, on a usable account.
+    pub async fn public_key_acceptable(&self, login_text: &str, fingerprint: &str) -> bool {
+        let Ok(login) = Login::parse(login_text) else {
+            return false;
+        };
+        match self.registry.public_key_owner(fingerprint).await {
+            Ok(Some(owner)) if owner == login => {}
+            _ => return false,
+        }
+        match self.login_account(&login).await {
+            Ok(Some(account)) => account.refusal(self.clock.today()).is_none(),
+            _ => false,
+        }
+    }
+
+    /// Checks a public key whose signature russh verified; `None` is a refusal (audited).
+    pub async fn authenticate_public_key(
+        &self,
+        login_text: &str,
+        fingerprint: &str,
+        context: &SessionContext,
+    ) -> Option<Principal> {
+        let login = Login::parse(login_text).ok();
+        let verdict = match &login {
+            None => Err("invalid-login"),
+            Some(login) => match self.registry.public_key_owner(fingerprint).await {
+                Err(_) => Err("registry-unavailable"),
+                Ok(None) => Err("unknown-key"),
+                Ok(Some(owner)) if &owner != login => Err("key-of-another-login"),
+                Ok(Some(_)) => match self.login_account(login).await {
+                    Err(reason) => Err(reason),
+                    Ok(None) => Err("unknown-login"),
+                    Ok(Some(account)) => self.usable(account).await,
+                },
+            },
+        };
+        self.conclude(login, login_text, verdict, Method::PublicKey, context).await
+    }
+
+    async fn login_account(&self, login: &Login) -> Result<Option<LoginAccount>, &'static str> {
+        self.registry.login_account(login).await.map_err(|error| {
+            tracing::error!(error = %error, "login lookup failed");
+            "registry-unavailable"
+        })
+    }
+
+    async fn usable(&self, account: LoginAccount) -> Result<LoginAccount, &'static str> {
+        match account.refusal(self.clock.today()) {
+            Some(reason) => Err(reason),
+            None => Ok(account),
+        }
+    }
+
+    async fn conclude(
+        &self,
+        login: Option<Login>,
+        login_text: &str,
+        verdict: Result<LoginAccount, &'static str>,
+        method: Method,
+        context: &SessionContext,
+    ) -> Option<Principal> {
+        let principal = match (verdict, login) {
+            (Ok(account), Some(login)) => match self.principal(account.account, login).await {
+                Ok(principal) => Ok(principal),
+                Err(error) => {
+                    tracing::error!(error = %error, "cannot load the account's rights");
+                    Err("registry-unavailable")
+                }
+            },
+            (Ok(_), None) => Err("invalid-login"),
+            (Err(reason), _) => Err(reason),
+        };
+        match principal {
+            Ok(principal) => {
+                if let Err(error) = self.registry.record_login(account_ref(&principal)).await {
+                    tracing::warn!(error = %error, "cannot record the login time");
+                }
+                self.audit_event(Some(&principal), context, "login", None, audit::OK, Some(method.as_str().into()));
+                tracing::info!(session = %context.session_id, login = %principal.login, method = method.as_str(), "login");
+                Some(principal)
+            }
+            Err(reason) => {
+                // The attempted login is recorded only when it is a syntactically valid one;
+                // anything else could be a password typed into the user field.
+                let actor = Login::parse(login_text).map(|l| l.to_string()).unwrap_or_else(|_| "(invalid)".into());
+                let mut event = self.session_event(None, context, "login", None, audit::REFUSED, Some(reason.into()));
+                event.actor = actor;
+                self.audit.record(event);
+                tracing::info!(session = %context.session_id, method = method.as_str(), reason, "login refused");
+                None
+            }
+        }
+    }
+
+    /// The principal of an authenticated account, with its contracts resolved now.
+    pub async fn principal(&self, account: AccountRef, login: Login) -> Result<Principal, GatewayError> {
+        let role = match account {
+            AccountRef::Staff { id } => Role::Staff { staff_id: id },
+            AccountRef::User { id, organisation_id } => {
+                let user = self.registry.user_by_id(id).await?;
+                let contracts: BTreeSet<_> = match &user.scope {
+                    Scope::AllContracts => {
+                        self.registry.contracts(Some(organisation_id)).await?.into_iter().map(|c| c.number).collect()
+                    }
+                    Scope::Contracts(list) => list.iter().cloned().collect(),
+                };
+                Role::Employer { user_id: id, organisation_id, profile: user.profile, master: user.master, contracts }
+            }
+        };
+        Ok(Principal { login, role })
+    }
+
+    async fn verify_password_bounded(&self, password: String, hash: Option<String>) -> bool {
+        let Ok(_permit) = self.password_checks.acquire().await else {
+            return false;
+        };
+        tokio::task::spawn_blocking(move || verify_password(&password, hash.as_deref())).await.unwrap_or(false)
+    }
+}
+
+fn account_ref(principal: &Principal) -> AccountRef {
+    match principal.role {
+        Role::Staff { staff_id } => AccountRef::Staff { id: staff_id },
+        Role::Employer { user_id, organisation_id, .. } => AccountRef::User { id: user_id, organisation_id },
+    }
+}

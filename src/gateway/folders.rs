@@ -1,0 +1,194 @@
+//! Folder listings and file attributes of the virtual tree, as a principal sees it.
+
+use crate::access::{decide, Operation, Principal, Role};
+use crate::domain::{FileName, RemotePath};
+use crate::layout::Area;
+use crate::registry::now_seconds;
+use crate::vfs::Node;
+
+use super::transfers::HeldUploads;
+use super::{Gateway, GatewayError};
+
+/// Attributes shown for a file or folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryAttributes {
+    pub folder: bool,
+    pub size: u64,
+    /// Unix seconds.
+    pub mtime: i64,
+    /// Whether the principal may write here (a file it may replace, a folder it may upload into).
+    pub writable: bool,
+}
+
+impl EntryAttributes {
+    fn folder(writable: bool) -> Self {
+        Self { folder: true, size: 0, mtime: now_seconds(), writable }
+    }
+}
+
+/// One line of a folder listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub attributes: EntryAttributes,
+}
+
+impl Gateway {
+    /// Routes a path and checks that the principal may do `operation` on it.
+    pub(super) fn node_for(
+        &self,
+        principal: &Principal,
+        path: &RemotePath,
+        operation: Operation,
+    ) -> Result<Node, GatewayError> {
+        let node = Node::route(&self.layout, path).map_err(|_| GatewayError::NotFound)?;
+        decide(principal, &node, operation)?;
+        Ok(node)
+    }
+
+    /// Whether the principal may put files into this folder.
+    fn folder_writable(&self, principal: &Principal, path: &RemotePath) -> bool {
+        let probe = FileName::parse("probe").map(|name| path.join(&name));
+        match probe.map(|p| Node::route(&self.layout, &p)) {
+            Ok(Ok(child)) => !child.is_folder() && principal.may_write(&child),
+            _ => false,
+        }
+    }
+
+    /// The entries of a folder, sorted by name.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        path: &RemotePath,
+        held: &HeldUploads,
+    ) -> Result<Vec<Entry>, GatewayError> {
+        let node = self.node_for(principal, path, Operation::List)?;
+        let folder = |name: String, writable: bool| Entry { name, attributes: EntryAttributes::folder(writable) };
+        let sub_folder = |name: &str| {
+            let writable = FileName::parse(name).is_ok_and(|n| self.folder_writable(principal, &path.join(&n)));
+            folder(name.to_string(), writable)
+        };
+        let mut entries = match &node {
+            Node::Root => {
+                let numbers: Vec<String> = match &principal.role {
+                    Role::Employer { contracts, .. } => contracts.iter().map(|c| c.to_string()).collect(),
+                    Role::Staff { .. } => {
+                        self.registry.contracts(None).await?.into_iter().map(|c| c.number.to_string()).collect()
+                    }
+                };
+                numbers.into_iter().map(|n| folder(n, false)).collect()
+            }
+            Node::Contract(_) | Node::AreaFolder(_, Area::Documents) | Node::AreaFolder(_, Area::Inbox) => {
+                node.fixed_children(&self.layout).iter().map(|k| sub_folder(k.as_str())).collect()
+            }
+            // Reports arrive with ingestion; until then the results folder is empty.
+            Node::AreaFolder(_, Area::Results) => Vec::new(),
+            Node::DocumentKindFolder { contract, kind, per_year: true } => {
+                let contract = self.registry.contract(contract).await?;
+                let years = self.registry.document_years(contract.id, kind).await?;
+                years
+                    .into_iter()
+                    .map(|(year, newest)| {
+                        let mut entry = sub_folder(&year.to_string());
+                        entry.attributes.mtime = newest;
+                        entry
+                    })
+                    .collect()
+            }
+            Node::DocumentKindFolder { contract, kind, per_year: false }
+            | Node::DocumentYearFolder { contract, kind, .. } => {
+                let year = match &node {
+                    Node::DocumentYearFolder { year, .. } => Some(*year),
+                    _ => None,
+                };
+                let contract = self.registry.contract(contract).await?;
+                let writable = principal.is_staff();
+                let mut entries: Vec<Entry> = self
+                    .registry
+                    .documents_in_folder(contract.id, kind, year)
+                    .await?
+                    .into_iter()
+                    .map(|d| Entry {
+                        name: d.file_name,
+                        attributes: EntryAttributes { folder: false, size: d.size, mtime: d.published_at, writable },
+                    })
+                    .collect();
+                entries.extend(held.entries_in(path));
+                entries
+            }
+            Node::InboxFolder { contract, kind } => {
+                let contract = self.registry.contract(contract).await?;
+                let writable = self.folder_writable(principal, path);
+                let mut entries: Vec<Entry> = self
+                    .registry
+                    .uploads_in_folder(contract.id, kind)
+                    .await?
+                    .into_iter()
+                    .map(|u| Entry {
+                        attributes: EntryAttributes {
+                            folder: false,
+                            size: u.size,
+                            mtime: u.client_mtime.unwrap_or(u.received_at),
+                            writable,
+                        },
+                        name: u.file_name,
+                    })
+                    .collect();
+                entries.extend(held.entries_in(path));
+                entries
+            }
+            Node::Document { .. } | Node::InboxFile { .. } | Node::ResultFile { .. } => {
+                return Err(GatewayError::Unsupported("not a folder"))
+            }
+        };
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        entries.dedup_by(|later, earlier| later.name == earlier.name);
+        Ok(entries)
+    }
+
+    /// Attributes of one path.
+    pub async fn stat(
+        &self,
+        principal: &Principal,
+        path: &RemotePath,
+        held: &HeldUploads,
+    ) -> Result<EntryAttributes, GatewayError> {
+        let node = self.node_for(principal, path, Operation::Stat)?;
+        if let Some(attributes) = held.attributes_of(path) {
+            return Ok(attributes);
+        }
+        match &node {
+            Node::Root | Node::AreaFolder(..) => Ok(EntryAttributes::folder(false)),
+            Node::Contract(number) => {
+                self.registry.contract(number).await.map_err(|_| GatewayError::NotFound)?;
+                Ok(EntryAttributes::folder(false))
+            }
+            Node::DocumentKindFolder { .. } | Node::DocumentYearFolder { .. } | Node::InboxFolder { .. } => {
+                Ok(EntryAttributes::folder(self.folder_writable(principal, path)))
+            }
+            Node::Document { contract, kind, year, name } => {
+                let contract = self.registry.contract(contract).await?;
+                let document = self.registry.document(contract.id, kind, *year, name).await?;
+                let document = document.ok_or(GatewayError::NotFound)?;
+                Ok(EntryAttributes {
+                    folder: false,
+                    size: document.size,
+                    mtime: document.published_at,
+                    writable: principal.may_write(&node),
+                })
+            }
+            Node::InboxFile { contract, kind, name } => {
+                let contract = self.registry.contract(contract).await?;
+                let upload = self.registry.upload_by_name(contract.id, kind, name).await?;
+                let upload = upload.ok_or(GatewayError::NotFound)?;
+                Ok(EntryAttributes {
+                    folder: false,
+                    size: upload.size,
+                    mtime: upload.client_mtime.unwrap_or(upload.received_at),
+                    writable: principal.may_write(&node),
+                })
+            }
+            Node::ResultFile { .. } => Err(GatewayError::NotFound),
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The service layer between the SFTP edge and the state: authentication, folder listings,
+//! downloads, uploads, renames and removals, in domain terms. Every decision goes through
+//! [`crate::access::decide`]; every action and refusal is audited here, once.
+//!
+//! Nothing in this module knows about SSH packets: `sftp` calls it, never the reverse.
+
+mod authentication;
+mod folders;
+mod transfers;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use time::Date;
+use tokio::sync::Semaphore;
+
+use crate::access::{Principal, Refusal};
+use crate::audit::AuditLog;
+use crate::domain::RemotePathError;
+use crate::layout::Layout;
+use crate::registry::{NewAuditEvent, Registry, RegistryError};
+use crate::storage::{ObjectStore, StorageError};
+
+pub use folders::{Entry, EntryAttributes};
+pub use transfers::{Download, HeldUploads, Upload, UploadDestination, UploadOutcome};
+
+/// Why a request failed. `sftp::status` maps each variant to a status code, exhaustively.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("{0}")]
+    InvalidPath(#[from] RemotePathError),
+    #[error("no such file or folder")]
+    NotFound,
+    #[error("{0}")]
+    Refused(#[from] Refusal),
+    #[error("{0}")]
+    Unsupported(&'static str),
+    #[error("{0}")]
+    Conflict(&'static str),
+    #[error("storage is unavailable, try again later")]
+    Storage(#[from] StorageError),
+    #[error("the registry is unavailable, try again later")]
+    Registry(#[from] RegistryError),
+}
+
+/// Where a request comes from, for the audit log.
+#[derive(Debug, Clone)]
+pub struct SessionContext {
+    pub session_id: String,
+    pub remote_addr: SocketAddr,
+}
+
+/// Today's date, replaceable in tests so that expiry can be checked without waiting.
+#[derive(Clone)]
+pub struct Clock(Arc<dyn Fn() -> Date + Send + Sync>);
+
+impl Clock {
+    /// The calendar date in UTC.
+    pub fn system() -> Self {
+        Self(Arc::new(|| time::OffsetDateTime::now_utc().date()))
+    }
+
+    pub fn fixed(date: Date) -> Self {
+        Self(Arc::new(move || date))
+    }
+
+    pub fn today(&self) -> Date {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock(today = {})", self.today())
+    }
+}
+
+/// The gateway's services, shared by every session.
+#[derive(Debug)]
+pub struct Gateway {
+    registry: Registry,
+    storage: ObjectStore,
+    layout: Layout,
+    audit: AuditLog,
+    clock: Clock,
+    password_checks: Semaphore,
+}
+
+impl Gateway {
+    pub fn new(
+        registry: Registry,
+        storage: ObjectStore,
+        layout: Layout,
+        audit: AuditLog,
+        clock: Clock,
+        max_concurrent_password_checks: usize,
+    ) -> Self {
+        Self {
+            registry,
+            storage,
+            layout,
+            audit,
+            clock,
+            password_checks: Semaphore::new(max_concurrent_password_checks.max(1)),
+        }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn storage(&self) -> &ObjectStore {
+        &self.storage
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Records one event of a session.
+    pub fn audit_event(
+        &self,
+        principal: Option<&Principal>,
+        context: &SessionContext,
+        action: &str,
+        path: Option<String>,
+        outcome: &str,
+        reason: Option<String>,
+    ) {
+        self.audit.record(self.session_event(principal, context, action, path, outcome, reason));
+    }
+
+    fn session_event(
+        &self,
+        principal: Option<&Principal>,
+        context: &SessionContext,
+        action: &str,
+        path: Option<String>,
+        outcome: &str,
+        reason: Option<String>,
+    ) -> NewAuditEvent {
+        NewAuditEvent {
+            actor: principal.map(|p| p.login.to_string()).unwrap_or_else(|| "-".into()),
+            organisation_id: principal.and_then(Principal::organisation_id),
+            action: action.to_string(),
+            path,
+            outcome: outcome.to_string(),
+            reason,
+            remote_addr: Some(context.remote_addr.to_string()),
+            session_id: Some(context.session_id.clone()),
+            ..NewAuditEvent::default()
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! Downloads, uploads, renames and removals.
+//!
+//! An upload streams into a staged object while it arrives. On close it is committed and
+//! recorded — object first, registry row second — unless its name is a temporary one
+//! (`*.filepart`, dot-files…): then it is held by the session until renamed to its final
+//! name. Whatever is not committed when the session ends is discarded.
+
+use std::collections::HashMap;
+
+use crate::access::{Operation, Principal, Role};
+use crate::audit;
+use crate::domain::{ContractNumber, FileName, KindName, RemotePath};
+use crate::registry::{now_seconds, NewDocument, NewUpload, Publication};
+use crate::storage::{ObjectKey, ObjectReader, ObjectWriter, StagedObject};
+use crate::vfs::Node;
+
+use super::folders::{Entry, EntryAttributes};
+use super::{Gateway, GatewayError, SessionContext};
+
+/// At most this many temporary-named uploads wait for their rename in one session.
+const MAX_HELD_UPLOADS: usize = 256;
+
+/// An open download.
+#[derive(Debug)]
+pub struct Download {
+    pub path: RemotePath,
+    pub reader: ObjectReader,
+}
+
+/// Where a finished upload goes.
+#[derive(Debug, Clone)]
+enum Destination {
+    Inbox { contract_id: i64, kind: KindName, uploader_user_id: i64 },
+    Documents { contract_id: i64, kind: KindName, year: Option<u16> },
+}
+
+/// An upload in progress: the bytes go to `writer`.
+pub struct Upload {
+    pub path: RemotePath,
+    pub writer: ObjectWriter,
+    destination: Destination,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload").field("path", &self.path.to_string()).finish_non_exhaustive()
+    }
+}
+
+impl Upload {
+    /// The destination, to finish the upload once the writer is done.
+    pub fn into_parts(self) -> (RemotePath, ObjectWriter, UploadDestination) {
+        (self.path, self.writer, UploadDestination(self.destination))
+    }
+}
+
+/// Where a finished upload goes; opaque outside the gateway.
+#[derive(Debug, Clone)]
+pub struct UploadDestination(Destination);
+
+/// What closing an upload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadOutcome {
+    /// Recorded as an upload (inbox) or a document version.
+    Recorded,
+    /// Same content as the current document of that name: nothing changed.
+    Unchanged,
+    /// Temporary name: waiting for a rename to its final name.
+    Held,
+}
+
+struct HeldUpload {
+    destination: Destination,
+    staged: StagedObject,
+    mtime: i64,
+}
+
+/// Temporary-named uploads of one session, waiting for their final name.
+#[derive(Default)]
+pub struct HeldUploads {
+    held: HashMap<RemotePath, HeldUpload>,
+}
+
+impl std::fmt::Debug for HeldUploads {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HeldUploads({})", self.held.len())
+    }
+}
+
+impl HeldUploads {
+    pub(super) fn entries_in(&self, folder: &RemotePath) -> Vec<Entry> {
+        self.held
+            .iter()
+            .filter(|(path, _)| &path.parent() == folder)
+            .filter_map(|(path, held)| {
+                Some(Entry {
+                    name: path.file_name()?.to_string(),
+                    attributes: EntryAttributes {
+                        folder: false,
+                        size: held.staged.size(),
+                        mtime: held.mtime,
+                        writable: true,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    pub(super) fn attributes_of(&self, path: &RemotePath) -> Option<EntryAttributes> {
+        self.held.get(path).map(|held| EntryAttributes {
+            folder: false,
+            size: held.staged.size(),
+            mtime: held.mtime,
+            writable: true,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+}
+
+fn same_folder(from: &RemotePath, to: &RemotePath) -> bool {
+    from.parent() == to.parent()
+}
+
+impl Gateway {
+    /// Audits the outcome of an operation and passes the result through.
+    fn audited<T>(
+        &self,
+        principal: &Principal,
+        context: &SessionContext,
+        action: &str,
+        path: &RemotePath,
+        result: Result<T, GatewayError>,
+    ) -> Result<T, GatewayError> {
+        if let Err(error) = &result {
+            let outcome = match error {
+                GatewayError::Storage(_) | GatewayError::Registry(_) => audit::FAILED,
+                _ => audit::REFUSED,
+            };
+            if outcome == audit::FAILED {
+                tracing::error!(session = %context.session_id, action, error = ?error, "request failed");
+            }
+            self.audit_event(Some(principal), context, action, Some(path.to_string()), outcome, Some(error.to_string()));
+        }
+        result
+    }
+
+    pub async fn open_download(
+        &self,
+        principal: &Principal,
+        path: &RemotePath,
+        context: &SessionContext,
+    ) -> Result<Download, GatewayError> {
+        let result = self.open_download_inner(principal, path).await;
+        if result.is_ok() {
+            self.audit_event(Some(principal), context, "open-read", Some(path.to_string()), audit::OK, None);
+        }
+        self.audited(principal, context, "open-read", path, result)
+    }
+
+    async fn open_download_inner(&self, principal: &Principal, path: &RemotePath) -> Result<Download, GatewayError> {
+        let node = self.node_for(principal, path, Operation::Read)?;
+        let Node::Document { contract, kind, year, name } = &node else {
+            // Reports (results/) arrive with ingestion.
+            return Err(GatewayError::NotFound);
+        };
+        let contract = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;
+        let document = self.registry.document(contract.id, kind, *year, name).await?.ok_or(GatewayError::NotFound)?;
+        let key = ObjectKey::from_stored(&document.object_key)?;
+        let reader = self.storage.open_reader(&key).await?;
+        Ok(Download { path: path.clone(), reader })
+    }
+
+    /// Records the end of a download with the bytes served.
+    pub fn close_download(&self, principal: &Principal, download: &Download, bytes: u64, context: &SessionContext) {
+        let mut event = self.session_event(
+            Some(principal),
+            context,
+            "close-read",
+            Some(download.path.to_string()),
+            audit::OK,
+            None,
+        );
+        event.bytes = Some(i64::try_from(bytes).unwrap_or(i64::MAX));
+        self.audit.record(event);
+    }
+
+    pub async fn begin_upload(
+        &self,
+        principal: &Principal,
+        path: &RemotePath,
+        context: &SessionContext,
+    ) -> Result<Upload, GatewayError> {
+        let result = self.begin_upload_inner(principal, path).await;
+        if result.is_ok() {
+            self.audit_event(Some(principal), context, "open-write", Some(path.to_string()), audit::OK, None);
+        }
+        self.audited(principal, context, "open-write", path, result)
+    }
+
+    async fn begin_upload_inner(&self, principal: &Principal, path: &RemotePath) -> Result<Upload, GatewayError> {
+        let node = self.node_for(principal, path, Operation::Create)?;
+        let (contract_number, destination, key): (&ContractNumber, Destination, ObjectKey) = match (&node, &principal.role)
+        {
+            (Node::InboxFile { contract, kind, .. }, Role::Employer { user_id, .. }) => {
+                let record = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;
+                let destination =
+                    Destination::Inbox { contract_id: record.id, kind: kind.clone(), uploader_user_id: *user_id };
+                (contract, destination, ObjectKey::for_upload(contract, kind))
+            }
+            (Node::Document { contract, kind, year, .. }, Role::Staff { .. }) => {
+                let record = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;
+                let destination = Destination::Documents { contract_id: record.id, kind: kind.clone(), year: *year };
+                (contract, destination, ObjectKey::for_document(contract, kind))
+            }
+            _ => return Err(GatewayError::Unsupported("cannot write here")),
+        };
+        let _ = contract_number;
+        let writer = self.storage.create(key).await?;
+        Ok(Upload { path: path.clone(), writer, destination })
+    }
+
+    /// Completes an upload whose bytes are all staged.
+    pub async fn finish_upload(
+        &self,
+        principal: &Principal,
+        path: RemotePath,
+        destination: UploadDestination,
+        staged: StagedObject,
+        context: &SessionContext,
+        held: &mut HeldUploads,
+    ) -> Result<UploadOutcome, GatewayError> {
+        let (size, sha256) = (staged.size(), staged.sha256().to_string());
+        let is_temporary = path.file_name().is_some_and(FileName::is_temporary);
+        let result = if is_temporary {
+            if held.held.len() >= MAX_HELD_UPLOADS && !held.held.contains_key(&path) {
+                Err(GatewayError::Conflict("too many unfinished temporary files in this session"))
+            } else {
+                held.held.insert(path.clone(), HeldUpload { destination: destination.0, staged, mtime: now_seconds() });
+                Ok(UploadOutcome::Held)
+            }
+        } else {
+            self.commit(principal, &path, destination.0, staged).await
+        };
+        if let Ok(outcome) = &result {
+            let mut event = self.session_event(
+                Some(principal),
+                context,
+                "close-write",
+                Some(path.to_string()),
+                audit::OK,
+                Some(format!("{outcome:?}").to_lowercase()),
+            );
+            event.bytes = Some(i64::try_from(size).unwrap_or(i64::MAX));
+            event.sha256 = Some(sha256);
+            self.audit.record(event);
+        }
+        self.audited(principal, context, "close-write", &path, result)
+    }
+
+    /// Object first, registry row second; a failed row removes the object again.
+    async fn commit(
+        &self,
+        principal: &Principal,
+        path: &RemotePath,
+        destination: Destination,
+        staged: StagedObject,
+    ) -> Result<UploadOutcome, GatewayError> {
+        let name = path.file_name().cloned().ok_or(GatewayError::NotFound)?;
+        let stored = staged.commit().await?;
+        let recorded = match destination {
+            Destination::Inbox { contract_id, kind, uploader_user_id } => self
+                .registry
+                .record_upload(&NewUpload {
+                    contract_id,
+                    kind,
+                    uploader_user_id,
+                    file_name: name,
+                    size: stored.size,
+                    sha256: stored.sha256.clone(),
+                    object_key: stored.key.to_string(),
+                })
+                .await
+                .map(|_| UploadOutcome::Recorded),
+            Destination::Documents { contract_id, kind, year } => self
+                .registry
+                .record_document(&NewDocument {
+                    contract_id,
+                    kind,
+                    year,
+                    file_name: name,
+                    size: stored.size,
+                    sha256: stored.sha256.clone(),
+                    object_key: stored.key.to_string(),
+                    published_by: principal.login.to_string(),
+                })
+                .await
+                .map(|publication| match publication {
+                    Publication::Published { .. } => UploadOutcome::Recorded,
+                    Publication::Unchanged(_) => UploadOutcome::Unchanged,
+                }),
+        };
+        match recorded {
+            Ok(UploadOutcome::Unchanged) => {
+                self.storage.delete(&stored.key).await?;
+                Ok(UploadOutcome::Unchanged)
+            }
+            Ok(outcome) => Ok(outcome),
+            Err(error) => {
+                if let Err(cleanup) = self.storage.delete(&stored.key).await {
+                    tracing::error!(key = %stored.key, error = ?cleanup, "cannot remove an unrecorded object");
+                }
+                Err(error.into())
+            }
+        }
+    }
+
+    pub async fn rename(
+        &self,
+        principal: &Principal,
+        from: &RemotePath,
+        to: &RemotePath,
+        context: &SessionContext,
+        held: &mut HeldUploads,
+    ) -> Result<(), GatewayError> {
+        let result = self.rename_inner(principal, from, to, held).await;
+        if result.is_ok() {
+            let reason = Some(format!("to {to}"));
+            self.audit_event(Some(principal), context, "rename", Some(from.to_string()), audit::OK, reason);
+        }
+        self.audited(principal, context, "rename", from, result)
+    }
+
+    async fn rename_inner(
+        &self,
+        principal: &Principal,
+        from: &RemotePath,
+        to: &RemotePath,
+        held: &mut HeldUploads,
+    ) -> Result<(), GatewayError> {
+        let from_node = self.node_for(principal, from, Operation::Rename)?;
+        self.node_for(principal, to, Operation::Rename)?;
+        if !same_folder(from, to) {
+            return Err(GatewayError::Unsupported("files can only be renamed within their folder"));
+        }
+        if let Some(pending) = held.held.remove(from) {
+            if to.file_name().is_some_and(FileName::is_temporary) {
+                held.held.insert(to.clone(), pending);
+                return Ok(());
+            }
+            return self.commit(principal, to, pending.destination, pending.staged).await.map(|_| ());
+        }
+        let (Node::InboxFile { contract, kind, name }, Role::Employer { user_id, .. }) = (&from_node, &principal.role)
+        else {
+            return Err(GatewayError::Unsupported("published documents cannot be renamed"));
+        };
+        let contract = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;
+        let upload = self.registry.upload_by_name(contract.id, kind, name).await?.ok_or(GatewayError::NotFound)?;
+        if upload.uploader_user_id != *user_id {
+            return Err(GatewayError::Conflict("only the person who uploaded a file may rename it"));
+        }
+        let new_name = to.file_name().ok_or(GatewayError::NotFound)?;
+        if !self.registry.rename_upload(upload.id, new_name).await? {
+            return Err(GatewayError::Conflict("this upload is already being processed"));
+        }
+        Ok(())
+    }
+
+    pub async fn remove(
+        &self,
+        principal: &Principal,
+        path: &RemotePath,
+        context: &SessionContext,
+        held: &mut HeldUploads,
+    ) -> Result<(), GatewayError> {
+        let result = self.remove_inner(principal, path, held).await;
+        if result.is_ok() {
+            self.audit_event(Some(principal), context, "remove", Some(path.to_string()), audit::OK, None);
+        }
+        self.audited(principal, context, "remove", path, result)
+    }
+
+    async fn remove_inner(
+        &self,
+        principal: &Principal,
+        path: &RemotePath,
+        held: &mut HeldUploads,
+    ) -> Result<(), GatewayError> {
+        if held.held.contains_key(path) {
+            self.node_for(principal, path, Operation::Stat)?;
+            held.held.remove(path);
+            return Ok(());
+        }
+        let node = self.node_for(principal, path, Operation::Remove)?;
+        let (Node::InboxFile { contract, kind, name }, Role::Employer { user_id, .. }) = (&node, &principal.role) else {
+            return Err(GatewayError::Unsupported("only your own unprocessed uploads can be deleted"));
+        };
+        let contract = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;
+        let upload = self.registry.upload_by_name(contract.id, kind, name).await?.ok_or(GatewayError::NotFound)?;
+        if upload.uploader_user_id != *user_id {
+            return Err(GatewayError::Conflict("only the person who uploaded a file may delete it"));
+        }
+        if !self.registry.withdraw_upload(upload.id).await? {
+            return Err(GatewayError::Conflict("this upload is already being processed and cannot be deleted"));
+        }
+        self.storage.delete(&ObjectKey::from_stored(&upload.object_key)?).await?;
+        Ok(())
+    }
+
+    /// Accepts the times a client sets after an upload; other attribute changes are refused.
+    pub async fn set_times(
+        &self,
+        principal: &Principal,
+        path: &RemotePath,
+        mtime: Option<i64>,
+        held: &mut HeldUploads,
+    ) -> Result<(), GatewayError> {
+        if let Some(pending) = held.held.get_mut(path) {
+            if let Some(mtime) = mtime {
+                pending.mtime = mtime;
+            }
+            return Ok(());
+        }
+        let node = self.node_for(principal, path, Operation::SetStat)?;
+        if let (Node::InboxFile { contract, kind, name }, Some(mtime)) = (&node, mtime) {
+            let contract = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;
+            let upload = self.registry.upload_by_name(contract.id, kind, name).await?.ok_or(GatewayError::NotFound)?;
+            self.registry.set_upload_client_mtime(upload.id, mtime).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,476 @@
+//! Accounts that can log in: extranet users (per organisation), insurer staff, and the public
+//! keys and argon2id password hashes attached to them. Users and staff share one login
+//! namespace.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use time::Date;
+
+use super::{flag, now_seconds, unique_or, Registry, RegistryError};
+use crate::domain::{AccountStatus, ContractNumber, EmailAddress, Language, Login, Profile, Scope};
+
+/// Which table an account lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountRef {
+    User { id: i64, organisation_id: i64 },
+    Staff { id: i64 },
+}
+
+/// What authentication needs to know about a login.
+#[derive(Debug, Clone)]
+pub struct LoginAccount {
+    pub account: AccountRef,
+    pub password_hash: Option<String>,
+    pub status: AccountStatus,
+    pub organisation_status: AccountStatus,
+    pub expires_on: Option<Date>,
+}
+
+impl LoginAccount {
+    /// Why this account may not log in on `today`, as a reason code for the audit log.
+    pub fn refusal(&self, today: Date) -> Option<&'static str> {
+        if self.status != AccountStatus::Active {
+            Some("account-revoked")
+        } else if self.organisation_status != AccountStatus::Active {
+            Some("organisation-revoked")
+        } else if self.expires_on.is_some_and(|last_day| today > last_day) {
+            Some("account-expired")
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub organisation_id: i64,
+    pub login: Login,
+    pub name: String,
+    pub email: EmailAddress,
+    pub language: Language,
+    pub profile: Profile,
+    pub scope: Scope,
+    pub master: bool,
+    /// Last day of access: required for external users, optional for others.
+    pub expires_on: Option<Date>,
+    pub external: bool,
+    pub password_hash: Option<String>,
+}
+
+/// Changes to a user; `None` keeps the current value.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    pub name: Option<String>,
+    pub email: Option<EmailAddress>,
+    pub language: Option<Language>,
+    pub profile: Option<Profile>,
+    pub scope: Option<Scope>,
+    pub master: Option<bool>,
+    /// `Some((external, expires_on))`
+    pub external: Option<(bool, Option<Date>)>,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub id: i64,
+    pub organisation_id: i64,
+    pub login: Login,
+    pub name: String,
+    pub email: EmailAddress,
+    pub language: Language,
+    pub profile: Profile,
+    pub scope: Scope,
+    pub master: bool,
+    pub external: bool,
+    pub expires_on: Option<Date>,
+    pub status: AccountStatus,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewStaff {
+    pub login: Login,
+    pub name: String,
+    pub email: EmailAddress,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StaffRecord {
+    pub id: i64,
+    pub login: Login,
+    pub name: String,
+    pub email: EmailAddress,
+    pub status: AccountStatus,
+}
+
+#[derive(Debug, Clone)]
+pub struct PublicKeyRecord {
+    pub algorithm: String,
+    pub fingerprint: String,
+}
+
+const DATE_FORMAT: &[time::format_description::FormatItem<'static>] =
+    time::macros::format_description!("[year]-[month]-[day]");
+
+pub(crate) fn format_date(date: Date) -> String {
+    date.format(DATE_FORMAT).unwrap_or_default()
+}
+
+fn parse_stored_date(text: Option<String>) -> Result<Option<Date>, RegistryError> {
+    text.map(|t| Date::parse(&t, DATE_FORMAT).map_err(|_| RegistryError::Corrupt(format!("date {t:?}"))))
+        .transpose()
+}
+
+fn corrupt<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> RegistryError {
+    move |e| RegistryError::Corrupt(format!("{what}: {e}"))
+}
+
+const USER_COLUMNS_SQL: &str = "SELECT id, organisation_id, login, name, email, language, profile, all_contracts,
+        is_master, is_external, expires_on, status, created_at, last_login_at FROM users";
+
+impl Registry {
+    async fn login_taken(&self, login: &Login) -> Result<bool, RegistryError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM users WHERE login = $1) + (SELECT COUNT(*) FROM staff WHERE login = $1)",
+        )
+        .bind(login.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<i64, _>(0)? > 0)
+    }
+
+    /// The contract ids of `scope`, each checked to belong to the organisation.
+    async fn scope_contract_ids(&self, organisation_id: i64, scope: &Scope) -> Result<Vec<i64>, RegistryError> {
+        let Scope::Contracts(numbers) = scope else {
+            return Ok(Vec::new());
+        };
+        let mut ids = Vec::with_capacity(numbers.len());
+        for number in numbers {
+            let contract = self.contract(number).await?;
+            if contract.organisation_id != organisation_id {
+                return Err(RegistryError::Refused(format!(
+                    "contract {number} belongs to another organisation"
+                )));
+            }
+            ids.push(contract.id);
+        }
+        Ok(ids)
+    }
+
+    pub async fn create_user(&self, user: &NewUser) -> Result<UserRecord, RegistryError> {
+        if user.external && user.expires_on.is_none() {
+            return Err(RegistryError::Refused("an external user needs an end date".into()));
+        }
+        if self.login_taken(&user.login).await? {
+            return Err(RegistryError::AlreadyExists(format!("login {}", user.login)));
+        }
+        let contract_ids = self.scope_contract_ids(user.organisation_id, &user.scope).await?;
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO users (organisation_id, login, name, email, language, profile, all_contracts, is_master,
+                                is_external, expires_on, status, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12) RETURNING id",
+        )
+        .bind(user.organisation_id)
+        .bind(user.login.as_str())
+        .bind(&user.name)
+        .bind(user.email.as_str())
+        .bind(user.language.as_str())
+        .bind(user.profile.as_str())
+        .bind(flag(matches!(user.scope, Scope::AllContracts)))
+        .bind(flag(user.master))
+        .bind(flag(user.external))
+        .bind(user.expires_on.map(format_date))
+        .bind(user.password_hash.as_deref())
+        .bind(now_seconds())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(unique_or(format!("login {}", user.login)))?;
+        let id: i64 = row.try_get(0)?;
+        for contract_id in contract_ids {
+            sqlx::query("INSERT INTO user_contracts (user_id, contract_id) VALUES ($1, $2)")
+                .bind(id)
+                .bind(contract_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.user(&user.login).await
+    }
+
+    pub async fn modify_user(&self, login: &Login, changes: &UserChanges) -> Result<UserRecord, RegistryError> {
+        let current = self.user(login).await?;
+        if let Some((true, None)) = changes.external {
+            return Err(RegistryError::Refused("an external user needs an end date".into()));
+        }
+        let contract_ids = match &changes.scope {
+            Some(scope) => Some(self.scope_contract_ids(current.organisation_id, scope).await?),
+            None => None,
+        };
+        let (external, expires_on) = changes.external.unwrap_or((current.external, current.expires_on));
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE users SET name = $1, email = $2, language = $3, profile = $4, all_contracts = $5,
+                    is_master = $6, is_external = $7, expires_on = $8,
+                    password_hash = COALESCE($9, password_hash)
+             WHERE id = $10",
+        )
+        .bind(changes.name.as_ref().unwrap_or(&current.name))
+        .bind(changes.email.as_ref().unwrap_or(&current.email).as_str())
+        .bind(changes.language.unwrap_or(current.language).as_str())
+        .bind(changes.profile.unwrap_or(current.profile).as_str())
+        .bind(flag(matches!(changes.scope.as_ref().unwrap_or(&current.scope), Scope::AllContracts)))
+        .bind(flag(changes.master.unwrap_or(current.master)))
+        .bind(flag(external))
+        .bind(expires_on.map(format_date))
+        .bind(changes.password_hash.as_deref())
+        .bind(current.id)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(ids) = contract_ids {
+            sqlx::query("DELETE FROM user_contracts WHERE user_id = $1").bind(current.id).execute(&mut *tx).await?;
+            for contract_id in ids {
+                sqlx::query("INSERT INTO user_contracts (user_id, contract_id) VALUES ($1, $2)")
+                    .bind(current.id)
+                    .bind(contract_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        self.user(login).await
+    }
+
+    pub async fn set_user_status(&self, login: &Login, status: AccountStatus) -> Result<UserRecord, RegistryError> {
+        let result = sqlx::query("UPDATE users SET status = $1 WHERE login = $2")
+            .bind(status.as_str())
+            .bind(login.as_str())
+            .execute(&self.pool)
+            .await?;
+        if result.rows_affected() == 0 {
+            return Err(RegistryError::NotFound(format!("user {login}")));
+        }
+        self.user(login).await
+    }
+
+    async fn user_from_row(&self, row: &AnyRow) -> Result<UserRecord, RegistryError> {
+        let id: i64 = row.try_get("id")?;
+        let all_contracts = row.try_get::<i64, _>("all_contracts")? != 0;
+        let scope = if all_contracts {
+            Scope::AllContracts
+        } else {
+            let rows = sqlx::query(
+                "SELECT c.number FROM user_contracts uc JOIN contracts c ON c.id = uc.contract_id
+                 WHERE uc.user_id = $1 ORDER BY c.number",
+            )
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+            let mut numbers = Vec::with_capacity(rows.len());
+            for r in rows {
+                numbers.push(ContractNumber::parse(&r.try_get::<String, _>(0)?).map_err(corrupt("contracts.number"))?);
+            }
+            Scope::Contracts(numbers)
+        };
+        Ok(UserRecord {
+            id,
+            organisation_id: row.try_get("organisation_id")?,
+            login: Login::parse(&row.try_get::<String, _>("login")?).map_err(corrupt("users.login"))?,
+            name: row.try_get("name")?,
+            email: EmailAddress::parse(&row.try_get::<String, _>("email")?).map_err(corrupt("users.email"))?,
+            language: row.try_get::<String, _>("language")?.parse().map_err(corrupt("users.language"))?,
+            profile: row.try_get::<String, _>("profile")?.parse().map_err(corrupt("users.profile"))?,
+            scope,
+            master: row.try_get::<i64, _>("is_master")? != 0,
+            external: row.try_get::<i64, _>("is_external")? != 0,
+            expires_on: parse_stored_date(row.try_get("expires_on")?)?,
+            status: row.try_get::<String, _>("status")?.parse().map_err(corrupt("users.status"))?,
+            created_at: row.try_get("created_at")?,
+            last_login_at: row.try_get("last_login_at")?,
+        })
+    }
+
+    pub async fn user(&self, login: &Login) -> Result<UserRecord, RegistryError> {
+        let sql = sqlx::AssertSqlSafe(format!("{USER_COLUMNS_SQL} WHERE login = $1"));
+        let row = sqlx::query(sql)
+            .bind(login.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("user {login}")))?;
+        self.user_from_row(&row).await
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> Result<UserRecord, RegistryError> {
+        let sql = sqlx::AssertSqlSafe(format!("{USER_COLUMNS_SQL} WHERE id = $1"));
+        let row = sqlx::query(sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("user #{id}")))?;
+        self.user_from_row(&row).await
+    }
+
+    pub async fn users(&self, organisation_id: Option<i64>) -> Result<Vec<UserRecord>, RegistryError> {
+        let rows = match organisation_id {
+            Some(org) => {
+                let sql = sqlx::AssertSqlSafe(format!("{USER_COLUMNS_SQL} WHERE organisation_id = $1 ORDER BY login"));
+                sqlx::query(sql).bind(org).fetch_all(&self.pool).await?
+            }
+            None => {
+                let sql = sqlx::AssertSqlSafe(format!("{USER_COLUMNS_SQL} ORDER BY login"));
+                sqlx::query(sql).fetch_all(&self.pool).await?
+            }
+        };
+        let mut users = Vec::with_capacity(rows.len());
+        for row in &rows {
+            users.push(self.user_from_row(row).await?);
+        }
+        Ok(users)
+    }
+
+    pub async fn create_staff(&self, staff: &NewStaff) -> Result<StaffRecord, RegistryError> {
+        if self.login_taken(&staff.login).await? {
+            return Err(RegistryError::AlreadyExists(format!("login {}", staff.login)));
+        }
+        let row = sqlx::query(
+            "INSERT INTO staff (login, name, email, status, password_hash, created_at)
+             VALUES ($1, $2, $3, 'active', $4, $5) RETURNING id",
+        )
+        .bind(staff.login.as_str())
+        .bind(&staff.name)
+        .bind(staff.email.as_str())
+        .bind(staff.password_hash.as_deref())
+        .bind(now_seconds())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unique_or(format!("login {}", staff.login)))?;
+        Ok(StaffRecord {
+            id: row.try_get(0)?,
+            login: staff.login.clone(),
+            name: staff.name.clone(),
+            email: staff.email.clone(),
+            status: AccountStatus::Active,
+        })
+    }
+
+    pub async fn staff_member(&self, id: i64) -> Result<StaffRecord, RegistryError> {
+        let row = sqlx::query("SELECT id, login, name, email, status FROM staff WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("staff #{id}")))?;
+        Ok(StaffRecord {
+            id: row.try_get("id")?,
+            login: Login::parse(&row.try_get::<String, _>("login")?).map_err(corrupt("staff.login"))?,
+            name: row.try_get("name")?,
+            email: EmailAddress::parse(&row.try_get::<String, _>("email")?).map_err(corrupt("staff.email"))?,
+            status: row.try_get::<String, _>("status")?.parse().map_err(corrupt("staff.status"))?,
+        })
+    }
+
+    /// The account behind a login, whatever its state; `None` when no such login exists.
+    pub async fn login_account(&self, login: &Login) -> Result<Option<LoginAccount>, RegistryError> {
+        let user = sqlx::query(
+            "SELECT u.id, u.organisation_id, u.password_hash, u.status, u.expires_on, o.status AS organisation_status
+             FROM users u JOIN organisations o ON o.id = u.organisation_id WHERE u.login = $1",
+        )
+        .bind(login.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(row) = user {
+            return Ok(Some(LoginAccount {
+                account: AccountRef::User { id: row.try_get("id")?, organisation_id: row.try_get("organisation_id")? },
+                password_hash: row.try_get("password_hash")?,
+                status: row.try_get::<String, _>("status")?.parse().map_err(corrupt("users.status"))?,
+                organisation_status: row
+                    .try_get::<String, _>("organisation_status")?
+                    .parse()
+                    .map_err(corrupt("organisations.status"))?,
+                expires_on: parse_stored_date(row.try_get("expires_on")?)?,
+            }));
+        }
+        let staff = sqlx::query("SELECT id, password_hash, status FROM staff WHERE login = $1")
+            .bind(login.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        staff
+            .map(|row| {
+                Ok(LoginAccount {
+                    account: AccountRef::Staff { id: row.try_get("id")? },
+                    password_hash: row.try_get("password_hash")?,
+                    status: row.try_get::<String, _>("status")?.parse().map_err(corrupt("staff.status"))?,
+                    organisation_status: AccountStatus::Active,
+                    expires_on: None,
+                })
+            })
+            .transpose()
+    }
+
+    pub async fn record_login(&self, account: AccountRef) -> Result<(), RegistryError> {
+        let (sql, id) = match account {
+            AccountRef::User { id, .. } => ("UPDATE users SET last_login_at = $1 WHERE id = $2", id),
+            AccountRef::Staff { id } => ("UPDATE staff SET last_login_at = $1 WHERE id = $2", id),
+        };
+        sqlx::query(sql).bind(now_seconds()).bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Attaches a public key to an account; a key belongs to one account only.
+    pub async fn add_public_key(
+        &self,
+        account: AccountRef,
+        algorithm: &str,
+        fingerprint: &str,
+        openssh: &str,
+    ) -> Result<(), RegistryError> {
+        let (user_id, staff_id) = match account {
+            AccountRef::User { id, .. } => (Some(id), None),
+            AccountRef::Staff { id } => (None, Some(id)),
+        };
+        sqlx::query(
+            "INSERT INTO public_keys (user_id, staff_id, algorithm, fingerprint, openssh, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(user_id)
+        .bind(staff_id)
+        .bind(algorithm)
+        .bind(fingerprint)
+        .bind(openssh)
+        .bind(now_seconds())
+        .execute(&self.pool)
+        .await
+        .map_err(unique_or(format!("public key {fingerprint}")))?;
+        Ok(())
+    }
+
+    /// The login a public key (by SHA-256 fingerprint) belongs to.
+    pub async fn public_key_owner(&self, fingerprint: &str) -> Result<Option<Login>, RegistryError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(u.login, s.login) FROM public_keys k
+             LEFT JOIN users u ON u.id = k.user_id LEFT JOIN staff s ON s.id = k.staff_id
+             WHERE k.fingerprint = $1",
+        )
+        .bind(fingerprint)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Login::parse(&r.try_get::<String, _>(0)?).map_err(corrupt("login"))).transpose()
+    }
+
+    pub async fn public_keys(&self, account: AccountRef) -> Result<Vec<PublicKeyRecord>, RegistryError> {
+        let (sql, id) = match account {
+            AccountRef::User { id, .. } => {
+                ("SELECT algorithm, fingerprint FROM public_keys WHERE user_id = $1 ORDER BY id", id)
+            }
+            AccountRef::Staff { id } => {
+                ("SELECT algorithm, fingerprint FROM public_keys WHERE staff_id = $1 ORDER BY id", id)
+            }
+        };
+        let rows = sqlx::query(sql).bind(id).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| Ok(PublicKeyRecord { algorithm: r.try_get(0)?, fingerprint: r.try_get(1)? }))
+            .collect()
+    }
+}

@@ -1,0 +1,190 @@
+//! Documents the insurer published, with their history: a new version under an existing
+//! name supersedes the old one, which stays recorded.
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{now_seconds, Registry, RegistryError};
+use crate::domain::{ContractNumber, FileName, KindName};
+
+#[derive(Debug, Clone)]
+pub struct NewDocument {
+    pub contract_id: i64,
+    pub kind: KindName,
+    pub year: Option<u16>,
+    pub file_name: FileName,
+    pub size: u64,
+    pub sha256: String,
+    pub object_key: String,
+    pub published_by: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DocumentRecord {
+    pub id: i64,
+    pub contract: ContractNumber,
+    pub kind: String,
+    pub year: Option<u16>,
+    pub file_name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub object_key: String,
+    pub published_by: String,
+    pub published_at: i64,
+}
+
+/// What recording a document did.
+#[derive(Debug, Clone)]
+pub enum Publication {
+    /// A new document, possibly replacing an older version under the same name.
+    Published { document: DocumentRecord, replaced: Option<i64> },
+    /// The same content was already the current version: nothing changed.
+    Unchanged(DocumentRecord),
+}
+
+const DOCUMENT_SELECT: &str = "SELECT d.id, c.number AS contract, d.kind, d.year, d.file_name, d.size, d.sha256,
+        d.object_key, d.published_by, d.published_at
+     FROM documents d JOIN contracts c ON c.id = d.contract_id";
+
+fn sql(tail: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!("{DOCUMENT_SELECT} {tail}"))
+}
+
+fn document_from_row(row: &AnyRow) -> Result<DocumentRecord, RegistryError> {
+    Ok(DocumentRecord {
+        id: row.try_get("id")?,
+        contract: ContractNumber::parse(&row.try_get::<String, _>("contract")?)
+            .map_err(|e| RegistryError::Corrupt(e.to_string()))?,
+        kind: row.try_get("kind")?,
+        year: row.try_get::<Option<i64>, _>("year")?.and_then(|y| u16::try_from(y).ok()),
+        file_name: row.try_get("file_name")?,
+        size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
+        sha256: row.try_get("sha256")?,
+        object_key: row.try_get("object_key")?,
+        published_by: row.try_get("published_by")?,
+        published_at: row.try_get("published_at")?,
+    })
+}
+
+/// `year` is NULL for kinds without year folders; 0 stands for it in comparisons.
+fn year_key(year: Option<u16>) -> i64 {
+    year.map(i64::from).unwrap_or(0)
+}
+
+impl Registry {
+    /// Records a published document. Identical content under the same name is a no-op.
+    pub async fn record_document(&self, document: &NewDocument) -> Result<Publication, RegistryError> {
+        let mut tx = self.pool.begin().await?;
+        let current = sqlx::query(sql(
+            "WHERE d.contract_id = $1 AND d.kind = $2 AND COALESCE(d.year, 0) = $3 AND d.file_name = $4
+               AND d.superseded_at IS NULL",
+        ))
+        .bind(document.contract_id)
+        .bind(document.kind.as_str())
+        .bind(year_key(document.year))
+        .bind(document.file_name.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let current = current.as_ref().map(document_from_row).transpose()?;
+        if let Some(existing) = current.as_ref().filter(|d| d.sha256 == document.sha256) {
+            return Ok(Publication::Unchanged(existing.clone()));
+        }
+        let now = now_seconds();
+        if let Some(old) = &current {
+            sqlx::query("UPDATE documents SET superseded_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(old.id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let row = sqlx::query(
+            "INSERT INTO documents (contract_id, kind, year, file_name, size, sha256, object_key, published_by,
+                                    published_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        )
+        .bind(document.contract_id)
+        .bind(document.kind.as_str())
+        .bind(document.year.map(i64::from))
+        .bind(document.file_name.as_str())
+        .bind(i64::try_from(document.size).unwrap_or(i64::MAX))
+        .bind(&document.sha256)
+        .bind(&document.object_key)
+        .bind(&document.published_by)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let id: i64 = row.try_get(0)?;
+        tx.commit().await?;
+        let document = self.document_by_id(id).await?;
+        Ok(Publication::Published { document, replaced: current.map(|d| d.id) })
+    }
+
+    pub async fn document_by_id(&self, id: i64) -> Result<DocumentRecord, RegistryError> {
+        let row = sqlx::query(sql("WHERE d.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("document #{id}")))?;
+        document_from_row(&row)
+    }
+
+    /// The current version of a document.
+    pub async fn document(
+        &self,
+        contract_id: i64,
+        kind: &KindName,
+        year: Option<u16>,
+        name: &FileName,
+    ) -> Result<Option<DocumentRecord>, RegistryError> {
+        let row = sqlx::query(sql(
+            "WHERE d.contract_id = $1 AND d.kind = $2 AND COALESCE(d.year, 0) = $3 AND d.file_name = $4
+               AND d.superseded_at IS NULL",
+        ))
+        .bind(contract_id)
+        .bind(kind.as_str())
+        .bind(year_key(year))
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(document_from_row).transpose()
+    }
+
+    /// Current documents of one folder, by name.
+    pub async fn documents_in_folder(
+        &self,
+        contract_id: i64,
+        kind: &KindName,
+        year: Option<u16>,
+    ) -> Result<Vec<DocumentRecord>, RegistryError> {
+        let rows = sqlx::query(sql(
+            "WHERE d.contract_id = $1 AND d.kind = $2 AND COALESCE(d.year, 0) = $3 AND d.superseded_at IS NULL
+             ORDER BY d.file_name",
+        ))
+        .bind(contract_id)
+        .bind(kind.as_str())
+        .bind(year_key(year))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(document_from_row).collect()
+    }
+
+    /// The year folders of a kind published per year, with the newest publication time in each.
+    pub async fn document_years(&self, contract_id: i64, kind: &KindName) -> Result<Vec<(u16, i64)>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT year, MAX(published_at) FROM documents
+             WHERE contract_id = $1 AND kind = $2 AND year IS NOT NULL AND superseded_at IS NULL
+             GROUP BY year ORDER BY year",
+        )
+        .bind(contract_id)
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let year: i64 = r.try_get(0)?;
+                let year = u16::try_from(year).map_err(|_| RegistryError::Corrupt(format!("year {year}")))?;
+                Ok((year, r.try_get(1)?))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,151 @@
+//! The registry: the only place with SQL. One [`Registry`] over SQLite (the embedded default)
+//! or PostgreSQL, chosen by the URL scheme, with the same statements on both (sqlx `Any`,
+//! `$N` placeholders, integer flags) and one migrations folder per dialect.
+//!
+//! One file per aggregate: organisations and contracts, accounts (users, staff, keys),
+//! uploads, documents, audit events.
+
+mod accounts;
+mod audit_events;
+mod documents;
+mod organisations;
+mod uploads;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, SqlStr};
+
+pub use accounts::{
+    AccountRef, LoginAccount, NewStaff, NewUser, PublicKeyRecord, StaffRecord, UserChanges, UserRecord,
+};
+pub use audit_events::{AuditRecord, NewAuditEvent, GENESIS_HASH};
+pub use documents::{DocumentRecord, NewDocument, Publication};
+pub use organisations::{ContractRecord, OrganisationRecord};
+pub use uploads::{NewUpload, UploadRecord, UploadStatus};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot reach the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot update the database schema")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("the database holds an invalid value: {0}")]
+    Corrupt(String),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
+}
+
+impl From<sqlx::Error> for RegistryError {
+    fn from(error: sqlx::Error) -> Self {
+        RegistryError::Database(error)
+    }
+}
+
+/// Turns a unique-constraint violation into [`RegistryError::AlreadyExists`].
+fn unique_or(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> RegistryError {
+    let what = what.into();
+    move |error| match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => RegistryError::AlreadyExists(what),
+        _ => RegistryError::Database(error),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Handle to the registry database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "registry", include_str!("../../migrations/sqlite/0001_registry.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "registry", include_str!("../../migrations/postgres/0001_registry.sql"))];
+
+impl Registry {
+    /// Connects (creating a SQLite file if needed) and brings the schema up to date.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, RegistryError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") { Dialect::Sqlite } else { Dialect::Postgres };
+        let url = match dialect {
+            Dialect::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
+            _ => url.to_string(),
+        };
+        if dialect == Dialect::Sqlite {
+            if let Some(parent) = sqlite_file(&url).and_then(|p| p.parent().map(|p| p.to_path_buf())) {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(&parent).map_err(|e| RegistryError::Connect(sqlx::Error::Io(e)))?;
+                }
+            }
+        }
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(std::time::Duration::from_secs(30))
+            .connect(&url)
+            .await
+            .map_err(RegistryError::Connect)?;
+        let registry = Self { pool, dialect };
+        if dialect == Dialect::Sqlite {
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&registry.pool).await?;
+        }
+        registry.migrate().await?;
+        Ok(registry)
+    }
+
+    async fn migrate(&self) -> Result<(), RegistryError> {
+        let source = match self.dialect {
+            Dialect::Sqlite => SQLITE_MIGRATIONS,
+            Dialect::Postgres => POSTGRES_MIGRATIONS,
+        };
+        let migrations = source
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(version, description.into(), MigrationType::Simple, SqlStr::from_static(sql), false)
+            })
+            .collect();
+        Migrator::with_migrations(migrations).run(&self.pool).await?;
+        Ok(())
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && !path.starts_with(":memory:") && !path.starts_with("file:")).then(|| path.into())
+}
+
+/// Seconds since the Unix epoch: the registry's clock for records.
+pub fn now_seconds() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+/// Flags are stored as 0/1 integers on both dialects.
+fn flag(value: bool) -> i64 {
+    i64::from(value)
+}

@@ -1,0 +1,170 @@
+//! Organisations (employers) and their contracts.
+
+use sqlx::Row;
+
+use super::{now_seconds, unique_or, Registry, RegistryError};
+use crate::domain::{AccountStatus, ContractNumber, EmailAddress, EnterpriseNumber};
+
+#[derive(Debug, Clone)]
+pub struct OrganisationRecord {
+    pub id: i64,
+    pub enterprise_number: EnterpriseNumber,
+    pub name: String,
+    pub notify_email: EmailAddress,
+    pub status: AccountStatus,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ContractRecord {
+    pub id: i64,
+    pub number: ContractNumber,
+    pub organisation_id: i64,
+    pub title: String,
+}
+
+fn corrupt(what: &str) -> impl Fn(crate::domain::InvalidIdentifier) -> RegistryError + '_ {
+    move |e| RegistryError::Corrupt(format!("{what}: {e}"))
+}
+
+fn organisation_from_row(row: &sqlx::any::AnyRow) -> Result<OrganisationRecord, RegistryError> {
+    Ok(OrganisationRecord {
+        id: row.try_get("id")?,
+        enterprise_number: EnterpriseNumber::parse(&row.try_get::<String, _>("enterprise_number")?)
+            .map_err(corrupt("organisations.enterprise_number"))?,
+        name: row.try_get("name")?,
+        notify_email: EmailAddress::parse(&row.try_get::<String, _>("notify_email")?)
+            .map_err(corrupt("organisations.notify_email"))?,
+        status: row.try_get::<String, _>("status")?.parse().map_err(corrupt("organisations.status"))?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn contract_from_row(row: &sqlx::any::AnyRow) -> Result<ContractRecord, RegistryError> {
+    Ok(ContractRecord {
+        id: row.try_get("id")?,
+        number: ContractNumber::parse(&row.try_get::<String, _>("number")?).map_err(corrupt("contracts.number"))?,
+        organisation_id: row.try_get("organisation_id")?,
+        title: row.try_get("title")?,
+    })
+}
+
+
+impl Registry {
+    pub async fn create_organisation(
+        &self,
+        number: &EnterpriseNumber,
+        name: &str,
+        notify_email: &EmailAddress,
+    ) -> Result<OrganisationRecord, RegistryError> {
+        let row = sqlx::query(
+            "INSERT INTO organisations (enterprise_number, name, notify_email, status, created_at)
+             VALUES ($1, $2, $3, 'active', $4)
+             RETURNING id, enterprise_number, name, notify_email, status, created_at",
+        )
+        .bind(number.as_str())
+        .bind(name)
+        .bind(notify_email.as_str())
+        .bind(now_seconds())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unique_or(format!("organisation {number}")))?;
+        organisation_from_row(&row)
+    }
+
+    pub async fn organisations(&self) -> Result<Vec<OrganisationRecord>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT id, enterprise_number, name, notify_email, status, created_at
+             FROM organisations ORDER BY name, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(organisation_from_row).collect()
+    }
+
+    pub async fn organisation_by_number(
+        &self,
+        number: &EnterpriseNumber,
+    ) -> Result<OrganisationRecord, RegistryError> {
+        let row = sqlx::query(
+            "SELECT id, enterprise_number, name, notify_email, status, created_at
+             FROM organisations WHERE enterprise_number = $1",
+        )
+        .bind(number.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| RegistryError::NotFound(format!("organisation {number}")))?;
+        organisation_from_row(&row)
+    }
+
+    pub async fn organisation(&self, id: i64) -> Result<OrganisationRecord, RegistryError> {
+        let row = sqlx::query(
+            "SELECT id, enterprise_number, name, notify_email, status, created_at
+             FROM organisations WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| RegistryError::NotFound(format!("organisation #{id}")))?;
+        organisation_from_row(&row)
+    }
+
+    pub async fn set_organisation_status(&self, id: i64, status: AccountStatus) -> Result<(), RegistryError> {
+        sqlx::query("UPDATE organisations SET status = $1 WHERE id = $2")
+            .bind(status.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn create_contract(
+        &self,
+        organisation_id: i64,
+        number: &ContractNumber,
+        title: &str,
+    ) -> Result<ContractRecord, RegistryError> {
+        let row = sqlx::query(
+            "INSERT INTO contracts (number, organisation_id, title, created_at) VALUES ($1, $2, $3, $4)
+             RETURNING id, number, organisation_id, title",
+        )
+        .bind(number.as_str())
+        .bind(organisation_id)
+        .bind(title)
+        .bind(now_seconds())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unique_or(format!("contract {number}")))?;
+        contract_from_row(&row)
+    }
+
+    pub async fn contract(&self, number: &ContractNumber) -> Result<ContractRecord, RegistryError> {
+        let row = sqlx::query("SELECT id, number, organisation_id, title FROM contracts WHERE number = $1")
+            .bind(number.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("contract {number}")))?;
+        contract_from_row(&row)
+    }
+
+    /// Contracts of one organisation, or of all when `organisation_id` is `None`.
+    pub async fn contracts(&self, organisation_id: Option<i64>) -> Result<Vec<ContractRecord>, RegistryError> {
+        let rows = match organisation_id {
+            Some(id) => {
+                sqlx::query(
+                    "SELECT id, number, organisation_id, title FROM contracts
+                     WHERE organisation_id = $1 ORDER BY number",
+                )
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query("SELECT id, number, organisation_id, title FROM contracts ORDER BY number")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(contract_from_row).collect()
+    }
+}

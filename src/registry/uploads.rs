@@ -1,0 +1,216 @@
+//! Uploads received in the inboxes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::{now_seconds, Registry, RegistryError};
+use crate::domain::{ContractNumber, FileName, KindName};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadStatus {
+    /// Stored and recorded; not yet processed. The uploader may still withdraw it.
+    Received,
+    Processing,
+    Accepted,
+    Rejected,
+    Duplicate,
+    /// Removed by its uploader before processing.
+    Withdrawn,
+}
+
+impl UploadStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadStatus::Received => "received",
+            UploadStatus::Processing => "processing",
+            UploadStatus::Accepted => "accepted",
+            UploadStatus::Rejected => "rejected",
+            UploadStatus::Duplicate => "duplicate",
+            UploadStatus::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+impl FromStr for UploadStatus {
+    type Err = RegistryError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "received" => UploadStatus::Received,
+            "processing" => UploadStatus::Processing,
+            "accepted" => UploadStatus::Accepted,
+            "rejected" => UploadStatus::Rejected,
+            "duplicate" => UploadStatus::Duplicate,
+            "withdrawn" => UploadStatus::Withdrawn,
+            other => return Err(RegistryError::Corrupt(format!("upload status {other:?}"))),
+        })
+    }
+}
+
+impl fmt::Display for UploadStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    pub contract_id: i64,
+    pub kind: KindName,
+    pub uploader_user_id: i64,
+    pub file_name: FileName,
+    pub size: u64,
+    pub sha256: String,
+    pub object_key: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadRecord {
+    pub id: i64,
+    pub contract: ContractNumber,
+    pub kind: String,
+    pub uploader_user_id: i64,
+    pub uploader: String,
+    pub file_name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub object_key: String,
+    pub status: UploadStatus,
+    pub received_at: i64,
+    /// Modification time a client set after the upload (setstat), if any.
+    pub client_mtime: Option<i64>,
+}
+
+const UPLOAD_SELECT: &str = "SELECT u.id, c.number AS contract, u.kind, u.uploader_user_id, us.login AS uploader,
+        u.file_name, u.size, u.sha256, u.object_key, u.status, u.received_at, u.client_mtime
+     FROM uploads u JOIN contracts c ON c.id = u.contract_id JOIN users us ON us.id = u.uploader_user_id";
+
+fn upload_from_row(row: &AnyRow) -> Result<UploadRecord, RegistryError> {
+    Ok(UploadRecord {
+        id: row.try_get("id")?,
+        contract: ContractNumber::parse(&row.try_get::<String, _>("contract")?)
+            .map_err(|e| RegistryError::Corrupt(e.to_string()))?,
+        kind: row.try_get("kind")?,
+        uploader_user_id: row.try_get("uploader_user_id")?,
+        uploader: row.try_get("uploader")?,
+        file_name: row.try_get("file_name")?,
+        size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
+        sha256: row.try_get("sha256")?,
+        object_key: row.try_get("object_key")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
+        received_at: row.try_get("received_at")?,
+        client_mtime: row.try_get("client_mtime")?,
+    })
+}
+
+fn sql(tail: &str) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!("{UPLOAD_SELECT} {tail}"))
+}
+
+impl Registry {
+    pub async fn record_upload(&self, upload: &NewUpload) -> Result<UploadRecord, RegistryError> {
+        let row = sqlx::query(
+            "INSERT INTO uploads (contract_id, kind, uploader_user_id, file_name, size, sha256, object_key,
+                                  status, received_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', $8) RETURNING id",
+        )
+        .bind(upload.contract_id)
+        .bind(upload.kind.as_str())
+        .bind(upload.uploader_user_id)
+        .bind(upload.file_name.as_str())
+        .bind(i64::try_from(upload.size).unwrap_or(i64::MAX))
+        .bind(&upload.sha256)
+        .bind(&upload.object_key)
+        .bind(now_seconds())
+        .fetch_one(&self.pool)
+        .await?;
+        self.upload(row.try_get(0)?).await
+    }
+
+    pub async fn upload(&self, id: i64) -> Result<UploadRecord, RegistryError> {
+        let row = sqlx::query(sql("WHERE u.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("upload #{id}")))?;
+        upload_from_row(&row)
+    }
+
+    /// Uploads in one inbox folder, newest first per name; withdrawn ones are gone.
+    pub async fn uploads_in_folder(&self, contract_id: i64, kind: &KindName) -> Result<Vec<UploadRecord>, RegistryError> {
+        let rows = sqlx::query(sql(
+            "WHERE u.contract_id = $1 AND u.kind = $2 AND u.status <> 'withdrawn' ORDER BY u.file_name, u.id DESC",
+        ))
+        .bind(contract_id)
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut uploads: Vec<UploadRecord> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let upload = upload_from_row(row)?;
+            if uploads.last().is_some_and(|previous| previous.file_name == upload.file_name) {
+                continue;
+            }
+            uploads.push(upload);
+        }
+        Ok(uploads)
+    }
+
+    /// The newest visible upload with this name in an inbox folder.
+    pub async fn upload_by_name(
+        &self,
+        contract_id: i64,
+        kind: &KindName,
+        name: &FileName,
+    ) -> Result<Option<UploadRecord>, RegistryError> {
+        let row = sqlx::query(sql(
+            "WHERE u.contract_id = $1 AND u.kind = $2 AND u.file_name = $3 AND u.status <> 'withdrawn'
+             ORDER BY u.id DESC LIMIT 1",
+        ))
+        .bind(contract_id)
+        .bind(kind.as_str())
+        .bind(name.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(upload_from_row).transpose()
+    }
+
+    /// All uploads, newest first, optionally of one contract.
+    pub async fn uploads(&self, contract_id: Option<i64>) -> Result<Vec<UploadRecord>, RegistryError> {
+        let rows = match contract_id {
+            Some(id) => sqlx::query(sql("WHERE u.contract_id = $1 ORDER BY u.id DESC")).bind(id).fetch_all(&self.pool).await?,
+            None => sqlx::query(sql("ORDER BY u.id DESC")).fetch_all(&self.pool).await?,
+        };
+        rows.iter().map(upload_from_row).collect()
+    }
+
+    /// Marks an upload withdrawn if it is still unprocessed; false when it was already taken.
+    pub async fn withdraw_upload(&self, id: i64) -> Result<bool, RegistryError> {
+        let result = sqlx::query("UPDATE uploads SET status = 'withdrawn' WHERE id = $1 AND status = 'received'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Renames an unprocessed upload; false when it was already taken.
+    pub async fn rename_upload(&self, id: i64, name: &FileName) -> Result<bool, RegistryError> {
+        let result = sqlx::query("UPDATE uploads SET file_name = $1 WHERE id = $2 AND status = 'received'")
+            .bind(name.as_str())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    pub async fn set_upload_client_mtime(&self, id: i64, mtime: i64) -> Result<(), RegistryError> {
+        sqlx::query("UPDATE uploads SET client_mtime = $1 WHERE id = $2")
+            .bind(mtime)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

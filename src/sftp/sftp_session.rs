@@ -1,0 +1,761 @@
+//! One SFTP session: a dispatcher that never stops reading the channel.
+//!
+//! russh-sftp's own server loop handles one request at a time; here the reader always drains
+//! the channel, READs run concurrently (answers may come out of order, as the protocol
+//! allows), WRITEs go in order to their upload's task, and every other request runs in order
+//! on one worker that owns the session's state. One writer task sends the answers. Memory is
+//! bounded by a byte budget for requests in flight; a client that exceeds it is disconnected.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use russh_sftp::extensions::{HardlinkExtension, LimitsExtension};
+use russh_sftp::protocol::{
+    Attrs, ExtendedReply, File, FileAttributes, Handle, Name, OpenFlags, Packet, Status, StatusCode, Version,
+};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+
+use crate::access::{decide, Operation, Principal};
+use crate::audit;
+use crate::domain::RemotePath;
+use crate::gateway::{
+    Entry, EntryAttributes, Gateway, GatewayError, HeldUploads, SessionContext, UploadDestination,
+};
+use crate::storage::{ObjectWriter, StagedObject};
+use crate::vfs::Node;
+
+use super::open_handles::{OpenHandle, OpenHandles};
+use super::status::status_of;
+
+/// Largest READ or WRITE payload, as advertised in `limits@openssh.com`.
+pub const MAX_DATA_LEN: u32 = 255 * 1024;
+/// Largest packet accepted from a client: a maximal WRITE plus its header.
+pub const MAX_PACKET_LEN: u32 = 256 * 1024 + 1024;
+/// NAME messages carry at most this many entries (OpenSSH refuses messages over 256 KiB).
+const ENTRIES_PER_NAME: usize = 100;
+/// Out-of-order WRITE data an upload may hold while waiting for the gap to fill.
+const MAX_PENDING_WRITE_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    pub max_open_handles: usize,
+    pub max_bytes_in_flight: usize,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The client closed the channel.
+    ClientClosed,
+    /// The server is shutting down and the session had nothing open any more.
+    Drained,
+    /// The client broke the protocol or a limit; the connection should be closed.
+    Violation(&'static str),
+}
+
+/// Messages to an upload's task, in the order the client sent them.
+pub enum UploadCommand {
+    Write { id: u32, offset: u64, data: Vec<u8> },
+    Finish(oneshot::Sender<Result<StagedObject, GatewayError>>),
+}
+
+struct Session {
+    gateway: Arc<Gateway>,
+    principal: Principal,
+    context: SessionContext,
+    handles: Mutex<OpenHandles>,
+    bytes_in_flight: AtomicUsize,
+    max_bytes_in_flight: usize,
+    responses: mpsc::UnboundedSender<Bytes>,
+    request_done: Notify,
+}
+
+impl Session {
+    fn handles(&self) -> MutexGuard<'_, OpenHandles> {
+        // A panic while holding the lock cannot leave the table half-updated: take it anyway.
+        self.handles.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn send(&self, packet: Packet) {
+        match Bytes::try_from(packet) {
+            Ok(bytes) => {
+                let _ = self.responses.send(bytes);
+            }
+            Err(error) => tracing::error!(session = %self.context.session_id, error = %error, "cannot encode a response"),
+        }
+    }
+
+    fn send_status(&self, id: u32, code: StatusCode, message: &str) {
+        self.send(Packet::Status(Status {
+            id,
+            status_code: code,
+            error_message: message.to_string(),
+            language_tag: "en".to_string(),
+        }));
+    }
+
+    fn send_ok(&self, id: u32) {
+        self.send_status(id, StatusCode::Ok, "ok");
+    }
+
+    fn send_error(&self, id: u32, error: &GatewayError) {
+        let (code, message) = status_of(error);
+        self.send_status(id, code, &message);
+    }
+
+    /// DATA is the hot path: encoded by hand with a single copy of the payload.
+    fn send_data(&self, id: u32, data: &[u8]) {
+        let mut buffer = BytesMut::with_capacity(13 + data.len());
+        buffer.put_u32(9 + data.len() as u32);
+        buffer.put_u8(103);
+        buffer.put_u32(id);
+        buffer.put_u32(data.len() as u32);
+        buffer.put_slice(data);
+        let _ = self.responses.send(buffer.freeze());
+    }
+
+    /// Takes `len` bytes from the in-flight budget; false when the budget is exceeded.
+    fn reserve(&self, len: usize) -> bool {
+        let previous = self.bytes_in_flight.fetch_add(len, Ordering::AcqRel);
+        previous + len <= self.max_bytes_in_flight
+    }
+
+    fn release(&self, len: usize) {
+        self.bytes_in_flight.fetch_sub(len, Ordering::AcqRel);
+    }
+
+    /// Resolves a client path, auditing refused ones (`..` escapes, NUL bytes).
+    fn resolve(&self, action: &str, raw: &str) -> Result<RemotePath, GatewayError> {
+        RemotePath::resolve(raw).map_err(|error| {
+            let shown: String = raw.chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect();
+            self.gateway.audit_event(
+                Some(&self.principal),
+                &self.context,
+                action,
+                Some(shown),
+                audit::REFUSED,
+                Some(error.to_string()),
+            );
+            GatewayError::InvalidPath(error)
+        })
+    }
+}
+
+/// Serves one SFTP session on `stream` until the client closes it, the server drains it for
+/// shutdown, or the client breaks the protocol.
+pub async fn serve<S>(
+    stream: S,
+    gateway: Arc<Gateway>,
+    principal: Principal,
+    context: SessionContext,
+    limits: SessionLimits,
+    mut shutdown: watch::Receiver<bool>,
+) -> SessionEnd
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut reader, writer) = tokio::io::split(stream);
+    let (responses, response_queue) = mpsc::unbounded_channel();
+    let writer_task = tokio::spawn(write_responses(writer, response_queue));
+    let session = Arc::new(Session {
+        gateway,
+        principal,
+        context,
+        handles: Mutex::new(OpenHandles::new(limits.max_open_handles)),
+        bytes_in_flight: AtomicUsize::new(0),
+        max_bytes_in_flight: limits.max_bytes_in_flight,
+        responses,
+        request_done: Notify::new(),
+    });
+    let (ordered, ordered_queue) = mpsc::unbounded_channel();
+    let worker = tokio::spawn(run_ordered(Arc::clone(&session), ordered_queue));
+
+    let mut draining = *shutdown.borrow();
+    let end = loop {
+        if draining && session.handles().is_empty() {
+            break SessionEnd::Drained;
+        }
+        tokio::select! {
+            packet = read_packet(&mut reader) => match packet {
+                Ok(Some(body)) => {
+                    if let Err(violation) = dispatch(&session, &ordered, body) {
+                        break SessionEnd::Violation(violation);
+                    }
+                }
+                Ok(None) => break SessionEnd::ClientClosed,
+                Err(violation) => break SessionEnd::Violation(violation),
+            },
+            changed = shutdown.changed(), if !draining => {
+                draining = changed.is_err() || *shutdown.borrow();
+            }
+            _ = session.request_done.notified(), if draining => {}
+        }
+    };
+    if let SessionEnd::Violation(reason) = end {
+        tracing::warn!(session = %session.context.session_id, reason, "session ended: protocol violation");
+        session.gateway.audit_event(
+            Some(&session.principal),
+            &session.context,
+            "session-end",
+            None,
+            audit::REFUSED,
+            Some(reason.into()),
+        );
+    }
+    drop(ordered);
+    let _ = worker.await;
+    // Whatever is still open was interrupted: uploads are discarded, downloads recorded.
+    let leftovers = session.handles().drain();
+    for handle in leftovers {
+        match handle {
+            OpenHandle::Upload { path, .. } => session.gateway.audit_event(
+                Some(&session.principal),
+                &session.context,
+                "close-write",
+                Some(path.to_string()),
+                audit::FAILED,
+                Some("upload interrupted: nothing was recorded".into()),
+            ),
+            OpenHandle::Download { download, bytes_read } => session.gateway.close_download(
+                &session.principal,
+                &download,
+                bytes_read.load(Ordering::Acquire),
+                &session.context,
+            ),
+            OpenHandle::Folder { .. } => {}
+        }
+    }
+    drop(session);
+    let _ = writer_task.await;
+    end
+}
+
+/// Reads one packet body (without its length); `None` at a clean end of stream.
+async fn read_packet<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Bytes>, &'static str> {
+    let mut length = [0u8; 4];
+    match reader.read_exact(&mut length).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(_) => return Err("connection error"),
+    }
+    let length = u32::from_be_bytes(length);
+    if length == 0 || length > MAX_PACKET_LEN {
+        // The body cannot be skipped safely: the stream would lose its framing.
+        return Err("packet length out of bounds");
+    }
+    let mut body = BytesMut::zeroed(length as usize);
+    reader.read_exact(&mut body).await.map_err(|_| "connection closed inside a packet")?;
+    Ok(Some(body.freeze()))
+}
+
+async fn write_responses<W: AsyncWrite + Unpin>(mut writer: W, mut queue: mpsc::UnboundedReceiver<Bytes>) {
+    while let Some(first) = queue.recv().await {
+        if writer.write_all(&first).await.is_err() {
+            return;
+        }
+        while let Ok(next) = queue.try_recv() {
+            if writer.write_all(&next).await.is_err() {
+                return;
+            }
+        }
+        if writer.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Routes one packet without waiting: READ and WRITE go straight to their handle, the rest
+/// to the ordered worker.
+fn dispatch(
+    session: &Arc<Session>,
+    ordered: &mpsc::UnboundedSender<Packet>,
+    mut body: Bytes,
+) -> Result<(), &'static str> {
+    let request_id = (body.len() >= 5).then(|| u32::from_be_bytes([body[1], body[2], body[3], body[4]]));
+    let packet = match Packet::try_from(&mut body) {
+        Ok(packet) => packet,
+        Err(_) => {
+            session.send_status(request_id.unwrap_or(0), StatusCode::BadMessage, "malformed request");
+            return Ok(());
+        }
+    };
+    match packet {
+        Packet::Read(read) => {
+            let len = read.len.min(MAX_DATA_LEN) as usize;
+            let download = match session.handles().get(&read.handle) {
+                Some(OpenHandle::Download { download, bytes_read }) => {
+                    Some((Arc::clone(download), Arc::clone(bytes_read)))
+                }
+                Some(_) => None,
+                None => {
+                    session.send_status(read.id, StatusCode::Failure, "unknown handle");
+                    return Ok(());
+                }
+            };
+            let Some((download, bytes_read)) = download else {
+                session.send_status(read.id, StatusCode::PermissionDenied, "this handle was not opened for reading");
+                return Ok(());
+            };
+            if !session.reserve(len) {
+                session.release(len);
+                return Err("too many bytes requested at once");
+            }
+            let session = Arc::clone(session);
+            tokio::spawn(async move {
+                match download.reader.read_at(read.offset, len).await {
+                    Ok(data) if data.is_empty() => session.send_status(read.id, StatusCode::Eof, "end of file"),
+                    Ok(data) => {
+                        bytes_read.fetch_add(data.len() as u64, Ordering::AcqRel);
+                        session.send_data(read.id, &data);
+                    }
+                    Err(error) => {
+                        tracing::error!(session = %session.context.session_id, error = ?error, "read failed");
+                        session.send_error(read.id, &GatewayError::Storage(error));
+                    }
+                }
+                session.release(len);
+            });
+        }
+        Packet::Write(write) => {
+            let commands = match session.handles().get(&write.handle) {
+                Some(OpenHandle::Upload { commands, .. }) => Some(commands.clone()),
+                Some(_) => None,
+                None => {
+                    session.send_status(write.id, StatusCode::Failure, "unknown handle");
+                    return Ok(());
+                }
+            };
+            let Some(commands) = commands else {
+                session.send_status(write.id, StatusCode::PermissionDenied, "this handle was not opened for writing");
+                return Ok(());
+            };
+            if write.data.len() > MAX_DATA_LEN as usize {
+                session.send_status(write.id, StatusCode::Failure, "write larger than the advertised limit");
+                return Ok(());
+            }
+            if !session.reserve(write.data.len()) {
+                session.release(write.data.len());
+                return Err("too many bytes sent at once");
+            }
+            let len = write.data.len();
+            if commands.send(UploadCommand::Write { id: write.id, offset: write.offset, data: write.data }).is_err() {
+                session.release(len);
+                session.send_status(write.id, StatusCode::Failure, "upload already closed");
+            }
+        }
+        other => {
+            if ordered.send(other).is_err() {
+                return Err("session worker stopped");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The upload task: appends WRITEs in offset order to the object being written.
+async fn run_upload(
+    session: Arc<Session>,
+    mut writer: ObjectWriter,
+    written: Arc<AtomicU64>,
+    mut commands: mpsc::UnboundedReceiver<UploadCommand>,
+) {
+    let mut pending: BTreeMap<u64, (u32, Vec<u8>)> = BTreeMap::new();
+    let mut pending_bytes = 0usize;
+    let mut failure: Option<GatewayError> = None;
+    while let Some(command) = commands.recv().await {
+        match command {
+            UploadCommand::Write { id, offset, data } => {
+                let len = data.len();
+                let next = writer.len();
+                if let Some(error) = &failure {
+                    session.send_error(id, error);
+                    session.release(len);
+                } else if offset == next {
+                    let mut ready = vec![(id, data)];
+                    while let Some((id, data)) = pending.remove(&(writer.len() + ready_len(&ready))) {
+                        pending_bytes -= data.len();
+                        ready.push((id, data));
+                    }
+                    for (id, data) in ready {
+                        let len = data.len();
+                        match &failure {
+                            Some(error) => session.send_error(id, error),
+                            None => match writer.append(&data).await {
+                                Ok(()) => {
+                                    written.store(writer.len(), Ordering::Release);
+                                    session.send_ok(id);
+                                }
+                                Err(error) => {
+                                    let error = GatewayError::Storage(error);
+                                    session.send_error(id, &error);
+                                    failure = Some(error);
+                                }
+                            },
+                        }
+                        session.release(len);
+                    }
+                } else if offset > next && pending_bytes + len <= MAX_PENDING_WRITE_BYTES {
+                    pending_bytes += len;
+                    pending.insert(offset, (id, data));
+                } else {
+                    let error = GatewayError::Unsupported(
+                        "uploads are written from start to end: rewriting or skipping bytes is not supported",
+                    );
+                    session.send_error(id, &error);
+                    session.release(len);
+                    failure = Some(error);
+                }
+            }
+            UploadCommand::Finish(reply) => {
+                for (_, (id, data)) in std::mem::take(&mut pending) {
+                    session.send_status(id, StatusCode::Failure, "the file was closed before this part could be written");
+                    session.release(data.len());
+                    failure.get_or_insert(GatewayError::Conflict("the upload has a gap: some parts never arrived"));
+                }
+                let result = match failure {
+                    Some(error) => Err(error),
+                    None => writer.finish().await.map_err(GatewayError::Storage),
+                };
+                let _ = reply.send(result);
+                return;
+            }
+        }
+    }
+    for (_, (_, data)) in pending {
+        session.release(data.len());
+    }
+}
+
+fn ready_len(ready: &[(u32, Vec<u8>)]) -> u64 {
+    // The first entry is appended first; later ones follow it without a gap.
+    ready.iter().map(|(_, d)| d.len() as u64).sum()
+}
+
+/// The ordered worker: every request but READ and WRITE, one after the other.
+async fn run_ordered(session: Arc<Session>, mut queue: mpsc::UnboundedReceiver<Packet>) {
+    let mut held = HeldUploads::default();
+    while let Some(packet) = queue.recv().await {
+        handle_ordered(&session, packet, &mut held).await;
+        session.request_done.notify_one();
+    }
+}
+
+fn attributes(entry: &EntryAttributes) -> FileAttributes {
+    let mode = match (entry.folder, entry.writable) {
+        (true, true) => 0o040_755,
+        (true, false) => 0o040_555,
+        (false, true) => 0o100_644,
+        (false, false) => 0o100_444,
+    };
+    let mtime = u32::try_from(entry.mtime.max(0)).unwrap_or(u32::MAX);
+    FileAttributes {
+        size: Some(entry.size),
+        permissions: Some(mode),
+        atime: Some(mtime),
+        mtime: Some(mtime),
+        ..FileAttributes::default()
+    }
+}
+
+async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldUploads) {
+    let gateway = &session.gateway;
+    let principal = &session.principal;
+    let context = &session.context;
+    match packet {
+        Packet::Init(_) => {
+            let mut extensions = HashMap::new();
+            extensions.insert("limits@openssh.com".to_string(), "1".to_string());
+            extensions.insert("posix-rename@openssh.com".to_string(), "1".to_string());
+            session.send(Packet::Version(Version { version: russh_sftp::protocol::VERSION, extensions }));
+        }
+        Packet::RealPath(request) => match session.resolve("realpath", &request.path) {
+            Ok(path) => {
+                let shown = path.to_string();
+                session.send(Packet::Name(Name { id: request.id, files: vec![File::dummy(shown)] }));
+            }
+            Err(error) => session.send_error(request.id, &error),
+        },
+        Packet::Stat(request) => stat(session, request.id, &request.path, held).await,
+        Packet::Lstat(request) => stat(session, request.id, &request.path, held).await,
+        Packet::Fstat(request) => {
+            let found = match session.handles().get(&request.handle) {
+                Some(OpenHandle::Download { download, .. }) => Some(EntryAttributes {
+                    folder: false,
+                    size: download.reader.size(),
+                    mtime: crate::registry::now_seconds(),
+                    writable: false,
+                }),
+                Some(OpenHandle::Upload { written, .. }) => Some(EntryAttributes {
+                    folder: false,
+                    size: written.load(Ordering::Acquire),
+                    mtime: crate::registry::now_seconds(),
+                    writable: true,
+                }),
+                Some(OpenHandle::Folder { .. }) => {
+                    Some(EntryAttributes { folder: true, size: 0, mtime: crate::registry::now_seconds(), writable: false })
+                }
+                None => None,
+            };
+            match found {
+                Some(entry) => session.send(Packet::Attrs(Attrs { id: request.id, attrs: attributes(&entry) })),
+                None => session.send_status(request.id, StatusCode::Failure, "unknown handle"),
+            }
+        }
+        Packet::OpenDir(request) => {
+            let result = match session.resolve("list", &request.path) {
+                Ok(path) => gateway.list(principal, &path, held).await,
+                Err(error) => Err(error),
+            };
+            match result {
+                Ok(entries) => {
+                    let inserted =
+                        session.handles().insert(OpenHandle::Folder { entries: VecDeque::from(entries) });
+                    match inserted {
+                        Ok(handle) => session.send(Packet::Handle(Handle { id: request.id, handle })),
+                        Err(_) => session.send_status(request.id, StatusCode::Failure, "too many open files"),
+                    }
+                }
+                Err(error) => session.send_error(request.id, &error),
+            }
+        }
+        Packet::ReadDir(request) => {
+            let batch: Option<Vec<Entry>> = match session.handles().get_mut(&request.handle) {
+                Some(OpenHandle::Folder { entries }) => {
+                    let take = entries.len().min(ENTRIES_PER_NAME);
+                    Some(entries.drain(..take).collect())
+                }
+                _ => None,
+            };
+            match batch {
+                None => session.send_status(request.id, StatusCode::Failure, "unknown folder handle"),
+                Some(batch) if batch.is_empty() => session.send_status(request.id, StatusCode::Eof, "end of folder"),
+                Some(batch) => {
+                    let files = batch.iter().map(|e| File::new(e.name.clone(), attributes(&e.attributes))).collect();
+                    session.send(Packet::Name(Name { id: request.id, files }));
+                }
+            }
+        }
+        Packet::Open(request) => open(session, request.id, &request.filename, request.pflags).await,
+        Packet::Close(request) => close(session, request.id, &request.handle, held).await,
+        Packet::Remove(request) => {
+            let result = match session.resolve("remove", &request.filename) {
+                Ok(path) => gateway.remove(principal, &path, context, held).await,
+                Err(error) => Err(error),
+            };
+            reply_unit(session, request.id, result);
+        }
+        Packet::Rename(request) => rename(session, request.id, &request.oldpath, &request.newpath, held).await,
+        Packet::SetStat(request) => {
+            let result = match session.resolve("setstat", &request.path) {
+                Ok(path) if request.attrs.size.is_some() => {
+                    let _ = path;
+                    Err(GatewayError::Unsupported("changing the size of a file is not supported"))
+                }
+                Ok(path) => gateway.set_times(principal, &path, request.attrs.mtime.map(i64::from), held).await,
+                Err(error) => Err(error),
+            };
+            reply_unit(session, request.id, result);
+        }
+        Packet::FSetStat(request) => {
+            let result = match session.handles().get(&request.handle) {
+                Some(OpenHandle::Upload { .. }) if request.attrs.size.is_some() => {
+                    Err(GatewayError::Unsupported("changing the size of a file is not supported"))
+                }
+                Some(OpenHandle::Upload { .. }) => Ok(()),
+                Some(_) => Err(GatewayError::Refused(crate::access::Refusal::Denied("read-only"))),
+                None => Err(GatewayError::NotFound),
+            };
+            reply_unit(session, request.id, result);
+        }
+        Packet::MkDir(request) => change_folders(session, request.id, "mkdir", &request.path),
+        Packet::RmDir(request) => change_folders(session, request.id, "rmdir", &request.path),
+        Packet::ReadLink(request) => {
+            session.send_status(request.id, StatusCode::OpUnsupported, "links are not supported")
+        }
+        Packet::Symlink(request) => {
+            session.gateway.audit_event(
+                Some(principal),
+                context,
+                "symlink",
+                None,
+                audit::REFUSED,
+                Some("links are not supported".into()),
+            );
+            session.send_status(request.id, StatusCode::OpUnsupported, "links are not supported")
+        }
+        Packet::Extended(request) => match request.request.as_str() {
+            "limits@openssh.com" => {
+                let limits = LimitsExtension {
+                    max_packet_len: u64::from(MAX_PACKET_LEN),
+                    max_read_len: u64::from(MAX_DATA_LEN),
+                    max_write_len: u64::from(MAX_DATA_LEN),
+                    max_open_handles: session.handles().len_limit() as u64,
+                };
+                match russh_sftp::ser::to_bytes(&limits) {
+                    Ok(data) => {
+                        session.send(Packet::ExtendedReply(ExtendedReply { id: request.id, data: data.to_vec() }))
+                    }
+                    Err(_) => session.send_status(request.id, StatusCode::Failure, "cannot encode the limits"),
+                }
+            }
+            "posix-rename@openssh.com" => {
+                let mut data = Bytes::from(request.data);
+                match russh_sftp::de::from_bytes::<HardlinkExtension>(&mut data) {
+                    Ok(paths) => rename(session, request.id, &paths.oldpath, &paths.newpath, held).await,
+                    Err(_) => session.send_status(request.id, StatusCode::BadMessage, "malformed rename request"),
+                }
+            }
+            _ => session.send_status(request.id, StatusCode::OpUnsupported, "extension not supported"),
+        },
+        Packet::Read(_) | Packet::Write(_) => {
+            // Routed by the dispatcher; never queued here.
+        }
+        Packet::Version(_)
+        | Packet::Status(_)
+        | Packet::Handle(_)
+        | Packet::Data(_)
+        | Packet::Name(_)
+        | Packet::Attrs(_)
+        | Packet::ExtendedReply(_) => {
+            session.send_status(0, StatusCode::BadMessage, "a server reply is not a request");
+        }
+    }
+}
+
+fn reply_unit(session: &Session, id: u32, result: Result<(), GatewayError>) {
+    match result {
+        Ok(()) => session.send_ok(id),
+        Err(error) => session.send_error(id, &error),
+    }
+}
+
+async fn stat(session: &Arc<Session>, id: u32, raw: &str, held: &HeldUploads) {
+    let result = match session.resolve("stat", raw) {
+        Ok(path) => session.gateway.stat(&session.principal, &path, held).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(entry) => session.send(Packet::Attrs(Attrs { id, attrs: attributes(&entry) })),
+        Err(error) => session.send_error(id, &error),
+    }
+}
+
+fn change_folders(session: &Session, id: u32, action: &str, raw: &str) {
+    let result = session.resolve(action, raw).and_then(|path| {
+        let node = Node::route(session.gateway.layout(), &path).map_err(|_| GatewayError::NotFound);
+        let refusal = match node {
+            Ok(node) => decide(&session.principal, &node, Operation::ChangeFolders).err().map(GatewayError::from),
+            Err(_) => Some(GatewayError::Refused(crate::access::Refusal::Denied(
+                "folders are fixed: files go into the existing folders",
+            ))),
+        };
+        let error = refusal.unwrap_or(GatewayError::Unsupported("folders are fixed"));
+        session.gateway.audit_event(
+            Some(&session.principal),
+            &session.context,
+            action,
+            Some(path.to_string()),
+            audit::REFUSED,
+            Some(error.to_string()),
+        );
+        Err(error)
+    });
+    reply_unit(session, id, result);
+}
+
+async fn open(session: &Arc<Session>, id: u32, raw: &str, flags: OpenFlags) {
+    let path = match session.resolve("open", raw) {
+        Ok(path) => path,
+        Err(error) => return session.send_error(id, &error),
+    };
+    let gateway = &session.gateway;
+    let handle = if flags.contains(OpenFlags::WRITE) || flags.contains(OpenFlags::APPEND) {
+        if flags.contains(OpenFlags::APPEND) {
+            return session.send_error(
+                id,
+                &GatewayError::Unsupported("appending is not supported: upload the whole file again"),
+            );
+        }
+        match gateway.begin_upload(&session.principal, &path, &session.context).await {
+            Ok(upload) => {
+                let (path, writer, destination) = upload.into_parts();
+                let (commands, queue) = mpsc::unbounded_channel();
+                let written = Arc::new(AtomicU64::new(0));
+                tokio::spawn(run_upload(Arc::clone(session), writer, Arc::clone(&written), queue));
+                OpenHandle::Upload { commands, path, destination, written }
+            }
+            Err(error) => return session.send_error(id, &error),
+        }
+    } else {
+        match gateway.open_download(&session.principal, &path, &session.context).await {
+            Ok(download) => {
+                OpenHandle::Download { download: Arc::new(download), bytes_read: Arc::new(AtomicU64::new(0)) }
+            }
+            Err(error) => return session.send_error(id, &error),
+        }
+    };
+    let inserted = session.handles().insert(handle);
+    match inserted {
+        Ok(handle) => session.send(Packet::Handle(Handle { id, handle })),
+        Err(_) => session.send_status(id, StatusCode::Failure, "too many open files in this session"),
+    }
+}
+
+async fn close(session: &Arc<Session>, id: u32, handle: &str, held: &mut HeldUploads) {
+    let removed = session.handles().remove(handle);
+    match removed {
+        None => session.send_status(id, StatusCode::Failure, "unknown handle"),
+        Some(OpenHandle::Folder { .. }) => session.send_ok(id),
+        Some(OpenHandle::Download { download, bytes_read }) => {
+            session.gateway.close_download(&session.principal, &download, bytes_read.load(Ordering::Acquire), &session.context);
+            session.send_ok(id);
+        }
+        Some(OpenHandle::Upload { commands, path, destination, .. }) => {
+            let result = finish_upload(session, commands, path, destination, held).await;
+            reply_unit(session, id, result);
+        }
+    }
+}
+
+async fn finish_upload(
+    session: &Arc<Session>,
+    commands: mpsc::UnboundedSender<UploadCommand>,
+    path: RemotePath,
+    destination: UploadDestination,
+    held: &mut HeldUploads,
+) -> Result<(), GatewayError> {
+    let (reply, staged) = oneshot::channel();
+    let storage_gone = || GatewayError::Conflict("the upload was interrupted");
+    commands.send(UploadCommand::Finish(reply)).map_err(|_| storage_gone())?;
+    let staged = staged.await.map_err(|_| storage_gone());
+    let staged = match staged.and_then(|r| r) {
+        Ok(staged) => staged,
+        Err(error) => {
+            session.gateway.audit_event(
+                Some(&session.principal),
+                &session.context,
+                "close-write",
+                Some(path.to_string()),
+                audit::FAILED,
+                Some(error.to_string()),
+            );
+            return Err(error);
+        }
+    };
+    session
+        .gateway
+        .finish_upload(&session.principal, path, destination, staged, &session.context, held)
+        .await
+        .map(|_| ())
+}
+
+async fn rename(session: &Arc<Session>, id: u32, from: &str, to: &str, held: &mut HeldUploads) {
+    let result = match (session.resolve("rename", from), session.resolve("rename", to)) {
+        (Ok(from), Ok(to)) => session.gateway.rename(&session.principal, &from, &to, &session.context, held).await,
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    };
+    reply_unit(session, id, result);
+}

@@ -1,0 +1,545 @@
+//! The SSH server: an accept loop with bounded connections, authentication through the
+//! gateway, and channels restricted to the `sftp` subsystem.
+//!
+//! Written around `russh::server::run_stream` rather than `run_on_socket`, which stops the
+//! whole server on one failed `accept()` and has no connection cap.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey};
+use russh::server::{Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
+use russh::{cipher, compression, kex, mac, Channel, ChannelId, MethodKind, MethodSet, Preferred, SshId};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::access::Principal;
+use crate::audit;
+use crate::config::ServerSettings;
+use crate::domain::Login;
+use crate::gateway::{Gateway, SessionContext};
+
+use super::sftp_session::{self, SessionEnd, SessionLimits};
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostKeyError {
+    #[error("cannot create the folder of the host key {path}")]
+    Folder {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the host key {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: russh::keys::ssh_key::Error,
+    },
+    #[error("the host key {path} is readable by group or others: run chmod 600 on it")]
+    Exposed { path: PathBuf },
+    #[error("cannot write the host key {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: russh::keys::ssh_key::Error,
+    },
+    #[error("cannot generate a host key")]
+    Generate(#[source] russh::keys::ssh_key::Error),
+}
+
+/// Loads the ed25519 host key, generating it (mode 0600) on first start.
+pub fn load_or_create_host_key(path: &Path) -> Result<PrivateKey, HostKeyError> {
+    use std::os::unix::fs::PermissionsExt;
+    if path.exists() {
+        let mode = std::fs::metadata(path)
+            .map_err(|e| HostKeyError::Folder { path: path.to_path_buf(), source: e })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(HostKeyError::Exposed { path: path.to_path_buf() });
+        }
+        return PrivateKey::read_openssh_file(path)
+            .map_err(|source| HostKeyError::Read { path: path.to_path_buf(), source });
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| HostKeyError::Folder { path: parent.to_path_buf(), source })?;
+    }
+    let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).map_err(HostKeyError::Generate)?;
+    key.write_openssh_file(path, russh::keys::ssh_key::LineEnding::LF)
+        .map_err(|source| HostKeyError::Write { path: path.to_path_buf(), source })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|source| HostKeyError::Folder { path: path.to_path_buf(), source })?;
+    tracing::info!(path = %path.display(), fingerprint = %key.fingerprint(HashAlg::Sha256), "generated a new host key");
+    Ok(key)
+}
+
+/// Modern algorithms only: no SHA-1, no CBC, no compression. The strict-kex marker keeps the
+/// Terrapin countermeasure on.
+fn preferred_algorithms() -> Preferred {
+    Preferred {
+        kex: Cow::Borrowed(&[
+            kex::MLKEM768X25519_SHA256,
+            kex::CURVE25519,
+            kex::CURVE25519_PRE_RFC_8731,
+            kex::ECDH_SHA2_NISTP256,
+            kex::ECDH_SHA2_NISTP384,
+            kex::ECDH_SHA2_NISTP521,
+            kex::EXTENSION_SUPPORT_AS_SERVER,
+            kex::EXTENSION_OPENSSH_STRICT_KEX_AS_SERVER,
+        ]),
+        key: Cow::Borrowed(&[
+            Algorithm::Ed25519,
+            Algorithm::Ecdsa { curve: EcdsaCurve::NistP256 },
+            Algorithm::Ecdsa { curve: EcdsaCurve::NistP384 },
+            Algorithm::Ecdsa { curve: EcdsaCurve::NistP521 },
+            Algorithm::Rsa { hash: Some(russh::keys::HashAlg::Sha512) },
+            Algorithm::Rsa { hash: Some(russh::keys::HashAlg::Sha256) },
+        ]),
+        cipher: Cow::Borrowed(&[
+            cipher::CHACHA20_POLY1305,
+            cipher::AES_256_GCM,
+            cipher::AES_128_GCM,
+            cipher::AES_256_CTR,
+            cipher::AES_192_CTR,
+            cipher::AES_128_CTR,
+        ]),
+        mac: Cow::Borrowed(&[mac::HMAC_SHA512_ETM, mac::HMAC_SHA256_ETM, mac::HMAC_SHA512, mac::HMAC_SHA256]),
+        compression: Cow::Borrowed(&[compression::NONE]),
+        ..Preferred::default()
+    }
+}
+
+fn advertised_methods() -> MethodSet {
+    MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..])
+}
+
+fn reject() -> Auth {
+    // Naming the methods again keeps clients offering passwords after a wrong one.
+    Auth::Reject { proceed_with_methods: Some(advertised_methods()), partial_success: false }
+}
+
+/// Counts per key, released by dropping a [`Slot`].
+#[derive(Debug)]
+struct Counters<K: std::hash::Hash + Eq + Clone> {
+    counts: Mutex<HashMap<K, usize>>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Counters<K> {
+    fn new() -> Self {
+        Self { counts: Mutex::new(HashMap::new()) }
+    }
+}
+
+struct Slot<K: std::hash::Hash + Eq + Clone + Send + 'static> {
+    counters: Arc<Counters<K>>,
+    key: K,
+}
+
+impl<K: std::hash::Hash + Eq + Clone + Send + 'static> Counters<K> {
+    fn try_take(self: &Arc<Self>, key: K, max: usize) -> Option<Slot<K>> {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(key.clone()).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(Slot { counters: Arc::clone(self), key })
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone + Send + 'static> Drop for Slot<K> {
+    fn drop(&mut self) {
+        let mut counts = self.counters.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// The SFTP server of the gateway.
+pub struct SshServer {
+    config: Arc<russh::server::Config>,
+    gateway: Arc<Gateway>,
+    settings: ServerSettings,
+    connections: Arc<Semaphore>,
+    per_address: Arc<Counters<IpAddr>>,
+    per_user: Arc<Counters<Login>>,
+    next_session: AtomicU64,
+}
+
+impl SshServer {
+    pub fn new(gateway: Arc<Gateway>, host_key: PrivateKey, settings: &ServerSettings) -> Self {
+        let config = russh::server::Config {
+            server_id: SshId::Standard(Cow::Borrowed("SSH-2.0-pension-gateway")),
+            methods: advertised_methods(),
+            auth_rejection_time: settings.auth_rejection_delay,
+            // The first "none" probe reveals nothing: answer it at once.
+            auth_rejection_time_initial: Some(Duration::ZERO),
+            keys: vec![host_key],
+            window_size: 8 * 1024 * 1024,
+            maximum_packet_size: 65535,
+            channel_buffer_size: 256,
+            preferred: preferred_algorithms(),
+            max_auth_attempts: 6,
+            inactivity_timeout: Some(settings.idle_timeout),
+            keepalive_interval: Some(Duration::from_secs(30)),
+            keepalive_max: 3,
+            nodelay: true,
+            ..Default::default()
+        };
+        Self {
+            config: Arc::new(config),
+            gateway,
+            settings: settings.clone(),
+            connections: Arc::new(Semaphore::new(settings.max_connections)),
+            per_address: Arc::new(Counters::new()),
+            per_user: Arc::new(Counters::new()),
+            next_session: AtomicU64::new(1),
+        }
+    }
+
+    /// Accepts connections until `shutdown` turns true, then lets open transfers finish for
+    /// at most the configured grace time and disconnects what remains.
+    pub async fn run(self, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+        let (force_stop, force_stop_signal) = watch::channel(false);
+        let mut sessions = JoinSet::new();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, peer)) => self.admit(tcp, peer, &mut sessions, &shutdown, &force_stop_signal),
+                    Err(error) => {
+                        // Out of file descriptors and the like: wait, but keep serving.
+                        tracing::warn!(error = %error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+                Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            }
+        }
+        drop(listener);
+        tracing::info!(open = sessions.len(), "stopped accepting connections; waiting for open transfers");
+        let deadline = tokio::time::sleep(self.settings.shutdown_grace);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = sessions.join_next() => if next.is_none() { break },
+                _ = &mut deadline => {
+                    tracing::warn!(open = sessions.len(), "shutdown grace time over: disconnecting");
+                    let _ = force_stop.send(true);
+                    let cleanup = tokio::time::timeout(Duration::from_secs(5), async {
+                        while sessions.join_next().await.is_some() {}
+                    });
+                    if cleanup.await.is_err() {
+                        sessions.abort_all();
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    fn admit(
+        &self,
+        tcp: TcpStream,
+        peer: SocketAddr,
+        sessions: &mut JoinSet<()>,
+        shutdown: &watch::Receiver<bool>,
+        force_stop: &watch::Receiver<bool>,
+    ) {
+        let session_id = format!("s{}", self.next_session.fetch_add(1, Ordering::Relaxed));
+        let context = SessionContext { session_id, remote_addr: peer };
+        let Ok(connection_permit) = Arc::clone(&self.connections).try_acquire_owned() else {
+            self.refuse_connection(&context, "too-many-connections");
+            return;
+        };
+        let Some(address_slot) = self.per_address.try_take(peer.ip(), self.settings.max_connections_per_address)
+        else {
+            self.refuse_connection(&context, "too-many-connections-from-address");
+            return;
+        };
+        let _ = tcp.set_nodelay(true);
+        let authenticated = Arc::new(AtomicBool::new(false));
+        let handler = Connection {
+            gateway: Arc::clone(&self.gateway),
+            context: context.clone(),
+            principal: None,
+            authenticated: Arc::clone(&authenticated),
+            per_user: Arc::clone(&self.per_user),
+            max_sessions_per_user: self.settings.max_sessions_per_user,
+            user_slot: None,
+            channels: HashMap::new(),
+            sftp_started: false,
+            limits: SessionLimits {
+                max_open_handles: self.settings.max_open_handles,
+                max_bytes_in_flight: self.settings.max_bytes_in_flight,
+            },
+            shutdown: shutdown.clone(),
+            sftp_active: Arc::new(AtomicBool::new(false)),
+        };
+        let sftp_active = Arc::clone(&handler.sftp_active);
+        let config = Arc::clone(&self.config);
+        let login_grace = self.settings.login_grace;
+        let mut shutdown = shutdown.clone();
+        let mut force_stop = force_stop.clone();
+        sessions.spawn(async move {
+            let _permits: (OwnedSemaphorePermit, Slot<IpAddr>) = (connection_permit, address_slot);
+            let running = match russh::server::run_stream(config, tcp, handler).await {
+                Ok(running) => running,
+                Err(error) => {
+                    tracing::debug!(session = %context.session_id, error = %error, "handshake failed");
+                    return;
+                }
+            };
+            let handle = running.handle();
+            tokio::pin!(running);
+            let login_deadline = tokio::time::sleep(login_grace);
+            tokio::pin!(login_deadline);
+            let mut login_timer_done = false;
+            let mut draining = false;
+            loop {
+                if draining && !sftp_active.load(Ordering::Acquire) {
+                    let _ = handle
+                        .disconnect(russh::Disconnect::ByApplication, "the server is shutting down".into(), "en".into())
+                        .await;
+                    draining = false;
+                }
+                tokio::select! {
+                    result = &mut running => {
+                        if let Err(error) = result {
+                            tracing::debug!(session = %context.session_id, error = %error, "connection ended");
+                        }
+                        break;
+                    }
+                    _ = &mut login_deadline, if !login_timer_done => {
+                        login_timer_done = true;
+                        if !authenticated.load(Ordering::Acquire) {
+                            tracing::info!(session = %context.session_id, "login grace time exceeded");
+                            let _ = handle
+                                .disconnect(russh::Disconnect::ByApplication, "login grace time exceeded".into(), "en".into())
+                                .await;
+                        }
+                    }
+                    changed = shutdown.changed(), if !draining => {
+                        if changed.is_err() || *shutdown.borrow() {
+                            draining = true;
+                        }
+                    }
+                    _ = force_stop.changed() => {
+                        let _ = handle
+                            .disconnect(russh::Disconnect::ByApplication, "the server is shutting down".into(), "en".into())
+                            .await;
+                    }
+                    _ = tokio::time::sleep(Duration::from_millis(200)), if draining => {}
+                }
+            }
+        });
+    }
+
+    fn refuse_connection(&self, context: &SessionContext, reason: &str) {
+        tracing::warn!(session = %context.session_id, remote = %context.remote_addr, reason, "connection refused");
+        self.gateway.audit_event(None, context, "connect", None, audit::REFUSED, Some(reason.to_string()));
+    }
+}
+
+/// One SSH connection.
+struct Connection {
+    gateway: Arc<Gateway>,
+    context: SessionContext,
+    principal: Option<Principal>,
+    authenticated: Arc<AtomicBool>,
+    per_user: Arc<Counters<Login>>,
+    max_sessions_per_user: usize,
+    user_slot: Option<Slot<Login>>,
+    channels: HashMap<ChannelId, Channel<Msg>>,
+    sftp_started: bool,
+    limits: SessionLimits,
+    shutdown: watch::Receiver<bool>,
+    sftp_active: Arc<AtomicBool>,
+}
+
+impl Connection {
+    /// Accepts an authenticated principal unless the login already has too many sessions.
+    fn admit(&mut self, principal: Option<Principal>) -> Auth {
+        let Some(principal) = principal else {
+            return reject();
+        };
+        match self.per_user.try_take(principal.login.clone(), self.max_sessions_per_user) {
+            Some(slot) => {
+                self.user_slot = Some(slot);
+                self.principal = Some(principal);
+                self.authenticated.store(true, Ordering::Release);
+                Auth::Accept
+            }
+            None => {
+                self.gateway.audit_event(
+                    Some(&principal),
+                    &self.context,
+                    "login",
+                    None,
+                    audit::REFUSED,
+                    Some("too-many-sessions".into()),
+                );
+                reject()
+            }
+        }
+    }
+
+    fn refuse_request(&mut self, channel: ChannelId, request: &str, session: &mut Session) -> Result<(), russh::Error> {
+        self.gateway.audit_event(
+            self.principal.as_ref(),
+            &self.context,
+            request,
+            None,
+            audit::REFUSED,
+            Some("only the sftp subsystem is served".into()),
+        );
+        // A refused channel is not read any more: drop it so that it cannot fill up.
+        self.channels.remove(&channel);
+        session.channel_failure(channel)
+    }
+}
+
+impl russh::server::Handler for Connection {
+    type Error = russh::Error;
+
+    async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        Ok(reject())
+    }
+
+    async fn auth_password(&mut self, user: &str, password: &str) -> Result<Auth, Self::Error> {
+        let principal = self.gateway.authenticate_password(user, password, &self.context).await;
+        Ok(self.admit(principal))
+    }
+
+    async fn auth_publickey_offered(&mut self, user: &str, offer: PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
+        let fingerprint = offer.public_key.fingerprint(HashAlg::Sha256).to_string();
+        if self.gateway.public_key_acceptable(user, &fingerprint).await {
+            Ok(Auth::Accept)
+        } else {
+            Ok(reject())
+        }
+    }
+
+    async fn auth_publickey(&mut self, user: &str, key: VerifiedPublicKey<'_>) -> Result<Auth, Self::Error> {
+        let fingerprint = key.public_key.fingerprint(HashAlg::Sha256).to_string();
+        let principal = self.gateway.authenticate_public_key(user, &fingerprint, &self.context).await;
+        Ok(self.admit(principal))
+    }
+
+    async fn auth_keyboard_interactive<'a>(
+        &'a mut self,
+        _user: &str,
+        _submethods: &str,
+        _response: Option<russh::server::Response<'a>>,
+    ) -> Result<Auth, Self::Error> {
+        Ok(reject())
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<Msg>,
+        reply: russh::server::ChannelOpenHandle,
+        _session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        if self.principal.is_none() || self.sftp_started || !self.channels.is_empty() {
+            reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
+            return Ok(());
+        }
+        self.channels.insert(channel.id(), channel);
+        reply.accept().await;
+        Ok(())
+    }
+
+    async fn subsystem_request(&mut self, channel: ChannelId, name: &str, session: &mut Session) -> Result<(), Self::Error> {
+        if name != "sftp" || self.sftp_started {
+            return self.refuse_request(channel, "subsystem", session);
+        }
+        let (Some(principal), Some(opened)) = (self.principal.clone(), self.channels.remove(&channel)) else {
+            return session.channel_failure(channel);
+        };
+        self.sftp_started = true;
+        session.channel_success(channel)?;
+        let gateway = Arc::clone(&self.gateway);
+        let context = self.context.clone();
+        let limits = self.limits;
+        let shutdown = self.shutdown.clone();
+        let handle = session.handle();
+        let active = Arc::clone(&self.sftp_active);
+        active.store(true, Ordering::Release);
+        tokio::spawn(async move {
+            let end = sftp_session::serve(opened.into_stream(), gateway, principal, context, limits, shutdown).await;
+            active.store(false, Ordering::Release);
+            let reason = match end {
+                SessionEnd::ClientClosed => None,
+                SessionEnd::Drained => Some("the server is shutting down"),
+                SessionEnd::Violation(reason) => Some(reason),
+            };
+            if let Some(reason) = reason {
+                let _ = handle.disconnect(russh::Disconnect::ByApplication, reason.into(), "en".into()).await;
+            }
+        });
+        Ok(())
+    }
+
+    async fn exec_request(&mut self, channel: ChannelId, _data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+        self.refuse_request(channel, "exec", session)
+    }
+
+    async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
+        self.refuse_request(channel, "shell", session)
+    }
+
+    #[allow(clippy::too_many_arguments)] // the signature is russh's
+    async fn pty_request(
+        &mut self,
+        channel: ChannelId,
+        _term: &str,
+        _col_width: u32,
+        _row_height: u32,
+        _pix_width: u32,
+        _pix_height: u32,
+        _modes: &[(russh::Pty, u32)],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
+    }
+
+    async fn x11_request(
+        &mut self,
+        channel: ChannelId,
+        _single_connection: bool,
+        _x11_auth_protocol: &str,
+        _x11_auth_cookie: &str,
+        _x11_screen_number: u32,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse_request(channel, "x11", session)
+    }
+
+    async fn env_request(
+        &mut self,
+        channel: ChannelId,
+        _variable_name: &str,
+        _variable_value: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
+        session.channel_failure(channel)
+    }
+}

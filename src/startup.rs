@@ -1,0 +1,138 @@
+//! Wiring: the only place that puts concrete pieces together. `Application::build` opens the
+//! registry and storage, loads the host key and binds the listener; `local_addr` tells the
+//! real port (tests bind port 0); `run_until` serves until the shutdown future completes.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::audit::AuditLog;
+use crate::config::Settings;
+use crate::gateway::{Clock, Gateway};
+use crate::registry::{Registry, RegistryError};
+use crate::sftp::{load_or_create_host_key, HostKeyError, SshServer};
+use crate::storage::{ObjectStore, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot create the data folder {path}")]
+    DataDir {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("cannot open the object storage")]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    HostKey(#[from] HostKeyError),
+    #[error("cannot listen on {address}: is another server using this port?")]
+    Bind {
+        address: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Creates the data folder (mode 0700: it holds personal data and keys).
+pub fn ensure_data_dir(settings: &Settings) -> Result<(), StartupError> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    let path = &settings.data_dir;
+    let error = |source| StartupError::DataDir { path: path.clone(), source };
+    if !path.exists() {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(error)?;
+    } else if std::fs::metadata(path).map_err(error)?.permissions().mode() & 0o077 != 0 {
+        tracing::warn!(path = %path.display(), "the data folder is readable by others: chmod 700 recommended");
+    }
+    Ok(())
+}
+
+/// The registry and the object store, as the CLI and the server use them.
+pub async fn open_state(settings: &Settings) -> Result<(Registry, ObjectStore), StartupError> {
+    ensure_data_dir(settings)?;
+    let registry = Registry::connect(&settings.database.url, settings.database.max_connections).await?;
+    let storage = ObjectStore::open(&settings.storage).await?;
+    Ok((registry, storage))
+}
+
+pub struct Application {
+    listener: TcpListener,
+    server: SshServer,
+    gateway: Arc<Gateway>,
+    registry: Registry,
+    audit_writer: JoinHandle<()>,
+}
+
+impl Application {
+    pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        Self::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// As [`Application::build`], with a clock that tests control.
+    pub async fn build_with_clock(settings: &Settings, clock: Clock) -> Result<Self, StartupError> {
+        let (registry, storage) = open_state(settings).await?;
+        let host_key = load_or_create_host_key(&settings.server.host_key)?;
+        let (audit, audit_writer) = AuditLog::start(registry.clone());
+        let gateway = Arc::new(Gateway::new(
+            registry.clone(),
+            storage,
+            settings.layout.clone(),
+            audit,
+            clock,
+            settings.server.max_concurrent_password_checks,
+        ));
+        let listener = TcpListener::bind(settings.server.listen)
+            .await
+            .map_err(|source| StartupError::Bind { address: settings.server.listen, source })?;
+        let server = SshServer::new(Arc::clone(&gateway), host_key, &settings.server);
+        Ok(Self { listener, server, gateway, registry, audit_writer })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    pub fn gateway(&self) -> Arc<Gateway> {
+        Arc::clone(&self.gateway)
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets open transfers finish
+    /// within the grace time, writes the remaining audit events and returns.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
+        let Self { listener, server, gateway, registry, audit_writer } = self;
+        let (stop, stop_signal) = watch::channel(false);
+        let serving = tokio::spawn(server.run(listener, stop_signal));
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+        let _ = serving.await;
+        // The audit writer ends once the last AuditLog clone (held by the gateway) is gone.
+        drop(gateway);
+        if tokio::time::timeout(Duration::from_secs(10), audit_writer).await.is_err() {
+            tracing::error!("audit writer did not finish in time");
+        }
+        registry.close().await;
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn termination_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
+}

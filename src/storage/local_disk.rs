@@ -1,0 +1,186 @@
+//! Objects as files under a root folder: `<root>/<key>`, staged in `<root>/.staging/`.
+
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use super::{ObjectKey, StorageError, StoredObject};
+
+#[derive(Debug, Clone)]
+pub struct LocalDisk {
+    root: PathBuf,
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
+    move |source| StorageError::Io { path: path.to_path_buf(), source }
+}
+
+impl LocalDisk {
+    /// Opens (creating) the root folder and empties the staging area: whatever is there
+    /// was never committed.
+    pub async fn open(root: PathBuf) -> Result<Self, StorageError> {
+        let staging = root.join(".staging");
+        if tokio::fs::try_exists(&staging).await.map_err(io_error(&staging))? {
+            tokio::fs::remove_dir_all(&staging).await.map_err(io_error(&staging))?;
+        }
+        tokio::fs::create_dir_all(&staging).await.map_err(io_error(&staging))?;
+        Ok(Self { root })
+    }
+
+    fn path_of(&self, key: &ObjectKey) -> PathBuf {
+        self.root.join(key.as_str())
+    }
+
+    pub(super) async fn create(&self, key: ObjectKey) -> Result<DiskWriter, StorageError> {
+        let staging_path = self.root.join(".staging").join(ObjectKey::random_id());
+        let file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staging_path)
+            .await
+            .map_err(io_error(&staging_path))?;
+        Ok(DiskWriter {
+            file: Some(file),
+            staging: StagingFile(staging_path),
+            final_path: self.path_of(&key),
+            key,
+            hasher: Sha256::new(),
+            len: 0,
+        })
+    }
+
+    pub(super) async fn open_reader(&self, key: &ObjectKey) -> Result<DiskReader, StorageError> {
+        let path = self.path_of(key);
+        let file = tokio::fs::File::open(&path).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => StorageError::NotFound(key.clone()),
+            _ => StorageError::Io { path: path.clone(), source: e },
+        })?;
+        let size = file.metadata().await.map_err(io_error(&path))?.len();
+        Ok(DiskReader { file: Arc::new(file.into_std().await), size, path: Arc::new(path) })
+    }
+
+    pub(super) async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
+        let path = self.path_of(key);
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StorageError::Io { path, source: e }),
+        }
+    }
+}
+
+/// A staging file removed when dropped unless it was committed.
+#[derive(Debug)]
+struct StagingFile(PathBuf);
+
+impl Drop for StagingFile {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
+pub(super) struct DiskWriter {
+    file: Option<tokio::fs::File>,
+    staging: StagingFile,
+    final_path: PathBuf,
+    key: ObjectKey,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl DiskWriter {
+    pub(super) async fn append(&mut self, data: &[u8]) -> Result<(), StorageError> {
+        let Some(file) = self.file.as_mut() else {
+            return Err(StorageError::Io {
+                path: self.staging.0.clone(),
+                source: std::io::Error::other("writer already finished"),
+            });
+        };
+        file.write_all(data).await.map_err(io_error(&self.staging.0))?;
+        self.hasher.update(data);
+        self.len += data.len() as u64;
+        Ok(())
+    }
+
+    pub(super) fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub(super) async fn finish(mut self) -> Result<DiskStaged, StorageError> {
+        if let Some(mut file) = self.file.take() {
+            file.flush().await.map_err(io_error(&self.staging.0))?;
+            file.sync_all().await.map_err(io_error(&self.staging.0))?;
+        }
+        let staging = std::mem::replace(&mut self.staging, StagingFile(PathBuf::new()));
+        Ok(DiskStaged {
+            staging,
+            final_path: std::mem::take(&mut self.final_path),
+            key: self.key.clone(),
+            size: self.len,
+            sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
+        })
+    }
+}
+
+pub(super) struct DiskStaged {
+    staging: StagingFile,
+    final_path: PathBuf,
+    pub(super) key: ObjectKey,
+    pub(super) size: u64,
+    pub(super) sha256: String,
+}
+
+impl DiskStaged {
+    pub(super) async fn commit(mut self) -> Result<StoredObject, StorageError> {
+        if let Some(parent) = self.final_path.parent() {
+            tokio::fs::create_dir_all(parent).await.map_err(io_error(parent))?;
+        }
+        tokio::fs::rename(&self.staging.0, &self.final_path).await.map_err(io_error(&self.final_path))?;
+        self.staging.0 = PathBuf::new();
+        Ok(StoredObject { key: self.key.clone(), size: self.size, sha256: std::mem::take(&mut self.sha256) })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct DiskReader {
+    file: Arc<std::fs::File>,
+    size: u64,
+    path: Arc<PathBuf>,
+}
+
+impl DiskReader {
+    pub(super) fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub(super) async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StorageError> {
+        if offset >= self.size || len == 0 {
+            return Ok(Bytes::new());
+        }
+        let len = len.min(usize::try_from(self.size - offset).unwrap_or(usize::MAX));
+        let file = Arc::clone(&self.file);
+        let path = Arc::clone(&self.path);
+        tokio::task::spawn_blocking(move || {
+            let mut buffer = vec![0u8; len];
+            let mut filled = 0;
+            while filled < len {
+                match file.read_at(&mut buffer[filled..], offset + filled as u64) {
+                    Ok(0) => break,
+                    Ok(n) => filled += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(StorageError::Io { path: path.to_path_buf(), source: e }),
+                }
+            }
+            buffer.truncate(filled);
+            Ok(Bytes::from(buffer))
+        })
+        .await
+        .map_err(|e| StorageError::Io { path: self.path.to_path_buf(), source: std::io::Error::other(e) })?
+    }
+}

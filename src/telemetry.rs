@@ -1,0 +1,17 @@
+//! Logging: `tracing` to standard error, for people (pretty) or collectors (JSON). Events never
+//! carry passwords, keys or national numbers; paths are logged only through the audit log's
+//! masking.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogFormat, LogSettings};
+
+/// Installs the global subscriber; a second call is ignored.
+pub fn init(settings: &LogSettings) {
+    let filter = EnvFilter::try_new(&settings.level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match settings.format {
+        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
