@@ -205,10 +205,7 @@ mod tests {
         assert_eq!(decide(&staff, &node("/GP-2002/documents/invoices/f.pdf"), Operation::Create), Ok(()));
         assert!(decide(&staff, &node(DOCUMENT), Operation::Remove).is_err());
         assert!(decide(&staff, &node(UPLOAD), Operation::Create).is_err());
-        assert_eq!(
-            decide(&staff, &node("/GP-1001/documents/pension-sheets/2026/s.pdf"), Operation::Create),
-            Ok(())
-        );
+        assert_eq!(decide(&staff, &node("/GP-1001/documents/pension-sheets/2026/s.pdf"), Operation::Create), Ok(()));
     }
 
     #[test]

@@ -9,7 +9,10 @@ use time::Date;
 use tokio::io::AsyncReadExt;
 
 use crate::audit::{self, now_ms};
-use crate::domain::{ContractNumber, EmailAddress, EnterpriseNumber, FileName, InvalidIdentifier, KindName, Language, Login, Profile, Scope};
+use crate::domain::{
+    ContractNumber, EmailAddress, EnterpriseNumber, FileName, InvalidIdentifier, KindName, Language, Login, Profile,
+    Scope,
+};
 use crate::layout::Layout;
 use crate::passwords::{hash_password, PasswordError};
 use crate::registry::{

@@ -156,10 +156,7 @@ pub struct LogSettings {
 
 impl Settings {
     /// Embedded defaults, then `file`, then the environment variables in `env`.
-    pub fn load(
-        file: Option<&Path>,
-        env: impl IntoIterator<Item = (String, String)>,
-    ) -> Result<Self, ConfigError> {
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self, ConfigError> {
         let mut table = parse_table(EMBEDDED_DEFAULTS, "the embedded config/default.toml")?;
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
@@ -183,10 +180,7 @@ impl Settings {
 
     fn from_table(table: toml::Table) -> Result<Self, ConfigError> {
         let raw: RawSettings = serde_path_to_error::deserialize(toml::Value::Table(table))
-            .map_err(|e| ConfigError::Key {
-                key: e.path().to_string(),
-                message: e.inner().message().to_string(),
-            })?;
+            .map_err(|e| ConfigError::Key { key: e.path().to_string(), message: e.inner().message().to_string() })?;
         Self::validate(raw)
     }
 
@@ -252,12 +246,16 @@ impl Settings {
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(key_error("database.url", "must start with sqlite:// or postgres://".into()));
         }
-        let database =
-            DatabaseSettings { url, max_connections: positive("database.max_connections", d.max_connections.into())? as u32 };
+        let database = DatabaseSettings {
+            url,
+            max_connections: positive("database.max_connections", d.max_connections.into())? as u32,
+        };
 
         let storage = match raw.storage.backend.as_str() {
             "local" => StorageSettings::LocalDisk { path: with_data_dir("storage.path", &raw.storage.path)? },
-            other => return Err(key_error("storage.backend", format!("{other:?} is not a backend: allowed: \"local\""))),
+            other => {
+                return Err(key_error("storage.backend", format!("{other:?} is not a backend: allowed: \"local\"")))
+            }
         };
 
         let format = match raw.log.format.as_str() {
@@ -278,10 +276,7 @@ fn read_secret_file(path: &Path, key: &str) -> Result<String, ConfigError> {
     {
         use std::os::unix::fs::PermissionsExt;
         if metadata.permissions().mode() & 0o077 != 0 {
-            return Err(error(format!(
-                "{} is readable by group or others: run chmod 600 on it",
-                path.display()
-            )));
+            return Err(error(format!("{} is readable by group or others: run chmod 600 on it", path.display())));
         }
     }
     #[cfg(not(unix))]
@@ -409,13 +404,11 @@ mod tests {
 
     #[test]
     fn an_invalid_value_names_the_key_and_the_expected_form() {
-        let message = Settings::load(None, env(&[("PENSION_GATEWAY__SERVER__LISTEN", "nowhere")]))
-            .unwrap_err()
-            .to_string();
+        let message =
+            Settings::load(None, env(&[("PENSION_GATEWAY__SERVER__LISTEN", "nowhere")])).unwrap_err().to_string();
         assert!(message.contains("server.listen") && message.contains("127.0.0.1:2222"), "{message}");
-        let message = Settings::load(None, env(&[("PENSION_GATEWAY__SERVER__MAX_CONNECTIONS", "many")]))
-            .unwrap_err()
-            .to_string();
+        let message =
+            Settings::load(None, env(&[("PENSION_GATEWAY__SERVER__MAX_CONNECTIONS", "many")])).unwrap_err().to_string();
         assert!(message.contains("server.max_connections"), "{message}");
         let message =
             Settings::load(None, env(&[("PENSION_GATEWAY__STORAGE__BACKEND", "ftp")])).unwrap_err().to_string();

@@ -77,8 +77,8 @@ impl Layout {
     }
 
     pub fn from_file(path: &Path) -> Result<Self, LayoutError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| LayoutError::Read { path: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| LayoutError::Read { path: path.to_path_buf(), source })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -87,9 +87,7 @@ impl Layout {
         let table: toml::Table = text.parse().map_err(|e: toml::de::Error| invalid(e.message().to_string()))?;
         let raw: RawLayout = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|e| invalid(format!("key `{}`: {}", e.path(), e.inner().message())))?;
-        let name = |key: &str, value: &str| {
-            KindName::parse(value).map_err(|e| invalid(format!("key `{key}`: {e}")))
-        };
+        let name = |key: &str, value: &str| KindName::parse(value).map_err(|e| invalid(format!("key `{key}`: {e}")));
         let documents_folder = name("folders.documents", &raw.folders.documents)?;
         let inbox_folder = name("folders.inbox", &raw.folders.inbox)?;
         let results_folder = name("folders.results", &raw.folders.results)?;

@@ -1,1 +1,614 @@
-fn main() {}
+//! The `pension-gateway` command: the server and its administration.
+//!
+//! Exit codes: 0 ok, 1 runtime failure, 2 bad usage or invalid input.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use time::Date;
+
+use pension_gateway::admin::{Admin, AdminError, PublishOutcome, UserRequest};
+use pension_gateway::config::Settings;
+use pension_gateway::domain::{
+    ContractNumber, EmailAddress, EnterpriseNumber, KindName, Language, Login, Profile, Scope,
+};
+use pension_gateway::registry::{ContractRecord, OrganisationRecord, UploadRecord, UserChanges, UserRecord};
+use pension_gateway::startup::{self, Application};
+use pension_gateway::{audit, demo, telemetry};
+
+#[derive(Parser)]
+#[command(name = "pension-gateway", version, about = "SFTP gateway of the Extranet Pension Complémentaire")]
+struct Cli {
+    /// Configuration file (keys not in it keep their embedded defaults).
+    #[arg(long, global = true, env = "PENSION_GATEWAY_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the data folder, host key and database schema (safe to run again).
+    Init,
+    /// Run the SFTP server until SIGTERM or Ctrl-C.
+    Serve,
+    /// Seed a demonstration organisation into a throw-away data folder and serve it.
+    Demo,
+    /// Organisations (employers).
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Contracts of organisations.
+    #[command(subcommand)]
+    Contract(ContractCommand),
+    /// Extranet users of organisations.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// The insurer's staff.
+    #[command(subcommand)]
+    Staff(StaffCommand),
+    /// Publish files as documents of a contract.
+    Publish(PublishArgs),
+    /// Files received in the inboxes.
+    #[command(subcommand)]
+    Uploads(UploadsCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand)]
+enum OrgCommand {
+    Add {
+        #[arg(long, value_name = "N", value_parser = EnterpriseNumber::parse)]
+        enterprise_number: EnterpriseNumber,
+        #[arg(long)]
+        name: String,
+        /// The convention's notification address (a distribution list is advised).
+        #[arg(long, value_name = "EMAIL", value_parser = EmailAddress::parse)]
+        notify_email: EmailAddress,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContractCommand {
+    Add {
+        /// Enterprise number of the organisation.
+        #[arg(long, value_name = "N", value_parser = EnterpriseNumber::parse)]
+        org: EnterpriseNumber,
+        #[arg(long, value_name = "C", value_parser = ContractNumber::parse)]
+        number: ContractNumber,
+        #[arg(long, default_value = "")]
+        title: String,
+    },
+    List {
+        #[arg(long, value_name = "N", value_parser = EnterpriseNumber::parse)]
+        org: Option<EnterpriseNumber>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct UserFields {
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long, value_name = "EMAIL", value_parser = EmailAddress::parse)]
+    email: Option<EmailAddress>,
+    #[arg(long, value_parser = parse_profile)]
+    profile: Option<Profile>,
+    /// `all`, or contract numbers separated by commas.
+    #[arg(long, value_name = "all|C1,C2", value_parser = Scope::parse)]
+    contracts: Option<Scope>,
+    #[arg(long, value_parser = parse_language)]
+    language: Option<Language>,
+    /// A file of OpenSSH public keys (repeatable).
+    #[arg(long = "public-key", value_name = "FILE")]
+    public_keys: Vec<PathBuf>,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    Add {
+        #[arg(long, value_name = "N", value_parser = EnterpriseNumber::parse)]
+        org: EnterpriseNumber,
+        #[arg(long, value_parser = Login::parse)]
+        login: Login,
+        #[command(flatten)]
+        fields: UserFields,
+        /// The organisation's master user.
+        #[arg(long)]
+        master: bool,
+        /// Someone from outside the organisation: needs --expires.
+        #[arg(long)]
+        external: bool,
+        /// Last day of access (YYYY-MM-DD).
+        #[arg(long, value_parser = parse_date)]
+        expires: Option<Date>,
+    },
+    Modify {
+        #[arg(long, value_parser = Login::parse)]
+        login: Login,
+        #[command(flatten)]
+        fields: UserFields,
+        #[arg(long)]
+        master: Option<bool>,
+        #[arg(long)]
+        external: Option<bool>,
+        #[arg(long, value_parser = parse_date)]
+        expires: Option<Date>,
+    },
+    Revoke {
+        #[arg(long, value_parser = Login::parse)]
+        login: Login,
+    },
+    List {
+        #[arg(long, value_name = "N", value_parser = EnterpriseNumber::parse)]
+        org: Option<EnterpriseNumber>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StaffCommand {
+    Add {
+        #[arg(long, value_parser = Login::parse)]
+        login: Login,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_name = "EMAIL", value_parser = EmailAddress::parse)]
+        email: EmailAddress,
+        #[arg(long = "public-key", value_name = "FILE")]
+        public_keys: Vec<PathBuf>,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Args)]
+struct PublishArgs {
+    #[arg(long, value_name = "C", value_parser = ContractNumber::parse)]
+    contract: ContractNumber,
+    #[arg(long, value_parser = KindName::parse)]
+    kind: KindName,
+    /// The year, for kinds filed per year (pension sheets).
+    #[arg(long, value_name = "YEAR", value_parser = parse_year)]
+    period: Option<u16>,
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum UploadsCommand {
+    List {
+        #[arg(long, value_name = "C", value_parser = ContractNumber::parse)]
+        contract: Option<ContractNumber>,
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check that no event was altered or removed.
+    Verify,
+    /// Print events, oldest first.
+    Export {
+        /// From this date on (YYYY-MM-DD).
+        #[arg(long, value_parser = parse_date)]
+        since: Option<Date>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_profile(text: &str) -> Result<Profile, String> {
+    text.parse().map_err(|e: pension_gateway::domain::InvalidIdentifier| e.to_string())
+}
+
+fn parse_language(text: &str) -> Result<Language, String> {
+    text.parse().map_err(|e: pension_gateway::domain::InvalidIdentifier| e.to_string())
+}
+
+fn parse_date(text: &str) -> Result<Date, String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text, format).map_err(|_| format!("{text:?} is not a date in the form YYYY-MM-DD"))
+}
+
+fn parse_year(text: &str) -> Result<u16, String> {
+    text.parse::<u16>()
+        .ok()
+        .filter(|y| (1900..=2999).contains(y) && text.len() == 4)
+        .ok_or_else(|| format!("{text:?} is not a year such as 2026"))
+}
+
+/// An error with the exit code it deserves.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Self { code: 1, error }
+    }
+}
+
+impl From<AdminError> for Failure {
+    fn from(error: AdminError) -> Self {
+        Self { code: error.exit_code(), error: error.into() }
+    }
+}
+
+fn invalid(message: impl Into<String>) -> Failure {
+    Failure { code: 2, error: anyhow::anyhow!(message.into()) }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(&settings.log);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli.command, settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure { code, error }) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn operator() -> String {
+    format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
+}
+
+async fn admin(settings: &Settings) -> Result<Admin, Failure> {
+    let (registry, storage) = startup::open_state(settings).await.context("cannot open the gateway's state")?;
+    Ok(Admin::new(registry, storage, settings.layout.clone(), operator()))
+}
+
+fn read_password(from_stdin: bool) -> Result<Option<String>, Failure> {
+    if !from_stdin {
+        return Ok(None);
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line).context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        return Err(invalid("--password-stdin: standard input held no password"));
+    }
+    Ok(Some(password))
+}
+
+fn print_json(value: serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+}
+
+fn format_time(seconds: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(seconds)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+fn organisation_json(o: &OrganisationRecord) -> serde_json::Value {
+    json!({
+        "enterprise_number": o.enterprise_number.as_str(),
+        "name": o.name,
+        "notify_email": o.notify_email.as_str(),
+        "status": o.status.as_str(),
+        "created_at": format_time(o.created_at),
+    })
+}
+
+fn contract_json(c: &ContractRecord) -> serde_json::Value {
+    json!({ "number": c.number.as_str(), "title": c.title })
+}
+
+fn user_json(u: &UserRecord) -> serde_json::Value {
+    json!({
+        "login": u.login.as_str(),
+        "name": u.name,
+        "email": u.email.as_str(),
+        "language": u.language.as_str(),
+        "profile": u.profile.as_str(),
+        "contracts": u.scope.to_string(),
+        "master": u.master,
+        "external": u.external,
+        "expires_on": u.expires_on.map(|d| d.to_string()),
+        "status": u.status.as_str(),
+        "last_login_at": u.last_login_at.map(format_time),
+    })
+}
+
+fn upload_json(u: &UploadRecord) -> serde_json::Value {
+    json!({
+        "id": u.id,
+        "contract": u.contract.as_str(),
+        "kind": u.kind,
+        "file_name": u.file_name,
+        "uploader": u.uploader,
+        "size": u.size,
+        "sha256": u.sha256,
+        "status": u.status.as_str(),
+        "received_at": format_time(u.received_at),
+    })
+}
+
+async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
+    match command {
+        Command::Init => {
+            let application = Application::build(&settings).await.context("initialisation failed")?;
+            let address = application.local_addr();
+            drop(application);
+            println!("data folder ready: {}", settings.data_dir.display());
+            println!("host key: {}", settings.server.host_key.display());
+            println!("listen address checked: {address}");
+        }
+        Command::Serve => {
+            let application = Application::build(&settings).await.context("cannot start the gateway")?;
+            tracing::info!(address = %application.local_addr(), "SFTP server listening");
+            application.run_until(startup::termination_signal()).await;
+        }
+        Command::Demo => demo::run(settings).await.context("the demo could not start")?,
+        Command::Org(OrgCommand::Add { enterprise_number, name, notify_email }) => {
+            let record = admin(&settings).await?.add_organisation(&enterprise_number, &name, &notify_email).await?;
+            println!("organisation {} ({}) added", record.enterprise_number, record.name);
+        }
+        Command::Org(OrgCommand::List { json }) => {
+            let list = admin(&settings).await?.organisations().await?;
+            if json {
+                print_json(list.iter().map(organisation_json).collect());
+            } else {
+                for o in &list {
+                    println!("{}  {:<8} {}", o.enterprise_number, o.status.as_str(), o.name);
+                }
+            }
+        }
+        Command::Contract(ContractCommand::Add { org, number, title }) => {
+            let record = admin(&settings).await?.add_contract(&org, &number, &title).await?;
+            println!("contract {} added to organisation {org}", record.number);
+        }
+        Command::Contract(ContractCommand::List { org, json }) => {
+            let list = admin(&settings).await?.contracts(org.as_ref()).await?;
+            if json {
+                print_json(list.iter().map(contract_json).collect());
+            } else {
+                for c in &list {
+                    println!("{}  {}", c.number, c.title);
+                }
+            }
+        }
+        Command::User(UserCommand::Add { org, login, fields, master, external, expires }) => {
+            if external && expires.is_none() {
+                return Err(invalid("an external user needs --expires YYYY-MM-DD (the end of the mission)"));
+            }
+            let missing = |what: &str| invalid(format!("user add needs --{what}"));
+            let mut password = read_password(fields.password_stdin)?;
+            let generated = password.is_none() && fields.public_keys.is_empty();
+            if generated {
+                password = Some(pension_gateway::passwords::generate_password());
+            }
+            let request = UserRequest {
+                organisation: org,
+                login,
+                name: fields.name.ok_or_else(|| missing("name"))?,
+                email: fields.email.ok_or_else(|| missing("email"))?,
+                language: fields.language.unwrap_or(Language::Fr),
+                profile: fields.profile.ok_or_else(|| missing("profile"))?,
+                scope: fields.contracts.ok_or_else(|| missing("contracts"))?,
+                master,
+                external_until: if external { expires } else { None },
+                public_key_files: fields.public_keys,
+                password: password.clone(),
+            };
+            let user = admin(&settings).await?.add_user(&request).await?;
+            println!("user {} added ({}, contracts {})", user.login, user.profile, user.scope);
+            if let (true, Some(password)) = (generated, password) {
+                println!("password (shown once, give it to the user only): {password}");
+            }
+        }
+        Command::User(UserCommand::Modify { login, fields, master, external, expires }) => {
+            let external = match (external, expires) {
+                (Some(true), None) => return Err(invalid("an external user needs --expires YYYY-MM-DD")),
+                (Some(flag), expires) => Some((flag, if flag { expires } else { None })),
+                (None, Some(date)) => Some((true, Some(date))),
+                (None, None) => None,
+            };
+            let changes = UserChanges {
+                name: fields.name,
+                email: fields.email,
+                language: fields.language,
+                profile: fields.profile,
+                scope: fields.contracts,
+                master,
+                external,
+                password_hash: None,
+            };
+            let password = read_password(fields.password_stdin)?;
+            let user =
+                admin(&settings).await?.modify_user(&login, changes, password.as_deref(), &fields.public_keys).await?;
+            println!("user {} changed ({}, contracts {})", user.login, user.profile, user.scope);
+        }
+        Command::User(UserCommand::Revoke { login }) => {
+            let user = admin(&settings).await?.revoke_user(&login).await?;
+            println!("user {} revoked", user.login);
+        }
+        Command::User(UserCommand::List { org, json }) => {
+            let list = admin(&settings).await?.users(org.as_ref()).await?;
+            if json {
+                print_json(list.iter().map(user_json).collect());
+            } else {
+                for u in &list {
+                    println!(
+                        "{:<24} {:<8} {:<13} {}{}",
+                        u.login.as_str(),
+                        u.status.as_str(),
+                        u.profile.as_str(),
+                        u.scope,
+                        u.expires_on.map(|d| format!(" until {d}")).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        Command::Staff(StaffCommand::Add { login, name, email, public_keys, password_stdin }) => {
+            let mut password = read_password(password_stdin)?;
+            let generated = password.is_none() && public_keys.is_empty();
+            if generated {
+                password = Some(pension_gateway::passwords::generate_password());
+            }
+            let staff =
+                admin(&settings).await?.add_staff(&login, &name, &email, password.as_deref(), &public_keys).await?;
+            println!("staff member {} added", staff.login);
+            if let (true, Some(password)) = (generated, password) {
+                println!("password (shown once): {password}");
+            }
+        }
+        Command::Publish(args) => publish(&settings, args).await?,
+        Command::Uploads(UploadsCommand::List { contract, json }) => {
+            let list = admin(&settings).await?.uploads(contract.as_ref()).await?;
+            if json {
+                print_json(list.iter().map(upload_json).collect());
+            } else {
+                for u in &list {
+                    println!(
+                        "{:>6}  {:<10} {:<12} {:<18} {:>10}  {}  {}",
+                        u.id,
+                        u.status.as_str(),
+                        u.contract,
+                        u.kind,
+                        u.size,
+                        format_time(u.received_at),
+                        audit::mask_personal_numbers(&u.file_name)
+                    );
+                }
+            }
+        }
+        Command::Uploads(UploadsCommand::Show { id, json }) => {
+            let upload = admin(&settings).await?.upload(id).await?;
+            if json {
+                print_json(upload_json(&upload));
+            } else {
+                for (key, value) in upload_json(&upload).as_object().into_iter().flatten() {
+                    println!("{key:<12} {}", value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string()));
+                }
+            }
+        }
+        Command::Audit(AuditCommand::Verify) => {
+            let admin = admin(&settings).await?;
+            match audit::verify_chain(admin.registry()).await.context("cannot read the audit trail")? {
+                Ok(count) => println!("audit trail intact: {count} events"),
+                Err(id) => {
+                    return Err(Failure {
+                        code: 1,
+                        error: anyhow::anyhow!("the audit trail is broken at event {id}: it was altered or removed"),
+                    })
+                }
+            }
+        }
+        Command::Audit(AuditCommand::Export { since, json }) => {
+            let admin = admin(&settings).await?;
+            let since_ms = since.map(|d| d.midnight().assume_utc().unix_timestamp() * 1000).unwrap_or(i64::MIN);
+            let events = admin.registry().audit_events(since_ms).await.context("cannot read the audit trail")?;
+            let rows: Vec<serde_json::Value> = events
+                .iter()
+                .map(|r| {
+                    let e = &r.event;
+                    json!({
+                        "id": r.id, "at_ms": e.at_ms, "actor": e.actor, "organisation_id": e.organisation_id,
+                        "action": e.action, "path": e.path, "outcome": e.outcome, "reason": e.reason,
+                        "remote_addr": e.remote_addr, "session_id": e.session_id, "bytes": e.bytes,
+                        "sha256": e.sha256, "hash": r.hash,
+                    })
+                })
+                .collect();
+            if json {
+                print_json(rows.into());
+            } else {
+                for r in &events {
+                    let e = &r.event;
+                    println!(
+                        "{} {} {} {} {} {}",
+                        format_time(e.at_ms / 1000),
+                        e.actor,
+                        e.action,
+                        e.outcome,
+                        e.path.as_deref().unwrap_or("-"),
+                        e.reason.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn publish(settings: &Settings, args: PublishArgs) -> Result<(), Failure> {
+    let admin = admin(settings).await?;
+    let show_progress = std::io::stderr().is_terminal() && args.files.len() > 1;
+    let (mut published, mut unchanged, mut failed) = (0usize, 0usize, 0usize);
+    for (index, file) in args.files.iter().enumerate() {
+        match admin.publish(&args.contract, &args.kind, args.period, Path::new(file)).await {
+            Ok(PublishOutcome::Published { replaced }) => {
+                published += 1;
+                if !show_progress {
+                    println!(
+                        "{}: published{}",
+                        file.display(),
+                        if replaced { " (replaces the previous version)" } else { "" }
+                    );
+                }
+            }
+            Ok(PublishOutcome::Unchanged) => {
+                unchanged += 1;
+                if !show_progress {
+                    println!("{}: unchanged (same content already published)", file.display());
+                }
+            }
+            Err(error) if error.exit_code() == 2 && args.files.len() == 1 => return Err(error.into()),
+            Err(error) => {
+                failed += 1;
+                eprintln!("{}: {error:#}", file.display());
+            }
+        }
+        if show_progress {
+            eprint!("\rpublished {}/{}", index + 1, args.files.len());
+        }
+    }
+    if show_progress {
+        eprintln!();
+    }
+    println!("{published} published, {unchanged} unchanged, {failed} failed");
+    if failed > 0 {
+        return Err(Failure { code: 1, error: anyhow::anyhow!("{failed} file(s) could not be published") });
+    }
+    Ok(())
+}

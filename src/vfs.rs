@@ -104,11 +104,9 @@ impl Node {
     /// content comes from the registry (kinds, years, inboxes, results) return an empty list.
     pub fn fixed_children(&self, layout: &Layout) -> Vec<KindName> {
         match self {
-            Node::Contract(_) => vec![
-                layout.documents_folder.clone(),
-                layout.inbox_folder.clone(),
-                layout.results_folder.clone(),
-            ],
+            Node::Contract(_) => {
+                vec![layout.documents_folder.clone(), layout.inbox_folder.clone(), layout.results_folder.clone()]
+            }
             Node::AreaFolder(_, Area::Documents) => layout.document_kinds.iter().map(|k| k.name.clone()).collect(),
             Node::AreaFolder(_, Area::Inbox) => layout.upload_kinds.clone(),
             _ => Vec::new(),

@@ -14,10 +14,7 @@ impl Login {
         if !(2..=64).contains(&lower.len()) {
             return Err(err("must be 2 to 64 characters long"));
         }
-        if !lower
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'))
-        {
+        if !lower.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')) {
             return Err(err("only letters a-z, digits, '.', '_' and '-' are allowed"));
         }
         if !lower.starts_with(|c: char| c.is_ascii_alphanumeric()) {

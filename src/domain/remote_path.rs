@@ -47,9 +47,7 @@ impl FileName {
     pub fn is_temporary(&self) -> bool {
         let lower = self.0.to_ascii_lowercase();
         self.0.starts_with('.')
-            || [".filepart", ".part", ".tmp", ".partial", ".crdownload"]
-                .iter()
-                .any(|suffix| lower.ends_with(suffix))
+            || [".filepart", ".part", ".tmp", ".partial", ".crdownload"].iter().any(|suffix| lower.ends_with(suffix))
     }
 }
 

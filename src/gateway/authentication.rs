@@ -48,25 +48,35 @@ impl Gateway {
             Err(reason) => Err(reason),
             Ok(None) => Err("unknown-login"),
             Ok(Some(_)) if !matches => Err("wrong-password"),
-            Ok(Some(account)) => self.usable(account).await,
+            Ok(Some(account)) => self.usable(account),
         };
         self.conclude(login, login_text, verdict, Method::Password, context).await
     }
 
     /// Answers a client asking whether a key would be accepted, before it signs anything:
     /// yes only for a key registered to that very login, on a usable account.
-    pub async fn public_key_acceptable(&self, login_text: &str, fingerprint: &str) -> bool {
-        let Ok(login) = Login::parse(login_text) else {
-            return false;
+    pub async fn public_key_acceptable(&self, login_text: &str, fingerprint: &str, context: &SessionContext) -> bool {
+        let refusal = match Login::parse(login_text) {
+            Err(_) => Some("invalid-login"),
+            Ok(login) => match self.registry.public_key_owner(fingerprint).await {
+                Err(_) => Some("registry-unavailable"),
+                Ok(None) => Some("unknown-key"),
+                Ok(Some(owner)) if owner != login => Some("key-of-another-login"),
+                Ok(Some(_)) => match self.login_account(&login).await {
+                    Err(reason) => Some(reason),
+                    Ok(None) => Some("unknown-login"),
+                    Ok(Some(account)) => account.refusal(self.clock.today()),
+                },
+            },
         };
-        match self.registry.public_key_owner(fingerprint).await {
-            Ok(Some(owner)) if owner == login => {}
-            _ => return false,
+        if let Some(reason) = refusal {
+            let actor = Login::parse(login_text).map(|l| l.to_string()).unwrap_or_else(|_| "(invalid)".into());
+            let mut event =
+                self.session_event(None, context, "login-key-offered", None, audit::REFUSED, Some(reason.into()));
+            event.actor = actor;
+            self.audit.record(event);
         }
-        match self.login_account(&login).await {
-            Ok(Some(account)) => account.refusal(self.clock.today()).is_none(),
-            _ => false,
-        }
+        refusal.is_none()
     }
 
     /// Checks a public key whose signature russh verified; `None` is a refusal (audited).
@@ -86,7 +96,7 @@ impl Gateway {
                 Ok(Some(_)) => match self.login_account(login).await {
                     Err(reason) => Err(reason),
                     Ok(None) => Err("unknown-login"),
-                    Ok(Some(account)) => self.usable(account).await,
+                    Ok(Some(account)) => self.usable(account),
                 },
             },
         };
@@ -100,7 +110,7 @@ impl Gateway {
         })
     }
 
-    async fn usable(&self, account: LoginAccount) -> Result<LoginAccount, &'static str> {
+    fn usable(&self, account: LoginAccount) -> Result<LoginAccount, &'static str> {
         match account.refusal(self.clock.today()) {
             Some(reason) => Err(reason),
             None => Ok(account),

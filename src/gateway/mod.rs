@@ -64,6 +64,11 @@ impl Clock {
         Self(Arc::new(move || date))
     }
 
+    /// A clock that asks `today` each time: tests move it forward without waiting.
+    pub fn from_fn(today: impl Fn() -> Date + Send + Sync + 'static) -> Self {
+        Self(Arc::new(today))
+    }
+
     pub fn today(&self) -> Date {
         (self.0)()
     }

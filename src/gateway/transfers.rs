@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use crate::access::{Operation, Principal, Role};
 use crate::audit;
-use crate::domain::{ContractNumber, FileName, KindName, RemotePath};
+use crate::domain::{FileName, KindName, RemotePath};
 use crate::registry::{now_seconds, NewDocument, NewUpload, Publication};
 use crate::storage::{ObjectKey, ObjectReader, ObjectWriter, StagedObject};
 use crate::vfs::Node;
@@ -146,7 +146,14 @@ impl Gateway {
             if outcome == audit::FAILED {
                 tracing::error!(session = %context.session_id, action, error = ?error, "request failed");
             }
-            self.audit_event(Some(principal), context, action, Some(path.to_string()), outcome, Some(error.to_string()));
+            self.audit_event(
+                Some(principal),
+                context,
+                action,
+                Some(path.to_string()),
+                outcome,
+                Some(error.to_string()),
+            );
         }
         result
     }
@@ -206,22 +213,20 @@ impl Gateway {
 
     async fn begin_upload_inner(&self, principal: &Principal, path: &RemotePath) -> Result<Upload, GatewayError> {
         let node = self.node_for(principal, path, Operation::Create)?;
-        let (contract_number, destination, key): (&ContractNumber, Destination, ObjectKey) = match (&node, &principal.role)
-        {
+        let (destination, key) = match (&node, &principal.role) {
             (Node::InboxFile { contract, kind, .. }, Role::Employer { user_id, .. }) => {
                 let record = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;
                 let destination =
                     Destination::Inbox { contract_id: record.id, kind: kind.clone(), uploader_user_id: *user_id };
-                (contract, destination, ObjectKey::for_upload(contract, kind))
+                (destination, ObjectKey::for_upload(contract, kind))
             }
             (Node::Document { contract, kind, year, .. }, Role::Staff { .. }) => {
                 let record = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;
                 let destination = Destination::Documents { contract_id: record.id, kind: kind.clone(), year: *year };
-                (contract, destination, ObjectKey::for_document(contract, kind))
+                (destination, ObjectKey::for_document(contract, kind))
             }
             _ => return Err(GatewayError::Unsupported("cannot write here")),
         };
-        let _ = contract_number;
         let writer = self.storage.create(key).await?;
         Ok(Upload { path: path.clone(), writer, destination })
     }
@@ -398,7 +403,8 @@ impl Gateway {
             return Ok(());
         }
         let node = self.node_for(principal, path, Operation::Remove)?;
-        let (Node::InboxFile { contract, kind, name }, Role::Employer { user_id, .. }) = (&node, &principal.role) else {
+        let (Node::InboxFile { contract, kind, name }, Role::Employer { user_id, .. }) = (&node, &principal.role)
+        else {
             return Err(GatewayError::Unsupported("only your own unprocessed uploads can be deleted"));
         };
         let contract = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;

@@ -120,8 +120,7 @@ pub(crate) fn format_date(date: Date) -> String {
 }
 
 fn parse_stored_date(text: Option<String>) -> Result<Option<Date>, RegistryError> {
-    text.map(|t| Date::parse(&t, DATE_FORMAT).map_err(|_| RegistryError::Corrupt(format!("date {t:?}"))))
-        .transpose()
+    text.map(|t| Date::parse(&t, DATE_FORMAT).map_err(|_| RegistryError::Corrupt(format!("date {t:?}")))).transpose()
 }
 
 fn corrupt<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> RegistryError {
@@ -151,9 +150,7 @@ impl Registry {
         for number in numbers {
             let contract = self.contract(number).await?;
             if contract.organisation_id != organisation_id {
-                return Err(RegistryError::Refused(format!(
-                    "contract {number} belongs to another organisation"
-                )));
+                return Err(RegistryError::Refused(format!("contract {number} belongs to another organisation")));
             }
             ids.push(contract.id);
         }
@@ -469,8 +466,6 @@ impl Registry {
             }
         };
         let rows = sqlx::query(sql).bind(id).fetch_all(&self.pool).await?;
-        rows.iter()
-            .map(|r| Ok(PublicKeyRecord { algorithm: r.try_get(0)?, fingerprint: r.try_get(1)? }))
-            .collect()
+        rows.iter().map(|r| Ok(PublicKeyRecord { algorithm: r.try_get(0)?, fingerprint: r.try_get(1)? })).collect()
     }
 }

@@ -75,9 +75,8 @@ impl Registry {
                 tx
             }
         };
-        let last = sqlx::query("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&mut *tx)
-            .await?;
+        let last =
+            sqlx::query("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1").fetch_optional(&mut *tx).await?;
         let mut prev_hash = match last {
             Some(row) => row.try_get::<String, _>(0)?,
             None => GENESIS_HASH.to_string(),

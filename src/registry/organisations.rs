@@ -49,7 +49,6 @@ fn contract_from_row(row: &sqlx::any::AnyRow) -> Result<ContractRecord, Registry
     })
 }
 
-
 impl Registry {
     pub async fn create_organisation(
         &self,
@@ -82,10 +81,7 @@ impl Registry {
         rows.iter().map(organisation_from_row).collect()
     }
 
-    pub async fn organisation_by_number(
-        &self,
-        number: &EnterpriseNumber,
-    ) -> Result<OrganisationRecord, RegistryError> {
+    pub async fn organisation_by_number(&self, number: &EnterpriseNumber) -> Result<OrganisationRecord, RegistryError> {
         let row = sqlx::query(
             "SELECT id, enterprise_number, name, notify_email, status, created_at
              FROM organisations WHERE enterprise_number = $1",

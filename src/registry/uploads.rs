@@ -139,7 +139,11 @@ impl Registry {
     }
 
     /// Uploads in one inbox folder, newest first per name; withdrawn ones are gone.
-    pub async fn uploads_in_folder(&self, contract_id: i64, kind: &KindName) -> Result<Vec<UploadRecord>, RegistryError> {
+    pub async fn uploads_in_folder(
+        &self,
+        contract_id: i64,
+        kind: &KindName,
+    ) -> Result<Vec<UploadRecord>, RegistryError> {
         let rows = sqlx::query(sql(
             "WHERE u.contract_id = $1 AND u.kind = $2 AND u.status <> 'withdrawn' ORDER BY u.file_name, u.id DESC",
         ))
@@ -180,7 +184,9 @@ impl Registry {
     /// All uploads, newest first, optionally of one contract.
     pub async fn uploads(&self, contract_id: Option<i64>) -> Result<Vec<UploadRecord>, RegistryError> {
         let rows = match contract_id {
-            Some(id) => sqlx::query(sql("WHERE u.contract_id = $1 ORDER BY u.id DESC")).bind(id).fetch_all(&self.pool).await?,
+            Some(id) => {
+                sqlx::query(sql("WHERE u.contract_id = $1 ORDER BY u.id DESC")).bind(id).fetch_all(&self.pool).await?
+            }
             None => sqlx::query(sql("ORDER BY u.id DESC")).fetch_all(&self.pool).await?,
         };
         rows.iter().map(upload_from_row).collect()

@@ -6,15 +6,25 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
-use crate::gateway::{Download, Entry, UploadDestination};
 use crate::domain::RemotePath;
+use crate::gateway::{Download, Entry, UploadDestination};
 
 use super::sftp_session::UploadCommand;
 
 pub enum OpenHandle {
-    Download { download: Arc<Download>, bytes_read: Arc<AtomicU64> },
-    Upload { commands: mpsc::UnboundedSender<UploadCommand>, path: RemotePath, destination: UploadDestination, written: Arc<AtomicU64> },
-    Folder { entries: VecDeque<Entry> },
+    Download {
+        download: Arc<Download>,
+        bytes_read: Arc<AtomicU64>,
+    },
+    Upload {
+        commands: mpsc::UnboundedSender<UploadCommand>,
+        path: RemotePath,
+        destination: UploadDestination,
+        written: Arc<AtomicU64>,
+    },
+    Folder {
+        entries: VecDeque<Entry>,
+    },
 }
 
 pub struct OpenHandles {

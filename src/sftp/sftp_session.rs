@@ -21,9 +21,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 use crate::access::{decide, Operation, Principal};
 use crate::audit;
 use crate::domain::RemotePath;
-use crate::gateway::{
-    Entry, EntryAttributes, Gateway, GatewayError, HeldUploads, SessionContext, UploadDestination,
-};
+use crate::gateway::{Entry, EntryAttributes, Gateway, GatewayError, HeldUploads, SessionContext, UploadDestination};
 use crate::storage::{ObjectWriter, StagedObject};
 use crate::vfs::Node;
 
@@ -56,6 +54,13 @@ pub enum SessionEnd {
     Violation(&'static str),
 }
 
+/// Work for the ordered worker: a request, or the answer to a request that could not be
+/// decoded (answered in turn, so that it cannot overtake the requests before it).
+enum Ordered {
+    Request(Packet),
+    Malformed { id: u32 },
+}
+
 /// Messages to an upload's task, in the order the client sent them.
 pub enum UploadCommand {
     Write { id: u32, offset: u64, data: Vec<u8> },
@@ -84,7 +89,9 @@ impl Session {
             Ok(bytes) => {
                 let _ = self.responses.send(bytes);
             }
-            Err(error) => tracing::error!(session = %self.context.session_id, error = %error, "cannot encode a response"),
+            Err(error) => {
+                tracing::error!(session = %self.context.session_id, error = %error, "cannot encode a response")
+            }
         }
     }
 
@@ -271,15 +278,15 @@ async fn write_responses<W: AsyncWrite + Unpin>(mut writer: W, mut queue: mpsc::
 /// to the ordered worker.
 fn dispatch(
     session: &Arc<Session>,
-    ordered: &mpsc::UnboundedSender<Packet>,
+    ordered: &mpsc::UnboundedSender<Ordered>,
     mut body: Bytes,
 ) -> Result<(), &'static str> {
     let request_id = (body.len() >= 5).then(|| u32::from_be_bytes([body[1], body[2], body[3], body[4]]));
     let packet = match Packet::try_from(&mut body) {
         Ok(packet) => packet,
         Err(_) => {
-            session.send_status(request_id.unwrap_or(0), StatusCode::BadMessage, "malformed request");
-            return Ok(());
+            let id = request_id.unwrap_or(0);
+            return ordered.send(Ordered::Malformed { id }).map_err(|_| "session worker stopped");
         }
     };
     match packet {
@@ -347,7 +354,7 @@ fn dispatch(
             }
         }
         other => {
-            if ordered.send(other).is_err() {
+            if ordered.send(Ordered::Request(other)).is_err() {
                 return Err("session worker stopped");
             }
         }
@@ -411,7 +418,11 @@ async fn run_upload(
             }
             UploadCommand::Finish(reply) => {
                 for (_, (id, data)) in std::mem::take(&mut pending) {
-                    session.send_status(id, StatusCode::Failure, "the file was closed before this part could be written");
+                    session.send_status(
+                        id,
+                        StatusCode::Failure,
+                        "the file was closed before this part could be written",
+                    );
                     session.release(data.len());
                     failure.get_or_insert(GatewayError::Conflict("the upload has a gap: some parts never arrived"));
                 }
@@ -435,10 +446,13 @@ fn ready_len(ready: &[(u32, Vec<u8>)]) -> u64 {
 }
 
 /// The ordered worker: every request but READ and WRITE, one after the other.
-async fn run_ordered(session: Arc<Session>, mut queue: mpsc::UnboundedReceiver<Packet>) {
+async fn run_ordered(session: Arc<Session>, mut queue: mpsc::UnboundedReceiver<Ordered>) {
     let mut held = HeldUploads::default();
-    while let Some(packet) = queue.recv().await {
-        handle_ordered(&session, packet, &mut held).await;
+    while let Some(work) = queue.recv().await {
+        match work {
+            Ordered::Request(packet) => handle_ordered(&session, packet, &mut held).await,
+            Ordered::Malformed { id } => session.send_status(id, StatusCode::BadMessage, "malformed request"),
+        }
         session.request_done.notify_one();
     }
 }
@@ -494,9 +508,12 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
                     mtime: crate::registry::now_seconds(),
                     writable: true,
                 }),
-                Some(OpenHandle::Folder { .. }) => {
-                    Some(EntryAttributes { folder: true, size: 0, mtime: crate::registry::now_seconds(), writable: false })
-                }
+                Some(OpenHandle::Folder { .. }) => Some(EntryAttributes {
+                    folder: true,
+                    size: 0,
+                    mtime: crate::registry::now_seconds(),
+                    writable: false,
+                }),
                 None => None,
             };
             match found {
@@ -511,8 +528,7 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
             };
             match result {
                 Ok(entries) => {
-                    let inserted =
-                        session.handles().insert(OpenHandle::Folder { entries: VecDeque::from(entries) });
+                    let inserted = session.handles().insert(OpenHandle::Folder { entries: VecDeque::from(entries) });
                     match inserted {
                         Ok(handle) => session.send(Packet::Handle(Handle { id: request.id, handle })),
                         Err(_) => session.send_status(request.id, StatusCode::Failure, "too many open files"),
@@ -550,8 +566,7 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
         Packet::Rename(request) => rename(session, request.id, &request.oldpath, &request.newpath, held).await,
         Packet::SetStat(request) => {
             let result = match session.resolve("setstat", &request.path) {
-                Ok(path) if request.attrs.size.is_some() => {
-                    let _ = path;
+                Ok(_) if request.attrs.size.is_some() => {
                     Err(GatewayError::Unsupported("changing the size of a file is not supported"))
                 }
                 Ok(path) => gateway.set_times(principal, &path, request.attrs.mtime.map(i64::from), held).await,
@@ -674,10 +689,8 @@ async fn open(session: &Arc<Session>, id: u32, raw: &str, flags: OpenFlags) {
     let gateway = &session.gateway;
     let handle = if flags.contains(OpenFlags::WRITE) || flags.contains(OpenFlags::APPEND) {
         if flags.contains(OpenFlags::APPEND) {
-            return session.send_error(
-                id,
-                &GatewayError::Unsupported("appending is not supported: upload the whole file again"),
-            );
+            return session
+                .send_error(id, &GatewayError::Unsupported("appending is not supported: upload the whole file again"));
         }
         match gateway.begin_upload(&session.principal, &path, &session.context).await {
             Ok(upload) => {
@@ -710,7 +723,12 @@ async fn close(session: &Arc<Session>, id: u32, handle: &str, held: &mut HeldUpl
         None => session.send_status(id, StatusCode::Failure, "unknown handle"),
         Some(OpenHandle::Folder { .. }) => session.send_ok(id),
         Some(OpenHandle::Download { download, bytes_read }) => {
-            session.gateway.close_download(&session.principal, &download, bytes_read.load(Ordering::Acquire), &session.context);
+            session.gateway.close_download(
+                &session.principal,
+                &download,
+                bytes_read.load(Ordering::Acquire),
+                &session.context,
+            );
             session.send_ok(id);
         }
         Some(OpenHandle::Upload { commands, path, destination, .. }) => {

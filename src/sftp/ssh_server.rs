@@ -68,7 +68,8 @@ pub fn load_or_create_host_key(path: &Path) -> Result<PrivateKey, HostKeyError> 
             .map_err(|source| HostKeyError::Read { path: path.to_path_buf(), source });
     }
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|source| HostKeyError::Folder { path: parent.to_path_buf(), source })?;
+        std::fs::create_dir_all(parent)
+            .map_err(|source| HostKeyError::Folder { path: parent.to_path_buf(), source })?;
     }
     let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).map_err(HostKeyError::Generate)?;
     key.write_openssh_file(path, russh::keys::ssh_key::LineEnding::LF)
@@ -269,12 +270,26 @@ impl SshServer {
             self.refuse_connection(&context, "too-many-connections");
             return;
         };
-        let Some(address_slot) = self.per_address.try_take(peer.ip(), self.settings.max_connections_per_address)
-        else {
+        let Some(address_slot) = self.per_address.try_take(peer.ip(), self.settings.max_connections_per_address) else {
             self.refuse_connection(&context, "too-many-connections-from-address");
             return;
         };
         let _ = tcp.set_nodelay(true);
+        // A second handle on the socket lets us cut the connection whatever state russh is
+        // in (before key exchange, a disconnect message cannot be sent).
+        let (tcp, kill_switch) = match tcp.into_std().and_then(|s| Ok((s.try_clone()?, s))) {
+            Ok((clone, std_stream)) => match TcpStream::from_std(std_stream) {
+                Ok(tcp) => (tcp, clone),
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot set up the connection");
+                    return;
+                }
+            },
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot set up the connection");
+                return;
+            }
+        };
         let authenticated = Arc::new(AtomicBool::new(false));
         let handler = Connection {
             gateway: Arc::clone(&self.gateway),
@@ -334,6 +349,7 @@ impl SshServer {
                             let _ = handle
                                 .disconnect(russh::Disconnect::ByApplication, "login grace time exceeded".into(), "en".into())
                                 .await;
+                            let _ = kill_switch.shutdown(std::net::Shutdown::Both);
                         }
                     }
                     changed = shutdown.changed(), if !draining => {
@@ -345,6 +361,7 @@ impl SshServer {
                         let _ = handle
                             .disconnect(russh::Disconnect::ByApplication, "the server is shutting down".into(), "en".into())
                             .await;
+                        let _ = kill_switch.shutdown(std::net::Shutdown::Both);
                     }
                     _ = tokio::time::sleep(Duration::from_millis(200)), if draining => {}
                 }
@@ -430,7 +447,7 @@ impl russh::server::Handler for Connection {
 
     async fn auth_publickey_offered(&mut self, user: &str, offer: PublicKeyOffer<'_>) -> Result<Auth, Self::Error> {
         let fingerprint = offer.public_key.fingerprint(HashAlg::Sha256).to_string();
-        if self.gateway.public_key_acceptable(user, &fingerprint).await {
+        if self.gateway.public_key_acceptable(user, &fingerprint, &self.context).await {
             Ok(Auth::Accept)
         } else {
             Ok(reject())
@@ -467,7 +484,12 @@ impl russh::server::Handler for Connection {
         Ok(())
     }
 
-    async fn subsystem_request(&mut self, channel: ChannelId, name: &str, session: &mut Session) -> Result<(), Self::Error> {
+    async fn subsystem_request(
+        &mut self,
+        channel: ChannelId,
+        name: &str,
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         if name != "sftp" || self.sftp_started {
             return self.refuse_request(channel, "subsystem", session);
         }
@@ -498,7 +520,12 @@ impl russh::server::Handler for Connection {
         Ok(())
     }
 
-    async fn exec_request(&mut self, channel: ChannelId, _data: &[u8], session: &mut Session) -> Result<(), Self::Error> {
+    async fn exec_request(
+        &mut self,
+        channel: ChannelId,
+        _data: &[u8],
+        session: &mut Session,
+    ) -> Result<(), Self::Error> {
         self.refuse_request(channel, "exec", session)
     }
 

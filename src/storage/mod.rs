@@ -59,9 +59,9 @@ impl ObjectKey {
     pub fn from_stored(key: &str) -> Result<Self, StorageError> {
         let valid = !key.is_empty()
             && key.len() <= 512
-            && key.split('/').all(|segment| {
-                !segment.is_empty() && segment.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            });
+            && key
+                .split('/')
+                .all(|segment| !segment.is_empty() && segment.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
         if valid {
             Ok(Self(key.to_string()))
         } else {

@@ -1,0 +1,135 @@
+//! `pension-gateway demo`: a working gateway in one command, on a throw-away data folder with
+//! a demonstration organisation, two contracts, a consultation user, an inscription user, a
+//! staff member and a few published documents.
+
+use crate::admin::{Admin, AdminError, UserRequest};
+use crate::config::{Settings, StorageSettings};
+use crate::domain::{
+    ContractNumber, EmailAddress, EnterpriseNumber, InvalidIdentifier, KindName, Language, Login, Profile, Scope,
+};
+use crate::passwords::generate_password;
+use crate::startup::{self, Application, StartupError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error(transparent)]
+    Startup(#[from] StartupError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    #[error("invalid demo data: {0}")]
+    Data(#[from] InvalidIdentifier),
+    #[error("cannot write the demo documents")]
+    Io(#[from] std::io::Error),
+}
+
+/// The demo's settings: everything under a fresh temporary folder, the rest as configured.
+fn demo_settings(mut settings: Settings) -> Settings {
+    let suffix: u64 = rand::random();
+    let data_dir = std::env::temp_dir().join(format!("pension-gateway-demo-{suffix:016x}"));
+    settings.server.host_key = data_dir.join("host_ed25519");
+    settings.database.url = format!("sqlite://{}", data_dir.join("gateway.db").display());
+    settings.storage = StorageSettings::LocalDisk { path: data_dir.join("objects") };
+    settings.data_dir = data_dir;
+    settings
+}
+
+struct DemoAccount {
+    login: &'static str,
+    password: String,
+    what: &'static str,
+}
+
+pub async fn run(settings: Settings) -> Result<(), DemoError> {
+    let settings = demo_settings(settings);
+    let application = Application::build(&settings).await?;
+    let gateway = application.gateway();
+    let admin = Admin::new(gateway.registry().clone(), gateway.storage().clone(), settings.layout.clone(), "demo");
+    let accounts = seed(&admin, &settings.data_dir).await?;
+    drop(gateway);
+    let address = application.local_addr();
+    println!();
+    println!("pension-gateway demo: SFTP on {address}, data in {}", settings.data_dir.display());
+    println!("organisation 0403.019.261 (Demo Employer SA), contracts GP-1001 and GP-1002");
+    println!();
+    for account in &accounts {
+        println!("  {:<14} password {}   {}", account.login, account.password, account.what);
+    }
+    println!();
+    println!("Try:  sftp -P {} upload.demo@{}", address.port(), address.ip());
+    println!("      (then: ls, cd GP-1001/documents/invoices, get invoice-2026-01.txt, cd /GP-1001/inbox/affiliations, put FILE)");
+    println!("Stop with Ctrl-C; the demo data folder is deleted on exit.");
+    application.run_until(startup::termination_signal()).await;
+    let _ = std::fs::remove_dir_all(&settings.data_dir);
+    Ok(())
+}
+
+async fn seed(admin: &Admin, data_dir: &std::path::Path) -> Result<Vec<DemoAccount>, DemoError> {
+    let org = EnterpriseNumber::parse("0403019261")?;
+    admin
+        .add_organisation(&org, "Demo Employer SA", &EmailAddress::parse("extranet-2p@demo-employer.example")?)
+        .await?;
+    let first = ContractNumber::parse("GP-1001")?;
+    let second = ContractNumber::parse("GP-1002")?;
+    admin.add_contract(&org, &first, "Employees' group insurance").await?;
+    admin.add_contract(&org, &second, "Workers' group insurance").await?;
+
+    let mut accounts = Vec::new();
+    let users = [
+        ("consult.demo", Profile::Consultation, Scope::AllContracts, "consultation, both contracts"),
+        ("upload.demo", Profile::Inscription, Scope::Contracts(vec![first.clone()]), "inscription, GP-1001 only"),
+    ];
+    for (login, profile, scope, what) in users {
+        let password = generate_password();
+        admin
+            .add_user(&UserRequest {
+                organisation: org.clone(),
+                login: Login::parse(login)?,
+                name: format!("Demo {login}"),
+                email: EmailAddress::parse(&format!("{login}@demo-employer.example"))?,
+                language: Language::Fr,
+                profile,
+                scope,
+                master: login == "upload.demo",
+                external_until: None,
+                public_key_files: Vec::new(),
+                password: Some(password.clone()),
+            })
+            .await?;
+        accounts.push(DemoAccount { login, password, what });
+    }
+    let staff_password = generate_password();
+    admin
+        .add_staff(
+            &Login::parse("insurer.demo")?,
+            "Demo insurer staff",
+            &EmailAddress::parse("staff@insurer.example")?,
+            Some(&staff_password),
+            &[],
+        )
+        .await?;
+    accounts.push(DemoAccount { login: "insurer.demo", password: staff_password, what: "insurer staff, publishes" });
+
+    let documents_dir = data_dir.join("demo-documents");
+    std::fs::create_dir_all(&documents_dir)?;
+    let documents: [(&ContractNumber, &str, Option<u16>, &str, &str); 4] = [
+        (&first, "invoices", None, "invoice-2026-01.txt", "Invoice 2026-01 for contract GP-1001: EUR 12 345.67\n"),
+        (&first, "pension-sheets", Some(2026), "pension-sheets-2026.txt", "Pension sheets 2026 (demo)\n"),
+        (
+            &first,
+            "financing-fund",
+            None,
+            "financing-fund-2025.txt",
+            "Financing fund balance 31/12/2025: EUR 98 765.43\n",
+        ),
+        (&second, "invoices", None, "invoice-2026-01.txt", "Invoice 2026-01 for contract GP-1002: EUR 4 321.00\n"),
+    ];
+    for (contract, kind, year, name, content) in documents {
+        let named = documents_dir.join(contract.as_str());
+        std::fs::create_dir_all(&named)?;
+        let final_path = named.join(name);
+        std::fs::write(&final_path, content)?;
+        admin.publish(contract, &KindName::parse(kind)?, year, &final_path).await?;
+    }
+    std::fs::remove_dir_all(&documents_dir)?;
+    Ok(accounts)
+}

@@ -1,0 +1,150 @@
+//! The administration CLI as an operator runs it: exit codes, messages, JSON.
+
+use std::process::Command;
+
+fn gateway_command(data_dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_pension-gateway"));
+    command
+        .env("PENSION_GATEWAY__DATA_DIR", data_dir)
+        .env("PENSION_GATEWAY__LOG__LEVEL", "warn")
+        .env_remove("PENSION_GATEWAY_CONFIG");
+    command
+}
+
+fn run(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    gateway_command(data_dir).args(args).output().expect("the binary runs")
+}
+
+#[test]
+fn invalid_input_exits_2_with_a_message_saying_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = run(
+        dir.path(),
+        &["org", "add", "--enterprise-number", "0403019262", "--name", "X", "--notify-email", "a@b.be"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("check digits"), "{message}");
+
+    let output = run(
+        dir.path(),
+        &["org", "add", "--enterprise-number", "0403019261", "--name", "X", "--notify-email", "not-an-address"],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("e-mail"));
+
+    let output = run(dir.path(), &["contract", "add", "--org", "0403019261", "--number", "GP-1"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("organisation 0403.019.261 not found"));
+}
+
+#[test]
+fn an_organisation_a_contract_and_a_user_are_added_and_listed_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |args: &[&str]| {
+        let output = run(dir.path(), args);
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    ok(&[
+        "org",
+        "add",
+        "--enterprise-number",
+        "BE 0403.019.261",
+        "--name",
+        "Employer SA",
+        "--notify-email",
+        "hr@employer.be",
+    ]);
+    ok(&["contract", "add", "--org", "0403019261", "--number", "gp-1001"]);
+    let added = ok(&[
+        "user",
+        "add",
+        "--org",
+        "0403019261",
+        "--login",
+        "Marie.Dupont",
+        "--name",
+        "Marie Dupont",
+        "--email",
+        "marie@employer.be",
+        "--profile",
+        "inscription",
+        "--contracts",
+        "GP-1001",
+    ]);
+    assert!(added.contains("password (shown once"), "{added}");
+    let users: serde_json::Value = serde_json::from_str(&ok(&["user", "list", "--json"])).unwrap();
+    assert_eq!(users[0]["login"], "marie.dupont");
+    assert_eq!(users[0]["profile"], "inscription");
+    assert_eq!(users[0]["contracts"], "GP-1001");
+    let orgs: serde_json::Value = serde_json::from_str(&ok(&["org", "list", "--json"])).unwrap();
+    assert_eq!(orgs[0]["enterprise_number"], "0403019261");
+
+    let unknown_contract = run(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "--org",
+            "0403019261",
+            "--login",
+            "x.y",
+            "--name",
+            "X",
+            "--email",
+            "x@employer.be",
+            "--profile",
+            "consultation",
+            "--contracts",
+            "GP-9999",
+        ],
+    );
+    assert_eq!(unknown_contract.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown_contract.stderr).contains("contract GP-9999 not found"));
+    let external_without_date = run(
+        dir.path(),
+        &[
+            "user",
+            "add",
+            "--org",
+            "0403019261",
+            "--login",
+            "consultant",
+            "--name",
+            "C",
+            "--email",
+            "c@firm.be",
+            "--profile",
+            "consultation",
+            "--contracts",
+            "all",
+            "--external",
+        ],
+    );
+    assert_eq!(external_without_date.status.code(), Some(2));
+
+    let file = dir.path().join("invoice-2026-01.pdf");
+    std::fs::write(&file, b"invoice").unwrap();
+    let published = ok(&["publish", "--contract", "GP-1001", "--kind", "invoices", file.to_str().unwrap()]);
+    assert!(published.contains("1 published"), "{published}");
+    let again = ok(&["publish", "--contract", "GP-1001", "--kind", "invoices", file.to_str().unwrap()]);
+    assert!(again.contains("1 unchanged"), "{again}");
+    let wrong_kind =
+        run(dir.path(), &["publish", "--contract", "GP-1001", "--kind", "secrets", file.to_str().unwrap()]);
+    assert_eq!(wrong_kind.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong_kind.stderr).contains("known kinds are"));
+
+    let audit = ok(&["audit", "verify"]);
+    assert!(audit.contains("audit trail intact"), "{audit}");
+}
+
+#[test]
+fn an_unknown_configuration_key_stops_start_up_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let output =
+        gateway_command(dir.path()).env("PENSION_GATEWAY__SERVER__PORT", "22").args(["org", "list"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8_lossy(&output.stderr);
+    assert!(message.contains("server.port") && message.contains("listen"), "{message}");
+}

@@ -1,0 +1,458 @@
+//! `TestGateway`: the real gateway on port 0 with a temporary data folder, on SQLite or on the
+//! PostgreSQL server that `scripts/test` starts, seeded with a small organisation; and the
+//! clients that drive it: OpenSSH's `sftp`/`ssh` and the russh-sftp client.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pension_gateway::admin::{Admin, UserRequest};
+use pension_gateway::config::Settings;
+use pension_gateway::domain::{ContractNumber, EmailAddress, EnterpriseNumber, Language, Login, Profile, Scope};
+use pension_gateway::gateway::{Clock, Gateway};
+use pension_gateway::registry::Registry;
+use pension_gateway::startup::Application;
+use russh::keys::{Algorithm, PrivateKey, PrivateKeyWithHashAlg};
+use russh_sftp::client::SftpSession;
+use time::Date;
+use tokio::sync::oneshot;
+
+/// Where the registry lives for a test run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    Sqlite,
+    Postgres,
+}
+
+pub const POSTGRES_URL_VARIABLE: &str = "PENSION_GATEWAY_TEST_POSTGRES_URL";
+
+pub const PASSWORD: &str = "correct horse battery staple";
+pub const ORG: &str = "0403019261";
+pub const OTHER_ORG: &str = "0566988259";
+
+/// Accounts seeded in every test gateway.
+pub mod logins {
+    /// consultation, all contracts of the organisation (GP-1001, GP-1002)
+    pub const CONSULTATION: &str = "consult.user";
+    /// inscription, GP-1001 only
+    pub const INSCRIPTION: &str = "upload.user";
+    /// inscription, GP-1001, logs in with a public key only
+    pub const KEY_USER: &str = "key.user";
+    /// consultation on the other organisation's contract GP-2001
+    pub const OTHER_ORG_USER: &str = "other.user";
+    /// insurer staff
+    pub const STAFF: &str = "insurer.staff";
+}
+
+pub struct TestGateway {
+    pub address: std::net::SocketAddr,
+    pub gateway: Arc<Gateway>,
+    pub admin: Admin,
+    pub data_dir: tempfile::TempDir,
+    pub key_dir: tempfile::TempDir,
+    pub settings: Settings,
+    pub today: Arc<Mutex<Date>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A test database on the PostgreSQL server of `scripts/test`: one fresh database per gateway.
+async fn postgres_database() -> String {
+    let Ok(server) = std::env::var(POSTGRES_URL_VARIABLE) else {
+        panic!("{POSTGRES_URL_VARIABLE} is not set: run the suite with scripts/test, which starts PostgreSQL");
+    };
+    sqlx::any::install_default_drivers();
+    let name = format!("gw_test_{:016x}", rand::random::<u64>());
+    let pool = sqlx::AnyPool::connect(&server).await.expect("connect to the test PostgreSQL server");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.expect("create database");
+    pool.close().await;
+    let base = server.rsplit_once('/').map(|(base, _)| base).unwrap_or(&server);
+    format!("{base}/{name}")
+}
+
+pub fn date(text: &str) -> Date {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text, format).expect("date")
+}
+
+impl TestGateway {
+    pub async fn spawn(database: Database) -> Self {
+        Self::spawn_with(database, &[]).await
+    }
+
+    /// Starts a gateway with some settings changed (keys as in the TOML, e.g. "server.max_sessions_per_user").
+    pub async fn spawn_with(database: Database, overrides: &[(&str, toml::Value)]) -> Self {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let key_dir = tempfile::tempdir().expect("temp dir");
+        let url = match database {
+            Database::Sqlite => format!("sqlite://{}/gateway.db", data_dir.path().display()),
+            Database::Postgres => postgres_database().await,
+        };
+        let data = data_dir.path().display().to_string();
+        let mut all: Vec<(&str, toml::Value)> = vec![
+            ("data_dir", toml::Value::String(data.clone())),
+            ("server.listen", toml::Value::String("127.0.0.1:0".into())),
+            ("server.host_key", toml::Value::String(format!("{data}/host_ed25519"))),
+            ("server.auth_rejection_delay_ms", toml::Value::Integer(50)),
+            ("server.shutdown_grace_seconds", toml::Value::Integer(10)),
+            ("database.url", toml::Value::String(url)),
+            ("database.max_connections", toml::Value::Integer(4)),
+            ("storage.path", toml::Value::String(format!("{data}/objects"))),
+        ];
+        all.extend(overrides.iter().cloned());
+        let settings = Settings::with_overrides(&all).expect("test settings");
+        let today = Arc::new(Mutex::new(date("2026-06-15")));
+        let clock_today = Arc::clone(&today);
+        let clock = Clock::from_fn(move || *clock_today.lock().expect("clock"));
+        let application = Application::build_with_clock(&settings, clock).await.expect("gateway starts");
+        let address = application.local_addr();
+        let gateway = application.gateway();
+        let admin = Admin::new(gateway.registry().clone(), gateway.storage().clone(), settings.layout.clone(), "test");
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = tokio::spawn(application.run_until(async move {
+            let _ = stop.await;
+        }));
+        let test_gateway = Self {
+            address,
+            gateway,
+            admin,
+            data_dir,
+            key_dir,
+            settings,
+            today,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        };
+        test_gateway.seed().await;
+        test_gateway
+    }
+
+    async fn seed(&self) {
+        let org = EnterpriseNumber::parse(ORG).unwrap();
+        let other = EnterpriseNumber::parse(OTHER_ORG).unwrap();
+        let email = |s: &str| EmailAddress::parse(s).unwrap();
+        self.admin.add_organisation(&org, "Employer SA", &email("hr@employer.example")).await.unwrap();
+        self.admin.add_organisation(&other, "Other NV", &email("hr@other.example")).await.unwrap();
+        for (o, c) in [(&org, "GP-1001"), (&org, "GP-1002"), (&other, "GP-2001")] {
+            self.admin.add_contract(o, &ContractNumber::parse(c).unwrap(), "").await.unwrap();
+        }
+        self.add_user(logins::CONSULTATION, ORG, Profile::Consultation, "all", Some(PASSWORD), None).await;
+        self.add_user(logins::INSCRIPTION, ORG, Profile::Inscription, "GP-1001", Some(PASSWORD), None).await;
+        let key = self.key_file(logins::KEY_USER);
+        self.add_user(logins::KEY_USER, ORG, Profile::Inscription, "GP-1001", None, Some(key)).await;
+        self.add_user(logins::OTHER_ORG_USER, OTHER_ORG, Profile::Consultation, "all", Some(PASSWORD), None).await;
+        let staff_key = self.key_file(logins::STAFF);
+        self.admin
+            .add_staff(
+                &Login::parse(logins::STAFF).unwrap(),
+                "Insurer Staff",
+                &email("staff@insurer.example"),
+                Some(PASSWORD),
+                &[staff_key.with_extension("pub")],
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Creates a user; `public_key` is the private key file whose `.pub` is registered.
+    pub async fn add_user(
+        &self,
+        login: &str,
+        org: &str,
+        profile: Profile,
+        contracts: &str,
+        password: Option<&str>,
+        public_key: Option<PathBuf>,
+    ) {
+        self.admin
+            .add_user(&UserRequest {
+                organisation: EnterpriseNumber::parse(org).unwrap(),
+                login: Login::parse(login).unwrap(),
+                name: format!("Test {login}"),
+                email: EmailAddress::parse(&format!("{login}@example.be")).unwrap(),
+                language: Language::Fr,
+                profile,
+                scope: Scope::parse(contracts).unwrap(),
+                master: false,
+                external_until: None,
+                public_key_files: public_key.map(|k| vec![k.with_extension("pub")]).unwrap_or_default(),
+                password: password.map(str::to_string),
+            })
+            .await
+            .unwrap();
+    }
+
+    /// The private key of `name` (generated on first use) in OpenSSH format, mode 0600, with
+    /// its public half next to it as `<file>.pub`.
+    pub fn key_file(&self, name: &str) -> PathBuf {
+        let path = self.key_dir.path().join(name);
+        if !path.exists() {
+            let key = PrivateKey::random(&mut rand::rng(), Algorithm::Ed25519).unwrap();
+            key.write_openssh_file(&path, russh::keys::ssh_key::LineEnding::LF).unwrap();
+            std::fs::write(path.with_extension("pub"), key.public_key().to_openssh().unwrap()).unwrap();
+        }
+        path
+    }
+
+    pub fn registry(&self) -> &Registry {
+        self.gateway.registry()
+    }
+
+    pub fn set_today(&self, text: &str) {
+        *self.today.lock().unwrap() = date(text);
+    }
+
+    /// Files under the object store, staging included.
+    pub fn stored_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&self.data_dir.path().join("objects"), &mut files);
+        files
+    }
+
+    /// Waits until every audit event queued so far is written.
+    pub async fn audit_events(&self) -> Vec<pension_gateway::registry::AuditRecord> {
+        self.gateway.audit().flush().await;
+        self.registry().audit_events(i64::MIN).await.unwrap()
+    }
+
+    /// Publishes a document through the CLI's service, as staff would.
+    pub async fn publish(&self, contract: &str, kind: &str, year: Option<u16>, name: &str, content: &[u8]) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(name);
+        std::fs::write(&file, content).unwrap();
+        self.admin
+            .publish(
+                &ContractNumber::parse(contract).unwrap(),
+                &pension_gateway::domain::KindName::parse(kind).unwrap(),
+                year,
+                &file,
+            )
+            .await
+            .unwrap();
+    }
+
+    /// Stops the server as SIGTERM would and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(30), server).await;
+        }
+    }
+
+    /// Starts stopping without waiting.
+    pub fn begin_stop(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.server.take()
+    }
+
+    // ---- OpenSSH clients ----------------------------------------------------------------
+
+    fn ssh_options(&self) -> Vec<String> {
+        [
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "ConnectTimeout=20",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    }
+
+    fn askpass(&self, password: &str) -> PathBuf {
+        let path = self.key_dir.path().join(format!("askpass-{:x}", rand::random::<u32>()));
+        let quoted = password.replace('\'', "'\\''");
+        std::fs::write(&path, format!("#!/bin/sh\necho '{quoted}'\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        path
+    }
+
+    fn authenticated_command(&self, program: &str, login: &str, auth: &ClientAuth) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(program);
+        command.args(self.ssh_options());
+        match auth {
+            ClientAuth::Password(password) => {
+                command
+                    .env("SSH_ASKPASS", self.askpass(password))
+                    .env("SSH_ASKPASS_REQUIRE", "force")
+                    .env("DISPLAY", "none")
+                    .args(["-o", "BatchMode=no", "-o", "PubkeyAuthentication=no", "-o", "NumberOfPasswordPrompts=1"]);
+            }
+            ClientAuth::Key(path) => {
+                command.args(["-o", "BatchMode=yes", "-o", "PasswordAuthentication=no", "-o", "IdentitiesOnly=yes"]);
+                command.arg("-i").arg(path);
+            }
+        }
+        let _ = login;
+        command.stdin(std::process::Stdio::null()).kill_on_drop(true);
+        command
+    }
+
+    /// Runs OpenSSH `sftp` in batch mode with these commands.
+    pub async fn openssh_sftp(&self, login: &str, auth: ClientAuth, commands: &str) -> Output {
+        let batch = self.key_dir.path().join(format!("batch-{:x}", rand::random::<u32>()));
+        std::fs::write(&batch, commands).unwrap();
+        let mut command = self.authenticated_command("sftp", login, &auth);
+        command.arg("-b").arg(&batch).arg("-P").arg(self.address.port().to_string());
+        command.arg(format!("{login}@127.0.0.1"));
+        tokio::time::timeout(Duration::from_secs(300), command.output())
+            .await
+            .expect("sftp finished in time")
+            .expect("sftp runs")
+    }
+
+    /// Runs OpenSSH `ssh` with a remote command.
+    pub async fn openssh_exec(&self, login: &str, auth: ClientAuth, remote_command: &str) -> Output {
+        let mut command = self.authenticated_command("ssh", login, &auth);
+        command.arg("-p").arg(self.address.port().to_string()).arg(format!("{login}@127.0.0.1")).arg(remote_command);
+        tokio::time::timeout(Duration::from_secs(60), command.output())
+            .await
+            .expect("ssh finished in time")
+            .expect("ssh runs")
+    }
+
+    // ---- russh client ------------------------------------------------------------------
+
+    /// An authenticated russh connection, or the refusal.
+    pub async fn connect(
+        &self,
+        login: &str,
+        auth: ClientAuth,
+    ) -> Result<russh::client::Handle<TrustingClient>, String> {
+        let config = Arc::new(russh::client::Config::default());
+        let mut handle =
+            russh::client::connect(config, self.address, TrustingClient).await.map_err(|e| format!("connect: {e}"))?;
+        let result = match auth {
+            ClientAuth::Password(password) => handle.authenticate_password(login, password).await,
+            ClientAuth::Key(path) => {
+                let key = russh::keys::load_secret_key(&path, None).map_err(|e| e.to_string())?;
+                handle.authenticate_publickey(login, PrivateKeyWithHashAlg::new(Arc::new(key), None)).await
+            }
+        }
+        .map_err(|e| format!("authenticate: {e}"))?;
+        if result.success() {
+            Ok(handle)
+        } else {
+            Err("authentication refused".into())
+        }
+    }
+
+    /// An SFTP session through the russh-sftp client.
+    pub async fn sftp(&self, login: &str, auth: ClientAuth) -> Result<SftpClient, String> {
+        let handle = self.connect(login, auth).await?;
+        let channel = handle.channel_open_session().await.map_err(|e| e.to_string())?;
+        channel.request_subsystem(true, "sftp").await.map_err(|e| e.to_string())?;
+        let session = SftpSession::new(channel.into_stream()).await.map_err(|e| e.to_string())?;
+        Ok(SftpClient { session, handle })
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// An SFTP session and the SSH connection it runs on.
+pub struct SftpClient {
+    pub session: SftpSession,
+    pub handle: russh::client::Handle<TrustingClient>,
+}
+
+impl std::ops::Deref for SftpClient {
+    type Target = SftpSession;
+    fn deref(&self) -> &SftpSession {
+        &self.session
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum ClientAuth {
+    Password(String),
+    Key(PathBuf),
+}
+
+pub fn password(text: &str) -> ClientAuth {
+    ClientAuth::Password(text.to_string())
+}
+
+/// A russh client that accepts the test server's fresh host key.
+pub struct TrustingClient;
+
+impl russh::client::Handler for TrustingClient {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        _server_public_key: &russh::keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Runs each named async test function once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Database::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Database::Postgres).await
+                }
+            )*
+        }
+    };
+}
+
+/// The SFTP status of a refused request.
+pub fn refusal<T>(result: Result<T, russh_sftp::client::error::Error>) -> russh_sftp::protocol::StatusCode {
+    match result {
+        Err(russh_sftp::client::error::Error::Status(status)) => status.status_code,
+        Err(other) => panic!("expected an SFTP status, got {other:?}"),
+        Ok(_) => panic!("expected a refusal, the request succeeded"),
+    }
+}

@@ -1,0 +1,13 @@
+//! The integration suite: the real gateway on port 0, driven by real clients (OpenSSH `sftp`
+//! and `ssh`, and the russh-sftp client), on SQLite and on PostgreSQL.
+
+// A failed expectation in a test is meant to panic with its cause.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+
+mod authentication;
+mod command_line;
+mod folders;
+mod server;
+mod transfers;
