@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use russh::keys::{HashAlg, PublicKey};
 use time::Date;
 use tokio::io::AsyncReadExt;
@@ -342,7 +343,7 @@ impl Admin {
             if read == 0 {
                 break;
             }
-            writer.append(&buffer[..read]).await?;
+            writer.append(Bytes::copy_from_slice(&buffer[..read])).await?;
         }
         let stored = writer.finish().await?.commit().await?;
         let publication = self

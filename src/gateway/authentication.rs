@@ -56,27 +56,11 @@ impl Gateway {
     /// Answers a client asking whether a key would be accepted, before it signs anything:
     /// yes only for a key registered to that very login, on a usable account.
     pub async fn public_key_acceptable(&self, login_text: &str, fingerprint: &str, context: &SessionContext) -> bool {
-        let refusal = match Login::parse(login_text) {
-            Err(_) => Some("invalid-login"),
-            Ok(login) => match self.registry.public_key_owner(fingerprint).await {
-                Err(_) => Some("registry-unavailable"),
-                Ok(None) => Some("unknown-key"),
-                Ok(Some(owner)) if owner != login => Some("key-of-another-login"),
-                Ok(Some(_)) => match self.login_account(&login).await {
-                    Err(reason) => Some(reason),
-                    Ok(None) => Some("unknown-login"),
-                    Ok(Some(account)) => account.refusal(self.clock.today()),
-                },
-            },
-        };
-        if let Some(reason) = refusal {
-            let actor = Login::parse(login_text).map(|l| l.to_string()).unwrap_or_else(|_| "(invalid)".into());
-            let mut event =
-                self.session_event(None, context, "login-key-offered", None, audit::REFUSED, Some(reason.into()));
-            event.actor = actor;
-            self.audit.record(event);
+        let verdict = self.public_key_verdict(login_text, fingerprint).await;
+        if let Err(reason) = verdict {
+            self.audit_refused_login(login_text, "login-key-offered", reason, context);
         }
-        refusal.is_none()
+        verdict.is_ok()
     }
 
     /// Checks a public key whose signature russh verified; `None` is a refusal (audited).
@@ -86,21 +70,31 @@ impl Gateway {
         fingerprint: &str,
         context: &SessionContext,
     ) -> Option<Principal> {
-        let login = Login::parse(login_text).ok();
-        let verdict = match &login {
-            None => Err("invalid-login"),
-            Some(login) => match self.registry.public_key_owner(fingerprint).await {
-                Err(_) => Err("registry-unavailable"),
-                Ok(None) => Err("unknown-key"),
-                Ok(Some(owner)) if &owner != login => Err("key-of-another-login"),
-                Ok(Some(_)) => match self.login_account(login).await {
-                    Err(reason) => Err(reason),
-                    Ok(None) => Err("unknown-login"),
-                    Ok(Some(account)) => self.usable(account),
-                },
+        let verdict = self.public_key_verdict(login_text, fingerprint).await;
+        self.conclude(Login::parse(login_text).ok(), login_text, verdict, Method::PublicKey, context).await
+    }
+
+    /// The account a key opens for a login, or the reason it opens none.
+    async fn public_key_verdict(&self, login_text: &str, fingerprint: &str) -> Result<LoginAccount, &'static str> {
+        let login = Login::parse(login_text).map_err(|_| "invalid-login")?;
+        match self.registry.public_key_owner(fingerprint).await {
+            Err(_) => Err("registry-unavailable"),
+            Ok(None) => Err("unknown-key"),
+            Ok(Some(owner)) if owner != login => Err("key-of-another-login"),
+            Ok(Some(_)) => match self.login_account(&login).await? {
+                None => Err("unknown-login"),
+                Some(account) => self.usable(account),
             },
-        };
-        self.conclude(login, login_text, verdict, Method::PublicKey, context).await
+        }
+    }
+
+    /// Records a refused login. The attempted login is kept only when it is a valid one:
+    /// anything else could be a password typed into the user field.
+    fn audit_refused_login(&self, login_text: &str, action: &str, reason: &str, context: &SessionContext) {
+        let actor = Login::parse(login_text).map(|l| l.to_string()).unwrap_or_else(|_| "(invalid)".into());
+        let mut event = self.session_event(None, context, action, None, audit::REFUSED, Some(reason.into()));
+        event.actor = actor;
+        self.audit.record(event);
     }
 
     async fn login_account(&self, login: &Login) -> Result<Option<LoginAccount>, &'static str> {
@@ -146,12 +140,7 @@ impl Gateway {
                 Some(principal)
             }
             Err(reason) => {
-                // The attempted login is recorded only when it is a syntactically valid one;
-                // anything else could be a password typed into the user field.
-                let actor = Login::parse(login_text).map(|l| l.to_string()).unwrap_or_else(|_| "(invalid)".into());
-                let mut event = self.session_event(None, context, "login", None, audit::REFUSED, Some(reason.into()));
-                event.actor = actor;
-                self.audit.record(event);
+                self.audit_refused_login(login_text, "login", reason, context);
                 tracing::info!(session = %context.session_id, method = method.as_str(), reason, "login refused");
                 None
             }

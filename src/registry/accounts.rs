@@ -165,7 +165,7 @@ impl Registry {
             return Err(RegistryError::AlreadyExists(format!("login {}", user.login)));
         }
         let contract_ids = self.scope_contract_ids(user.organisation_id, &user.scope).await?;
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO users (organisation_id, login, name, email, language, profile, all_contracts, is_master,
                                 is_external, expires_on, status, password_hash, created_at)
@@ -208,7 +208,7 @@ impl Registry {
             None => None,
         };
         let (external, expires_on) = changes.external.unwrap_or((current.external, current.expires_on));
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE users SET name = $1, email = $2, language = $3, profile = $4, all_contracts = $5,
                     is_master = $6, is_external = $7, expires_on = $8,

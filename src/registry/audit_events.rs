@@ -66,15 +66,11 @@ impl Registry {
         if events.is_empty() {
             return Ok(());
         }
-        let mut tx = match self.dialect {
-            // IMMEDIATE takes the write lock at once: two processes cannot fork the chain.
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query("LOCK TABLE audit_events IN EXCLUSIVE MODE").execute(&mut *tx).await?;
-                tx
-            }
-        };
+        // The write lock is held from the start, so two processes cannot fork the chain.
+        let mut tx = self.begin_write().await?;
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("LOCK TABLE audit_events IN EXCLUSIVE MODE").execute(&mut *tx).await?;
+        }
         let last =
             sqlx::query("SELECT hash FROM audit_events ORDER BY id DESC LIMIT 1").fetch_optional(&mut *tx).await?;
         let mut prev_hash = match last {

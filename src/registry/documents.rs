@@ -74,7 +74,7 @@ fn year_key(year: Option<u16>) -> i64 {
 impl Registry {
     /// Records a published document. Identical content under the same name is a no-op.
     pub async fn record_document(&self, document: &NewDocument) -> Result<Publication, RegistryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let current = sqlx::query(sql(
             "WHERE d.contract_id = $1 AND d.kind = $2 AND COALESCE(d.year, 0) = $3 AND d.file_name = $4
                AND d.superseded_at IS NULL",

@@ -121,6 +121,16 @@ impl Registry {
         Ok(())
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock at once: a deferred
+    /// transaction that reads and then writes fails (SQLITE_BUSY) when another connection
+    /// wrote in between, whatever the busy timeout.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, RegistryError> {
+        Ok(match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => self.pool.begin().await?,
+        })
+    }
+
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }

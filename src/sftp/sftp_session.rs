@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use russh_sftp::extensions::{HardlinkExtension, LimitsExtension};
 use russh_sftp::protocol::{
     Attrs, ExtendedReply, File, FileAttributes, Handle, Name, OpenFlags, Packet, Status, StatusCode, Version,
@@ -63,7 +63,7 @@ enum Ordered {
 
 /// Messages to an upload's task, in the order the client sent them.
 pub enum UploadCommand {
-    Write { id: u32, offset: u64, data: Vec<u8> },
+    Write { id: u32, offset: u64, data: Bytes },
     Finish(oneshot::Sender<Result<StagedObject, GatewayError>>),
 }
 
@@ -281,6 +281,9 @@ fn dispatch(
     ordered: &mpsc::UnboundedSender<Ordered>,
     mut body: Bytes,
 ) -> Result<(), &'static str> {
+    if let Some(write) = WriteRequest::decode(&body) {
+        return dispatch_write(session, write);
+    }
     let request_id = (body.len() >= 5).then(|| u32::from_be_bytes([body[1], body[2], body[3], body[4]]));
     let packet = match Packet::try_from(&mut body) {
         Ok(packet) => packet,
@@ -327,37 +330,74 @@ fn dispatch(
             });
         }
         Packet::Write(write) => {
-            let commands = match session.handles().get(&write.handle) {
-                Some(OpenHandle::Upload { commands, .. }) => Some(commands.clone()),
-                Some(_) => None,
-                None => {
-                    session.send_status(write.id, StatusCode::Failure, "unknown handle");
-                    return Ok(());
-                }
-            };
-            let Some(commands) = commands else {
-                session.send_status(write.id, StatusCode::PermissionDenied, "this handle was not opened for writing");
-                return Ok(());
-            };
-            if write.data.len() > MAX_DATA_LEN as usize {
-                session.send_status(write.id, StatusCode::Failure, "write larger than the advertised limit");
-                return Ok(());
-            }
-            if !session.reserve(write.data.len()) {
-                session.release(write.data.len());
-                return Err("too many bytes sent at once");
-            }
-            let len = write.data.len();
-            if commands.send(UploadCommand::Write { id: write.id, offset: write.offset, data: write.data }).is_err() {
-                session.release(len);
-                session.send_status(write.id, StatusCode::Failure, "upload already closed");
-            }
+            let data = Bytes::from(write.data);
+            return dispatch_write(session, WriteRequest { id: write.id, handle: write.handle, offset: write.offset, data });
         }
         other => {
             if ordered.send(Ordered::Request(other)).is_err() {
                 return Err("session worker stopped");
             }
         }
+    }
+    Ok(())
+}
+
+/// A WRITE request, decoded without copying its data.
+struct WriteRequest {
+    id: u32,
+    handle: String,
+    offset: u64,
+    data: Bytes,
+}
+
+impl WriteRequest {
+    /// `[6][id][handle string][offset][data string]`; `None` for any other or malformed packet,
+    /// which the generic decoder then answers.
+    fn decode(body: &Bytes) -> Option<Self> {
+        let mut cursor = body.clone();
+        if cursor.len() < 9 || cursor.get_u8() != 6 {
+            return None;
+        }
+        let id = cursor.get_u32();
+        let handle_len = cursor.get_u32() as usize;
+        if cursor.len() < handle_len + 12 {
+            return None;
+        }
+        let handle = String::from_utf8(cursor.split_to(handle_len).to_vec()).ok()?;
+        let offset = cursor.get_u64();
+        let data_len = cursor.get_u32() as usize;
+        if cursor.len() != data_len {
+            return None;
+        }
+        Some(Self { id, handle, offset, data: cursor })
+    }
+}
+
+fn dispatch_write(session: &Arc<Session>, write: WriteRequest) -> Result<(), &'static str> {
+    let commands = match session.handles().get(&write.handle) {
+        Some(OpenHandle::Upload { commands, .. }) => Some(commands.clone()),
+        Some(_) => None,
+        None => {
+            session.send_status(write.id, StatusCode::Failure, "unknown handle");
+            return Ok(());
+        }
+    };
+    let Some(commands) = commands else {
+        session.send_status(write.id, StatusCode::PermissionDenied, "this handle was not opened for writing");
+        return Ok(());
+    };
+    if write.data.len() > MAX_DATA_LEN as usize {
+        session.send_status(write.id, StatusCode::Failure, "write larger than the advertised limit");
+        return Ok(());
+    }
+    let len = write.data.len();
+    if !session.reserve(len) {
+        session.release(len);
+        return Err("too many bytes sent at once");
+    }
+    if commands.send(UploadCommand::Write { id: write.id, offset: write.offset, data: write.data }).is_err() {
+        session.release(len);
+        session.send_status(write.id, StatusCode::Failure, "upload already closed");
     }
     Ok(())
 }
@@ -369,7 +409,7 @@ async fn run_upload(
     written: Arc<AtomicU64>,
     mut commands: mpsc::UnboundedReceiver<UploadCommand>,
 ) {
-    let mut pending: BTreeMap<u64, (u32, Vec<u8>)> = BTreeMap::new();
+    let mut pending: BTreeMap<u64, (u32, Bytes)> = BTreeMap::new();
     let mut pending_bytes = 0usize;
     let mut failure: Option<GatewayError> = None;
     while let Some(command) = commands.recv().await {
@@ -390,7 +430,7 @@ async fn run_upload(
                         let len = data.len();
                         match &failure {
                             Some(error) => session.send_error(id, error),
-                            None => match writer.append(&data).await {
+                            None => match writer.append(data).await {
                                 Ok(()) => {
                                     written.store(writer.len(), Ordering::Release);
                                     session.send_ok(id);
@@ -440,7 +480,7 @@ async fn run_upload(
     }
 }
 
-fn ready_len(ready: &[(u32, Vec<u8>)]) -> u64 {
+fn ready_len(ready: &[(u32, Bytes)]) -> u64 {
     // The first entry is appended first; later ones follow it without a gap.
     ready.iter().map(|(_, d)| d.len() as u64).sum()
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use std::io::Write;
 
 use super::{ObjectKey, StorageError, StoredObject};
 
@@ -44,12 +44,15 @@ impl LocalDisk {
             .await
             .map_err(io_error(&staging_path))?;
         Ok(DiskWriter {
-            file: Some(file),
+            file: Arc::new(file.into_std().await),
             staging: StagingFile(staging_path),
             final_path: self.path_of(&key),
             key,
             hasher: Sha256::new(),
             len: 0,
+            write_in_flight: None,
+            flush_in_flight: None,
+            unflushed: 0,
         })
     }
 
@@ -85,26 +88,46 @@ impl Drop for StagingFile {
     }
 }
 
+/// Bytes written since the last background flush that trigger the next one. Flushing while
+/// the upload goes on keeps the final sync short.
+const FLUSH_EVERY: u64 = 64 * 1024 * 1024;
+
+type Pending = tokio::task::JoinHandle<std::io::Result<()>>;
+
 pub(super) struct DiskWriter {
-    file: Option<tokio::fs::File>,
+    file: Arc<std::fs::File>,
     staging: StagingFile,
     final_path: PathBuf,
     key: ObjectKey,
     hasher: Sha256,
     len: u64,
+    /// The write in progress on a blocking thread: one at a time, overlapping the next receive.
+    write_in_flight: Option<Pending>,
+    flush_in_flight: Option<Pending>,
+    unflushed: u64,
+}
+
+async fn settle(pending: Option<Pending>) -> std::io::Result<()> {
+    match pending {
+        Some(task) => task.await.map_err(std::io::Error::other)?,
+        None => Ok(()),
+    }
 }
 
 impl DiskWriter {
-    pub(super) async fn append(&mut self, data: &[u8]) -> Result<(), StorageError> {
-        let Some(file) = self.file.as_mut() else {
-            return Err(StorageError::Io {
-                path: self.staging.0.clone(),
-                source: std::io::Error::other("writer already finished"),
-            });
-        };
-        file.write_all(data).await.map_err(io_error(&self.staging.0))?;
-        self.hasher.update(data);
+    pub(super) async fn append(&mut self, data: Bytes) -> Result<(), StorageError> {
+        self.hasher.update(&data);
         self.len += data.len() as u64;
+        self.unflushed += data.len() as u64;
+        settle(self.write_in_flight.take()).await.map_err(io_error(&self.staging.0))?;
+        let file = Arc::clone(&self.file);
+        self.write_in_flight = Some(tokio::task::spawn_blocking(move || (&*file).write_all(&data)));
+        if self.unflushed >= FLUSH_EVERY && self.flush_in_flight.as_ref().is_none_or(|f| f.is_finished()) {
+            settle(self.flush_in_flight.take()).await.map_err(io_error(&self.staging.0))?;
+            let file = Arc::clone(&self.file);
+            self.flush_in_flight = Some(tokio::task::spawn_blocking(move || file.sync_data()));
+            self.unflushed = 0;
+        }
         Ok(())
     }
 
@@ -113,10 +136,11 @@ impl DiskWriter {
     }
 
     pub(super) async fn finish(mut self) -> Result<DiskStaged, StorageError> {
-        if let Some(mut file) = self.file.take() {
-            file.flush().await.map_err(io_error(&self.staging.0))?;
-            file.sync_all().await.map_err(io_error(&self.staging.0))?;
-        }
+        let path = self.staging.0.clone();
+        settle(self.write_in_flight.take()).await.map_err(io_error(&path))?;
+        settle(self.flush_in_flight.take()).await.map_err(io_error(&path))?;
+        let file = Arc::clone(&self.file);
+        settle(Some(tokio::task::spawn_blocking(move || file.sync_all()))).await.map_err(io_error(&path))?;
         let staging = std::mem::replace(&mut self.staging, StagingFile(PathBuf::new()));
         Ok(DiskStaged {
             staging,

@@ -125,7 +125,7 @@ enum WriterInner {
 
 impl ObjectWriter {
     /// Appends bytes at the end of the object.
-    pub async fn append(&mut self, data: &[u8]) -> Result<(), StorageError> {
+    pub async fn append(&mut self, data: Bytes) -> Result<(), StorageError> {
         match &mut self.inner {
             WriterInner::LocalDisk(w) => w.append(data).await,
         }
