@@ -82,6 +82,7 @@ struct RawDatabase {
 struct RawStorage {
     backend: String,
     path: String,
+    fsync: bool,
 }
 
 #[derive(Deserialize)]
@@ -139,7 +140,11 @@ impl fmt::Debug for DatabaseSettings {
 
 #[derive(Debug, Clone)]
 pub enum StorageSettings {
-    LocalDisk { path: PathBuf },
+    LocalDisk {
+        path: PathBuf,
+        /// Sync every object to disk before its upload is acknowledged.
+        fsync: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,7 +257,10 @@ impl Settings {
         };
 
         let storage = match raw.storage.backend.as_str() {
-            "local" => StorageSettings::LocalDisk { path: with_data_dir("storage.path", &raw.storage.path)? },
+            "local" => StorageSettings::LocalDisk {
+                path: with_data_dir("storage.path", &raw.storage.path)?,
+                fsync: raw.storage.fsync,
+            },
             other => {
                 return Err(key_error("storage.backend", format!("{other:?} is not a backend: allowed: \"local\"")))
             }
@@ -367,7 +375,8 @@ mod tests {
         assert_eq!(settings.data_dir, PathBuf::from("data"));
         assert_eq!(settings.server.host_key, PathBuf::from("data/host_ed25519"));
         assert_eq!(settings.database.url, "sqlite://data/gateway.db");
-        let StorageSettings::LocalDisk { path } = &settings.storage;
+        let StorageSettings::LocalDisk { path, fsync } = &settings.storage;
+        assert!(*fsync);
         assert_eq!(path, &PathBuf::from("data/objects"));
     }
 

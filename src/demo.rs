@@ -28,7 +28,7 @@ fn demo_settings(mut settings: Settings) -> Settings {
     let data_dir = std::env::temp_dir().join(format!("pension-gateway-demo-{suffix:016x}"));
     settings.server.host_key = data_dir.join("host_ed25519");
     settings.database.url = format!("sqlite://{}", data_dir.join("gateway.db").display());
-    settings.storage = StorageSettings::LocalDisk { path: data_dir.join("objects") };
+    settings.storage = StorageSettings::LocalDisk { path: data_dir.join("objects"), fsync: false };
     settings.data_dir = data_dir;
     settings
 }

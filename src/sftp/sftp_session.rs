@@ -331,7 +331,10 @@ fn dispatch(
         }
         Packet::Write(write) => {
             let data = Bytes::from(write.data);
-            return dispatch_write(session, WriteRequest { id: write.id, handle: write.handle, offset: write.offset, data });
+            return dispatch_write(
+                session,
+                WriteRequest { id: write.id, handle: write.handle, offset: write.offset, data },
+            );
         }
         other => {
             if ordered.send(Ordered::Request(other)).is_err() {

@@ -13,6 +13,7 @@ use super::{ObjectKey, StorageError, StoredObject};
 #[derive(Debug, Clone)]
 pub struct LocalDisk {
     root: PathBuf,
+    fsync: bool,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
@@ -22,13 +23,13 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
 impl LocalDisk {
     /// Opens (creating) the root folder and empties the staging area: whatever is there
     /// was never committed.
-    pub async fn open(root: PathBuf) -> Result<Self, StorageError> {
+    pub async fn open(root: PathBuf, fsync: bool) -> Result<Self, StorageError> {
         let staging = root.join(".staging");
         if tokio::fs::try_exists(&staging).await.map_err(io_error(&staging))? {
             tokio::fs::remove_dir_all(&staging).await.map_err(io_error(&staging))?;
         }
         tokio::fs::create_dir_all(&staging).await.map_err(io_error(&staging))?;
-        Ok(Self { root })
+        Ok(Self { root, fsync })
     }
 
     fn path_of(&self, key: &ObjectKey) -> PathBuf {
@@ -53,6 +54,7 @@ impl LocalDisk {
             write_in_flight: None,
             flush_in_flight: None,
             unflushed: 0,
+            fsync: self.fsync,
         })
     }
 
@@ -105,6 +107,7 @@ pub(super) struct DiskWriter {
     write_in_flight: Option<Pending>,
     flush_in_flight: Option<Pending>,
     unflushed: u64,
+    fsync: bool,
 }
 
 async fn settle(pending: Option<Pending>) -> std::io::Result<()> {
@@ -122,7 +125,8 @@ impl DiskWriter {
         settle(self.write_in_flight.take()).await.map_err(io_error(&self.staging.0))?;
         let file = Arc::clone(&self.file);
         self.write_in_flight = Some(tokio::task::spawn_blocking(move || (&*file).write_all(&data)));
-        if self.unflushed >= FLUSH_EVERY && self.flush_in_flight.as_ref().is_none_or(|f| f.is_finished()) {
+        if self.fsync && self.unflushed >= FLUSH_EVERY && self.flush_in_flight.as_ref().is_none_or(|f| f.is_finished())
+        {
             settle(self.flush_in_flight.take()).await.map_err(io_error(&self.staging.0))?;
             let file = Arc::clone(&self.file);
             self.flush_in_flight = Some(tokio::task::spawn_blocking(move || file.sync_data()));
@@ -139,8 +143,10 @@ impl DiskWriter {
         let path = self.staging.0.clone();
         settle(self.write_in_flight.take()).await.map_err(io_error(&path))?;
         settle(self.flush_in_flight.take()).await.map_err(io_error(&path))?;
-        let file = Arc::clone(&self.file);
-        settle(Some(tokio::task::spawn_blocking(move || file.sync_all()))).await.map_err(io_error(&path))?;
+        if self.fsync {
+            let file = Arc::clone(&self.file);
+            settle(Some(tokio::task::spawn_blocking(move || file.sync_all()))).await.map_err(io_error(&path))?;
+        }
         let staging = std::mem::replace(&mut self.staging, StagingFile(PathBuf::new()));
         Ok(DiskStaged {
             staging,

@@ -89,7 +89,9 @@ pub enum ObjectStore {
 impl ObjectStore {
     pub async fn open(settings: &StorageSettings) -> Result<Self, StorageError> {
         match settings {
-            StorageSettings::LocalDisk { path } => Ok(Self::LocalDisk(LocalDisk::open(path.clone()).await?)),
+            StorageSettings::LocalDisk { path, fsync } => {
+                Ok(Self::LocalDisk(LocalDisk::open(path.clone(), *fsync).await?))
+            }
         }
     }
 
