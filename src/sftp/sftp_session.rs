@@ -41,6 +41,9 @@ const MAX_PENDING_WRITE_BYTES: usize = 32 * 1024 * 1024;
 pub struct SessionLimits {
     pub max_open_handles: usize,
     pub max_bytes_in_flight: usize,
+    /// A session without any request for this long is closed. (russh's own inactivity timer
+    /// is reset by the answers to its keepalives, so it never fires on a live client.)
+    pub idle_timeout: std::time::Duration,
 }
 
 /// Why a session ended.
@@ -50,6 +53,8 @@ pub enum SessionEnd {
     ClientClosed,
     /// The server is shutting down and the session had nothing open any more.
     Drained,
+    /// No request arrived within the idle timeout.
+    Idle,
     /// The client broke the protocol or a limit; the connection should be closed.
     Violation(&'static str),
 }
@@ -181,6 +186,8 @@ where
     let worker = tokio::spawn(run_ordered(Arc::clone(&session), ordered_queue));
 
     let mut draining = *shutdown.borrow();
+    let idle = tokio::time::sleep(limits.idle_timeout);
+    tokio::pin!(idle);
     let end = loop {
         if draining && session.handles().is_empty() {
             break SessionEnd::Drained;
@@ -188,6 +195,7 @@ where
         tokio::select! {
             packet = read_packet(&mut reader) => match packet {
                 Ok(Some(body)) => {
+                    idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
                     if let Err(violation) = dispatch(&session, &ordered, body) {
                         break SessionEnd::Violation(violation);
                     }
@@ -199,6 +207,7 @@ where
                 draining = changed.is_err() || *shutdown.borrow();
             }
             _ = session.request_done.notified(), if draining => {}
+            _ = &mut idle => break SessionEnd::Idle,
         }
     };
     if let SessionEnd::Violation(reason) = end {

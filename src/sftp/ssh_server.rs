@@ -290,12 +290,10 @@ impl SshServer {
                 return;
             }
         };
-        let authenticated = Arc::new(AtomicBool::new(false));
         let handler = Connection {
             gateway: Arc::clone(&self.gateway),
             context: context.clone(),
             principal: None,
-            authenticated: Arc::clone(&authenticated),
             per_user: Arc::clone(&self.per_user),
             max_sessions_per_user: self.settings.max_sessions_per_user,
             user_slot: None,
@@ -304,11 +302,14 @@ impl SshServer {
             limits: SessionLimits {
                 max_open_handles: self.settings.max_open_handles,
                 max_bytes_in_flight: self.settings.max_bytes_in_flight,
+                idle_timeout: self.settings.idle_timeout,
             },
             shutdown: shutdown.clone(),
             sftp_active: Arc::new(AtomicBool::new(false)),
+            sftp_started_flag: Arc::new(AtomicBool::new(false)),
         };
         let sftp_active = Arc::clone(&handler.sftp_active);
+        let sftp_started = Arc::clone(&handler.sftp_started_flag);
         let config = Arc::clone(&self.config);
         let login_grace = self.settings.login_grace;
         let mut shutdown = shutdown.clone();
@@ -344,7 +345,7 @@ impl SshServer {
                     }
                     _ = &mut login_deadline, if !login_timer_done => {
                         login_timer_done = true;
-                        if !authenticated.load(Ordering::Acquire) {
+                        if !sftp_started.load(Ordering::Acquire) {
                             tracing::info!(session = %context.session_id, "login grace time exceeded");
                             let _ = handle
                                 .disconnect(russh::Disconnect::ByApplication, "login grace time exceeded".into(), "en".into())
@@ -380,7 +381,6 @@ struct Connection {
     gateway: Arc<Gateway>,
     context: SessionContext,
     principal: Option<Principal>,
-    authenticated: Arc<AtomicBool>,
     per_user: Arc<Counters<Login>>,
     max_sessions_per_user: usize,
     user_slot: Option<Slot<Login>>,
@@ -389,6 +389,8 @@ struct Connection {
     limits: SessionLimits,
     shutdown: watch::Receiver<bool>,
     sftp_active: Arc<AtomicBool>,
+    /// Set once the SFTP session runs: until then the login grace timer may close the connection.
+    sftp_started_flag: Arc<AtomicBool>,
 }
 
 impl Connection {
@@ -401,7 +403,6 @@ impl Connection {
             Some(slot) => {
                 self.user_slot = Some(slot);
                 self.principal = Some(principal);
-                self.authenticated.store(true, Ordering::Release);
                 Auth::Accept
             }
             None => {
@@ -497,6 +498,7 @@ impl russh::server::Handler for Connection {
             return session.channel_failure(channel);
         };
         self.sftp_started = true;
+        self.sftp_started_flag.store(true, Ordering::Release);
         session.channel_success(channel)?;
         let gateway = Arc::clone(&self.gateway);
         let context = self.context.clone();
@@ -511,6 +513,7 @@ impl russh::server::Handler for Connection {
             let reason = match end {
                 SessionEnd::ClientClosed => None,
                 SessionEnd::Drained => Some("the server is shutting down"),
+                SessionEnd::Idle => Some("idle timeout"),
                 SessionEnd::Violation(reason) => Some(reason),
             };
             if let Some(reason) = reason {

@@ -148,3 +148,59 @@ fn an_unknown_configuration_key_stops_start_up_naming_it() {
     let message = String::from_utf8_lossy(&output.stderr);
     assert!(message.contains("server.port") && message.contains("listen"), "{message}");
 }
+
+/// The README's run command: `demo` serves a seeded gateway that a client can use at once, and
+/// leaves nothing behind when stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_serves_a_seeded_gateway_and_cleans_up_on_sigterm() {
+    use tokio::io::AsyncBufReadExt;
+    let home = tempfile::tempdir().unwrap();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pension-gateway"))
+        .arg("demo")
+        .env("PENSION_GATEWAY__SERVER__LISTEN", "127.0.0.1:0")
+        .env("PENSION_GATEWAY__LOG__LEVEL", "warn")
+        .env("TMPDIR", home.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut address, mut data_dir, mut consult_password) = (None, None, None);
+    while let Some(line) =
+        tokio::time::timeout(std::time::Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap()
+    {
+        if let Some(rest) = line.strip_prefix("pension-gateway demo: SFTP on ") {
+            let (addr, dir) = rest.split_once(", data in ").unwrap();
+            address = Some(addr.parse::<std::net::SocketAddr>().unwrap());
+            data_dir = Some(std::path::PathBuf::from(dir));
+        }
+        if line.trim_start().starts_with("consult.demo") {
+            consult_password = line.split_whitespace().nth(2).map(str::to_string);
+        }
+        if line.starts_with("Try:") {
+            break;
+        }
+    }
+    let (address, data_dir, consult_password) = (address.unwrap(), data_dir.unwrap(), consult_password.unwrap());
+    assert!(data_dir.starts_with(home.path()));
+
+    let config = std::sync::Arc::new(russh::client::Config::default());
+    let mut handle = russh::client::connect(config, address, crate::helpers::TrustingClient).await.unwrap();
+    assert!(handle.authenticate_password("consult.demo", consult_password).await.unwrap().success());
+    let channel = handle.channel_open_session().await.unwrap();
+    channel.request_subsystem(true, "sftp").await.unwrap();
+    let sftp = russh_sftp::client::SftpSession::new(channel.into_stream()).await.unwrap();
+    let mut contracts: Vec<String> = sftp.read_dir("/").await.unwrap().map(|e| e.file_name()).collect();
+    contracts.sort();
+    assert_eq!(contracts, vec!["GP-1001", "GP-1002"]);
+    let invoice = sftp.read("/GP-1001/documents/invoices/invoice-2026-01.txt").await.unwrap();
+    assert!(String::from_utf8_lossy(&invoice).contains("GP-1001"));
+    drop(sftp);
+
+    let pid = child.id().unwrap().to_string();
+    let killed = tokio::process::Command::new("kill").args(["-TERM", &pid]).status().await.unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(std::time::Duration::from_secs(60), child.wait()).await.unwrap().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(!data_dir.exists(), "the throw-away data folder is removed");
+}

@@ -139,6 +139,39 @@ async fn a_connection_that_never_logs_in_is_closed_after_the_grace_time(database
     assert!(closed.is_ok(), "the idle connection was closed");
 }
 
+async fn an_idle_session_is_closed_and_a_login_without_sftp_too(database: Database) {
+    let gateway = TestGateway::spawn_with(
+        database,
+        &[
+            ("server.idle_timeout_seconds", toml::Value::Integer(1)),
+            ("server.login_grace_seconds", toml::Value::Integer(1)),
+        ],
+    )
+    .await;
+    let sftp = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
+    sftp.read_dir("/").await.unwrap();
+    let mut closed = false;
+    for _ in 0..100 {
+        if sftp.handle.is_closed() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(closed, "the idle session was closed");
+    // Authenticated but never asking for the SFTP subsystem: closed after the grace time.
+    let handle = gateway.connect(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
+    let mut closed = false;
+    for _ in 0..100 {
+        if handle.is_closed() {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(closed, "a connection without an SFTP session was closed");
+}
+
 async fn connections_from_one_address_are_bounded(database: Database) {
     let gateway =
         TestGateway::spawn_with(database, &[("server.max_connections_per_address", toml::Value::Integer(2))]).await;
@@ -157,5 +190,6 @@ crate::on_both_databases!(
     a_malformed_packet_gets_a_status_and_an_oversized_one_ends_the_session,
     shutdown_lets_an_open_upload_finish,
     a_connection_that_never_logs_in_is_closed_after_the_grace_time,
+    an_idle_session_is_closed_and_a_login_without_sftp_too,
     connections_from_one_address_are_bounded,
 );
