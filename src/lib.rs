@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod gateway;
+pub mod ingest;
 pub mod layout;
 pub mod passwords;
 pub mod registry;

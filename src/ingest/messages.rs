@@ -1,0 +1,136 @@
+//! The messages of a report, in the uploader's language. Each finding has a stable code; the
+//! text names the problem and what to do, and never repeats a national number in full.
+
+use crate::domain::Language;
+
+/// A message template per code and language; `{name}` placeholders are filled from the
+/// finding's parameters.
+fn template(code: &str, language: Language) -> &'static str {
+    use Language::{En, Fr, Nl};
+    match (code, language) {
+        ("file-unreadable", En) => "The file cannot be read as {format}: {detail}",
+        ("file-unreadable", Fr) => "Le fichier ne peut pas être lu comme {format} : {detail}",
+        ("file-unreadable", Nl) => "Het bestand kan niet gelezen worden als {format}: {detail}",
+        ("format-not-allowed", En) => "Files of type .{extension} are not accepted here; send one of: {allowed}",
+        ("format-not-allowed", Fr) => "Les fichiers .{extension} ne sont pas acceptés ici ; envoyez l'un de : {allowed}",
+        ("format-not-allowed", Nl) => "Bestanden van het type .{extension} worden hier niet aanvaard; stuur een van: {allowed}",
+        ("file-too-large", En) => "The file is larger than the limit of {limit}",
+        ("file-too-large", Fr) => "Le fichier dépasse la limite de {limit}",
+        ("file-too-large", Nl) => "Het bestand is groter dan de limiet van {limit}",
+        ("archive-suspicious", En) => "The spreadsheet is refused before reading: {detail}",
+        ("archive-suspicious", Fr) => "Le tableur est refusé avant lecture : {detail}",
+        ("archive-suspicious", Nl) => "Het rekenblad wordt geweigerd vóór het lezen: {detail}",
+        ("too-many-rows", En) => "The file has more than {limit} rows; split it into smaller files",
+        ("too-many-rows", Fr) => "Le fichier compte plus de {limit} lignes ; divisez-le en fichiers plus petits",
+        ("too-many-rows", Nl) => "Het bestand telt meer dan {limit} rijen; splits het in kleinere bestanden",
+        ("parse-timeout", En) => "Reading the file took longer than {limit} seconds",
+        ("parse-timeout", Fr) => "La lecture du fichier a pris plus de {limit} secondes",
+        ("parse-timeout", Nl) => "Het lezen van het bestand duurde langer dan {limit} seconden",
+        ("empty-file", En) => "The file holds no data rows",
+        ("empty-file", Fr) => "Le fichier ne contient aucune ligne de données",
+        ("empty-file", Nl) => "Het bestand bevat geen gegevensrijen",
+        ("header-not-found", En) => "No header row was found: the first rows name none of the expected columns ({expected})",
+        ("header-not-found", Fr) => "Aucune ligne d'en-tête trouvée : les premières lignes ne nomment aucune des colonnes attendues ({expected})",
+        ("header-not-found", Nl) => "Geen kopregel gevonden: de eerste rijen noemen geen van de verwachte kolommen ({expected})",
+        ("missing-column", En) => "The column {column} is missing (accepted headers: {headers})",
+        ("missing-column", Fr) => "La colonne {column} est absente (en-têtes acceptés : {headers})",
+        ("missing-column", Nl) => "De kolom {column} ontbreekt (aanvaarde koppen: {headers})",
+        ("unknown-column", En) => "The column \"{header}\" is not part of this file type and is ignored",
+        ("unknown-column", Fr) => "La colonne « {header} » ne fait pas partie de ce type de fichier et est ignorée",
+        ("unknown-column", Nl) => "De kolom \"{header}\" hoort niet bij dit bestandstype en wordt genegeerd",
+        ("duplicate-column", En) => "The column {column} appears twice",
+        ("duplicate-column", Fr) => "La colonne {column} apparaît deux fois",
+        ("duplicate-column", Nl) => "De kolom {column} komt twee keer voor",
+        ("required", En) => "A value is required",
+        ("required", Fr) => "Une valeur est obligatoire",
+        ("required", Nl) => "Een waarde is verplicht",
+        ("invalid-value", En) => "Invalid value: {detail}",
+        ("invalid-value", Fr) => "Valeur invalide : {detail}",
+        ("invalid-value", Nl) => "Ongeldige waarde: {detail}",
+        ("invalid-date", En) => "Not a date: write DD/MM/YYYY or YYYY-MM-DD, or use a date cell",
+        ("invalid-date", Fr) => "Pas une date : écrivez JJ/MM/AAAA ou AAAA-MM-JJ, ou utilisez une cellule date",
+        ("invalid-date", Nl) => "Geen datum: schrijf DD/MM/JJJJ of JJJJ-MM-DD, of gebruik een datumcel",
+        ("invalid-amount", En) => "Not an amount in EUR with at most 2 decimals",
+        ("invalid-amount", Fr) => "Pas un montant en EUR avec au plus 2 décimales",
+        ("invalid-amount", Nl) => "Geen bedrag in EUR met hoogstens 2 decimalen",
+        ("invalid-rate", En) => "Not a rate: write a decimal between 0 and 1 or a percentage such as 80%",
+        ("invalid-rate", Fr) => "Pas un taux : écrivez un décimal entre 0 et 1 ou un pourcentage comme 80%",
+        ("invalid-rate", Nl) => "Geen breuk: schrijf een decimaal tussen 0 en 1 of een percentage zoals 80%",
+        ("invalid-choice", En) => "\"{value}\" is not one of: {allowed}",
+        ("invalid-choice", Fr) => "« {value} » ne fait pas partie de : {allowed}",
+        ("invalid-choice", Nl) => "\"{value}\" is niet een van: {allowed}",
+        ("too-long", En) => "Longer than {limit} characters",
+        ("too-long", Fr) => "Plus long que {limit} caractères",
+        ("too-long", Nl) => "Langer dan {limit} tekens",
+        ("out-of-range", En) => "The value must be {range}",
+        ("out-of-range", Fr) => "La valeur doit être {range}",
+        ("out-of-range", Nl) => "De waarde moet {range} zijn",
+        ("contract-mismatch", En) => "The contract {value} is not the contract of this folder ({expected})",
+        ("contract-mismatch", Fr) => "Le contrat {value} n'est pas celui de ce dossier ({expected})",
+        ("contract-mismatch", Nl) => "Het contract {value} is niet dat van deze map ({expected})",
+        ("employer-mismatch", En) => "The enterprise number {value} is not the one of the contract's employer",
+        ("employer-mismatch", Fr) => "Le numéro d'entreprise {value} n'est pas celui de l'employeur du contrat",
+        ("employer-mismatch", Nl) => "Het ondernemingsnummer {value} is niet dat van de werkgever van het contract",
+        ("duplicate-in-file", En) => "The national number {niss} already appears on row {other_row}",
+        ("duplicate-in-file", Fr) => "Le numéro national {niss} figure déjà à la ligne {other_row}",
+        ("duplicate-in-file", Nl) => "Het rijksregisternummer {niss} staat al op rij {other_row}",
+        ("already-affiliated", En) => "{niss} is already an active affiliate of this contract",
+        ("already-affiliated", Fr) => "{niss} est déjà affilié actif de ce contrat",
+        ("already-affiliated", Nl) => "{niss} is al een actieve aangeslotene van dit contract",
+        ("not-affiliated", En) => "{niss} is not an active affiliate of this contract",
+        ("not-affiliated", Fr) => "{niss} n'est pas un affilié actif de ce contrat",
+        ("not-affiliated", Nl) => "{niss} is geen actieve aangeslotene van dit contract",
+        ("birth-date-mismatch", En) => "The birth date does not match the national number {niss}",
+        ("birth-date-mismatch", Fr) => "La date de naissance ne correspond pas au numéro national {niss}",
+        ("birth-date-mismatch", Nl) => "De geboortedatum stemt niet overeen met het rijksregisternummer {niss}",
+        ("bis-number", En) => "{niss} is a BIS number: the birth date could not be checked",
+        ("bis-number", Fr) => "{niss} est un numéro BIS : la date de naissance n'a pas pu être vérifiée",
+        ("bis-number", Nl) => "{niss} is een BIS-nummer: de geboortedatum kon niet gecontroleerd worden",
+        ("date-before", En) => "The date is before {other} ({other_value})",
+        ("date-before", Fr) => "La date est antérieure à {other} ({other_value})",
+        ("date-before", Nl) => "De datum ligt vóór {other} ({other_value})",
+        ("exit-before-affiliation", En) => "The exit date is before the affiliation date ({other_value})",
+        ("exit-before-affiliation", Fr) => "La date de sortie est antérieure à la date d'affiliation ({other_value})",
+        ("exit-before-affiliation", Nl) => "De uittredingsdatum ligt vóór de aansluitingsdatum ({other_value})",
+        ("late-declaration", En) => "The date is more than {days} days in the past: the legal deadline is {days} days",
+        ("late-declaration", Fr) => "La date remonte à plus de {days} jours : le délai légal est de {days} jours",
+        ("late-declaration", Nl) => "De datum ligt meer dan {days} dagen in het verleden: de wettelijke termijn is {days} dagen",
+        ("unknown-category", En) => "The category {value} does not exist for this contract (known: {allowed})",
+        ("unknown-category", Fr) => "La catégorie {value} n'existe pas pour ce contrat (connues : {allowed})",
+        ("unknown-category", Nl) => "De categorie {value} bestaat niet voor dit contract (gekend: {allowed})",
+        ("name-mismatch", En) => "The name differs from the registry ({expected})",
+        ("name-mismatch", Fr) => "Le nom diffère de celui du registre ({expected})",
+        ("name-mismatch", Nl) => "De naam verschilt van die in het register ({expected})",
+        ("required-when", En) => "A value is required when {other} is {other_value}",
+        ("required-when", Fr) => "Une valeur est obligatoire lorsque {other} vaut {other_value}",
+        ("required-when", Nl) => "Een waarde is verplicht wanneer {other} {other_value} is",
+        (_, En) => "Problem {code}",
+        (_, Fr) => "Problème {code}",
+        (_, Nl) => "Probleem {code}",
+    }
+}
+
+/// The message of `code` in `language`, with its parameters filled in.
+pub fn render(code: &str, language: Language, params: &[(&'static str, String)]) -> String {
+    let mut text = template(code, language).replace("{code}", code);
+    for (name, value) in params {
+        text = text.replace(&format!("{{{name}}}"), value);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_exist_in_three_languages_with_their_parameters() {
+        let params = [("niss", "85.07.30-***.**".to_string()), ("other_row", "7".to_string())];
+        assert_eq!(
+            render("duplicate-in-file", Language::En, &params),
+            "The national number 85.07.30-***.** already appears on row 7"
+        );
+        assert!(render("duplicate-in-file", Language::Fr, &params).contains("ligne 7"));
+        assert!(render("duplicate-in-file", Language::Nl, &params).contains("rij 7"));
+    }
+}
