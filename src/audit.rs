@@ -51,6 +51,7 @@ impl AuditLog {
         if event.at_ms == 0 {
             event.at_ms = now_ms();
         }
+        event.actor = mask_personal_numbers(&event.actor);
         event.path = event.path.map(|p| mask_personal_numbers(&p));
         event.reason = event.reason.map(|r| mask_personal_numbers(&r));
         if self.sender.send(Message::Event(Box::new(event))).is_err() {
@@ -102,35 +103,48 @@ async fn write_events(registry: Registry, mut receiver: mpsc::UnboundedReceiver<
     }
 }
 
-/// Replaces every valid national number in `text` (with or without separators) by its masked
-/// form `85.07.30-***.**`.
+/// Replaces national numbers in `text` by their masked form `85.07.30-***.**`, whether they
+/// are written with separators (`.`, `-`, `/`, spaces) or without, alone or glued to other
+/// digits (a run of digits that contains one is masked whole).
 pub fn mask_personal_numbers(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
     let mut out = String::with_capacity(text.len());
-    let mut run = String::new();
-    let flush_run = |run: &mut String, out: &mut String| {
-        let digits = run.chars().filter(char::is_ascii_digit).count();
-        let trimmed = run.trim_matches(|c: char| !c.is_ascii_digit());
-        match Niss::parse(trimmed) {
-            Ok(niss) if (10..=11).contains(&digits) => {
-                let start = run.find(trimmed).unwrap_or(0);
-                out.push_str(&run[..start]);
-                out.push_str(&niss.masked());
-                out.push_str(&run[start + trimmed.len()..]);
-            }
-            _ => out.push_str(run),
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
         }
-        run.clear();
-    };
-    for c in text.chars() {
-        if c.is_ascii_digit() || c == '.' || c == '-' {
-            run.push(c);
-        } else {
-            flush_run(&mut run, &mut out);
-            out.push(c);
+        let start = i;
+        while i < chars.len()
+            && (chars[i].is_ascii_digit()
+                || (matches!(chars[i], '.' | '-' | '/' | ' ') && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
+        {
+            i += 1;
+        }
+        let run: String = chars[start..i].iter().collect();
+        out.push_str(&mask_run(&run));
+    }
+    out
+}
+
+fn mask_run(run: &str) -> String {
+    let digits: Vec<char> = run.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 10 {
+        return run.to_string();
+    }
+    if digits.len() <= 11 {
+        if let Ok(niss) = Niss::parse(run) {
+            return niss.masked();
         }
     }
-    flush_run(&mut run, &mut out);
-    out
+    let hides_one = digits.windows(11).any(|window| Niss::parse(&window.iter().collect::<String>()).is_ok());
+    if hides_one {
+        "*".repeat(run.chars().count())
+    } else {
+        run.to_string()
+    }
 }
 
 /// Checks the chain of the whole log; returns the number of events, or the id of the first
@@ -160,5 +174,8 @@ mod tests {
         assert_eq!(mask_personal_numbers("sheet 85.07.30-033.28 final"), "sheet 85.07.30-***.** final");
         assert_eq!(mask_personal_numbers("/GP-1001/invoices/2026-01.pdf"), "/GP-1001/invoices/2026-01.pdf");
         assert_eq!(mask_personal_numbers("12345678901"), "12345678901");
+        assert_eq!(mask_personal_numbers("85073003328-2026.xlsx"), "****************.xlsx");
+        assert_eq!(mask_personal_numbers("sheet 85 07 30 033 28.pdf"), "sheet 85.07.30-***.**.pdf");
+        assert_eq!(mask_personal_numbers("2026.01.85073003328.pdf"), "*******************.pdf");
     }
 }

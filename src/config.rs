@@ -66,6 +66,7 @@ struct RawServer {
     max_concurrent_password_checks: u32,
     max_open_handles: u32,
     max_bytes_in_flight: u64,
+    max_upload_bytes: u64,
     shutdown_grace_seconds: u64,
 }
 
@@ -118,6 +119,7 @@ pub struct ServerSettings {
     pub max_concurrent_password_checks: usize,
     pub max_open_handles: usize,
     pub max_bytes_in_flight: usize,
+    pub max_upload_bytes: u64,
     pub shutdown_grace: Duration,
 }
 
@@ -239,6 +241,7 @@ impl Settings {
             max_bytes_in_flight: usize::try_from(positive("server.max_bytes_in_flight", s.max_bytes_in_flight)?)
                 .unwrap_or(usize::MAX)
                 .max(1 << 20),
+            max_upload_bytes: positive("server.max_upload_bytes", s.max_upload_bytes)?,
             shutdown_grace: Duration::from_secs(s.shutdown_grace_seconds),
         };
 

@@ -77,6 +77,10 @@ impl Application {
     /// As [`Application::build`], with a clock that tests control.
     pub async fn build_with_clock(settings: &Settings, clock: Clock) -> Result<Self, StartupError> {
         let (registry, storage) = open_state(settings).await?;
+        let removed = storage.remove_stale_staging().await?;
+        if removed > 0 {
+            tracing::info!(removed, "removed unfinished uploads left by stopped processes");
+        }
         let host_key = load_or_create_host_key(&settings.server.host_key)?;
         let (audit, audit_writer) = AuditLog::start(registry.clone());
         let gateway = Arc::new(Gateway::new(

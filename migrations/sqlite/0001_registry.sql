@@ -99,6 +99,9 @@ CREATE TABLE documents (
     superseded_at INTEGER
 );
 CREATE INDEX documents_by_folder ON documents (contract_id, kind, year, file_name);
+-- One current version per name: two publishers racing cannot both make theirs current.
+CREATE UNIQUE INDEX documents_current ON documents (contract_id, kind, COALESCE(year, 0), file_name)
+    WHERE superseded_at IS NULL;
 
 -- Append-only; each event carries the hash of the previous one.
 CREATE TABLE audit_events (

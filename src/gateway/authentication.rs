@@ -88,10 +88,13 @@ impl Gateway {
         }
     }
 
-    /// Records a refused login. The attempted login is kept only when it is a valid one:
-    /// anything else could be a password typed into the user field.
+    /// Records a refused login. The attempted login is kept only when it exists: anything else
+    /// could be a password typed into the user field.
     fn audit_refused_login(&self, login_text: &str, action: &str, reason: &str, context: &SessionContext) {
-        let actor = Login::parse(login_text).map(|l| l.to_string()).unwrap_or_else(|_| "(invalid)".into());
+        let actor = match (reason, Login::parse(login_text)) {
+            ("unknown-login" | "invalid-login", _) | (_, Err(_)) => "(unknown)".to_string(),
+            (_, Ok(login)) => login.to_string(),
+        };
         let mut event = self.session_event(None, context, action, None, audit::REFUSED, Some(reason.into()));
         event.actor = actor;
         self.audit.record(event);

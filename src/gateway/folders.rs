@@ -84,7 +84,7 @@ impl Gateway {
             // Reports arrive with ingestion; until then the results folder is empty.
             Node::AreaFolder(_, Area::Results) => Vec::new(),
             Node::DocumentKindFolder { contract, kind, per_year: true } => {
-                let contract = self.registry.contract(contract).await?;
+                let contract = self.contract_record(contract).await?;
                 let years = self.registry.document_years(contract.id, kind).await?;
                 years
                     .into_iter()
@@ -101,7 +101,7 @@ impl Gateway {
                     Node::DocumentYearFolder { year, .. } => Some(*year),
                     _ => None,
                 };
-                let contract = self.registry.contract(contract).await?;
+                let contract = self.contract_record(contract).await?;
                 let writable = principal.is_staff();
                 let mut entries: Vec<Entry> = self
                     .registry
@@ -117,7 +117,7 @@ impl Gateway {
                 entries
             }
             Node::InboxFolder { contract, kind } => {
-                let contract = self.registry.contract(contract).await?;
+                let contract = self.contract_record(contract).await?;
                 let writable = self.folder_writable(principal, path);
                 let mut entries: Vec<Entry> = self
                     .registry
@@ -160,14 +160,14 @@ impl Gateway {
         match &node {
             Node::Root | Node::AreaFolder(..) => Ok(EntryAttributes::folder(false)),
             Node::Contract(number) => {
-                self.registry.contract(number).await.map_err(|_| GatewayError::NotFound)?;
+                self.contract_record(number).await?;
                 Ok(EntryAttributes::folder(false))
             }
             Node::DocumentKindFolder { .. } | Node::DocumentYearFolder { .. } | Node::InboxFolder { .. } => {
                 Ok(EntryAttributes::folder(self.folder_writable(principal, path)))
             }
             Node::Document { contract, kind, year, name } => {
-                let contract = self.registry.contract(contract).await?;
+                let contract = self.contract_record(contract).await?;
                 let document = self.registry.document(contract.id, kind, *year, name).await?;
                 let document = document.ok_or(GatewayError::NotFound)?;
                 Ok(EntryAttributes {
@@ -178,7 +178,7 @@ impl Gateway {
                 })
             }
             Node::InboxFile { contract, kind, name } => {
-                let contract = self.registry.contract(contract).await?;
+                let contract = self.contract_record(contract).await?;
                 let upload = self.registry.upload_by_name(contract.id, kind, name).await?;
                 let upload = upload.ok_or(GatewayError::NotFound)?;
                 Ok(EntryAttributes {

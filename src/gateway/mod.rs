@@ -126,6 +126,17 @@ impl Gateway {
         &self.audit
     }
 
+    /// A contract of the registry; one that does not exist is "no such file".
+    pub(crate) async fn contract_record(
+        &self,
+        number: &crate::domain::ContractNumber,
+    ) -> Result<crate::registry::ContractRecord, GatewayError> {
+        self.registry.contract(number).await.map_err(|error| match error {
+            RegistryError::NotFound(_) => GatewayError::NotFound,
+            other => GatewayError::Registry(other),
+        })
+    }
+
     /// Records one event of a session.
     pub fn audit_event(
         &self,

@@ -122,6 +122,11 @@ impl HeldUploads {
     pub fn is_empty(&self) -> bool {
         self.held.is_empty()
     }
+
+    /// Drops every held upload (their staged objects go with them) and names what was lost.
+    pub fn discard(&mut self) -> Vec<RemotePath> {
+        self.held.drain().map(|(path, _)| path).collect()
+    }
 }
 
 fn same_folder(from: &RemotePath, to: &RemotePath) -> bool {
@@ -177,7 +182,7 @@ impl Gateway {
             // Reports (results/) arrive with ingestion.
             return Err(GatewayError::NotFound);
         };
-        let contract = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;
+        let contract = self.contract_record(contract).await?;
         let document = self.registry.document(contract.id, kind, *year, name).await?.ok_or(GatewayError::NotFound)?;
         let key = ObjectKey::from_stored(&document.object_key)?;
         let reader = self.storage.open_reader(&key).await?;
@@ -214,14 +219,15 @@ impl Gateway {
     async fn begin_upload_inner(&self, principal: &Principal, path: &RemotePath) -> Result<Upload, GatewayError> {
         let node = self.node_for(principal, path, Operation::Create)?;
         let (destination, key) = match (&node, &principal.role) {
-            (Node::InboxFile { contract, kind, .. }, Role::Employer { user_id, .. }) => {
-                let record = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;
+            (Node::InboxFile { contract, kind, name }, Role::Employer { user_id, .. }) => {
+                let record = self.contract_record(contract).await?;
+                self.refuse_name_of_another_uploader(record.id, kind, name, *user_id).await?;
                 let destination =
                     Destination::Inbox { contract_id: record.id, kind: kind.clone(), uploader_user_id: *user_id };
                 (destination, ObjectKey::for_upload(contract, kind))
             }
             (Node::Document { contract, kind, year, .. }, Role::Staff { .. }) => {
-                let record = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;
+                let record = self.contract_record(contract).await?;
                 let destination = Destination::Documents { contract_id: record.id, kind: kind.clone(), year: *year };
                 (destination, ObjectKey::for_document(contract, kind))
             }
@@ -229,6 +235,26 @@ impl Gateway {
         };
         let writer = self.storage.create(key).await?;
         Ok(Upload { path: path.clone(), writer, destination })
+    }
+
+    /// An inbox name that shows someone else's upload cannot be taken over: that would hide it
+    /// from its sender.
+    async fn refuse_name_of_another_uploader(
+        &self,
+        contract_id: i64,
+        kind: &KindName,
+        name: &FileName,
+        user_id: i64,
+    ) -> Result<(), GatewayError> {
+        if name.is_temporary() {
+            return Ok(());
+        }
+        match self.registry.upload_by_name(contract_id, kind, name).await? {
+            Some(upload) if upload.uploader_user_id != user_id => {
+                Err(GatewayError::Conflict("a file of this name was uploaded by someone else: choose another name"))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Completes an upload whose bytes are all staged.
@@ -354,6 +380,13 @@ impl Gateway {
         if !same_folder(from, to) {
             return Err(GatewayError::Unsupported("files can only be renamed within their folder"));
         }
+        if let (Some(pending), Some(new_name)) = (held.held.get(from), to.file_name()) {
+            if let (Destination::Inbox { contract_id, kind, uploader_user_id }, false) =
+                (&pending.destination, new_name.is_temporary())
+            {
+                self.refuse_name_of_another_uploader(*contract_id, kind, new_name, *uploader_user_id).await?;
+            }
+        }
         if let Some(pending) = held.held.remove(from) {
             if to.file_name().is_some_and(FileName::is_temporary) {
                 held.held.insert(to.clone(), pending);
@@ -365,12 +398,13 @@ impl Gateway {
         else {
             return Err(GatewayError::Unsupported("published documents cannot be renamed"));
         };
-        let contract = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;
+        let contract = self.contract_record(contract).await?;
         let upload = self.registry.upload_by_name(contract.id, kind, name).await?.ok_or(GatewayError::NotFound)?;
         if upload.uploader_user_id != *user_id {
             return Err(GatewayError::Conflict("only the person who uploaded a file may rename it"));
         }
         let new_name = to.file_name().ok_or(GatewayError::NotFound)?;
+        self.refuse_name_of_another_uploader(contract.id, kind, new_name, *user_id).await?;
         if !self.registry.rename_upload(upload.id, new_name).await? {
             return Err(GatewayError::Conflict("this upload is already being processed"));
         }
@@ -407,7 +441,7 @@ impl Gateway {
         else {
             return Err(GatewayError::Unsupported("only your own unprocessed uploads can be deleted"));
         };
-        let contract = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;
+        let contract = self.contract_record(contract).await?;
         let upload = self.registry.upload_by_name(contract.id, kind, name).await?.ok_or(GatewayError::NotFound)?;
         if upload.uploader_user_id != *user_id {
             return Err(GatewayError::Conflict("only the person who uploaded a file may delete it"));
@@ -434,9 +468,14 @@ impl Gateway {
             return Ok(());
         }
         let node = self.node_for(principal, path, Operation::SetStat)?;
-        if let (Node::InboxFile { contract, kind, name }, Some(mtime)) = (&node, mtime) {
-            let contract = self.registry.contract(contract).await.map_err(|_| GatewayError::NotFound)?;
+        if let (Node::InboxFile { contract, kind, name }, Some(mtime), Role::Employer { user_id, .. }) =
+            (&node, mtime, &principal.role)
+        {
+            let contract = self.contract_record(contract).await?;
             let upload = self.registry.upload_by_name(contract.id, kind, name).await?.ok_or(GatewayError::NotFound)?;
+            if upload.uploader_user_id != *user_id {
+                return Err(GatewayError::Conflict("only the person who uploaded a file may change it"));
+            }
             self.registry.set_upload_client_mtime(upload.id, mtime).await?;
         }
         Ok(())

@@ -112,7 +112,8 @@ impl Registry {
         .bind(&document.published_by)
         .bind(now)
         .fetch_one(&mut *tx)
-        .await?;
+        .await
+        .map_err(super::unique_or("a newer version published at the same moment"))?;
         let id: i64 = row.try_get(0)?;
         tx.commit().await?;
         let document = self.document_by_id(id).await?;

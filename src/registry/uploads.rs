@@ -138,28 +138,22 @@ impl Registry {
         upload_from_row(&row)
     }
 
-    /// Uploads in one inbox folder, newest first per name; withdrawn ones are gone.
+    /// The newest visible upload of each name in one inbox folder, by name.
     pub async fn uploads_in_folder(
         &self,
         contract_id: i64,
         kind: &KindName,
     ) -> Result<Vec<UploadRecord>, RegistryError> {
         let rows = sqlx::query(sql(
-            "WHERE u.contract_id = $1 AND u.kind = $2 AND u.status <> 'withdrawn' ORDER BY u.file_name, u.id DESC",
+            "WHERE u.id IN (SELECT MAX(id) FROM uploads WHERE contract_id = $1 AND kind = $2 AND status <> 'withdrawn'
+                            GROUP BY file_name)
+             ORDER BY u.file_name",
         ))
         .bind(contract_id)
         .bind(kind.as_str())
         .fetch_all(&self.pool)
         .await?;
-        let mut uploads: Vec<UploadRecord> = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let upload = upload_from_row(row)?;
-            if uploads.last().is_some_and(|previous| previous.file_name == upload.file_name) {
-                continue;
-            }
-            uploads.push(upload);
-        }
-        Ok(uploads)
+        rows.iter().map(upload_from_row).collect()
     }
 
     /// The newest visible upload with this name in an inbox folder.

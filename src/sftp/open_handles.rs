@@ -68,6 +68,10 @@ impl OpenHandles {
         self.handles.is_empty()
     }
 
+    pub fn is_full(&self) -> bool {
+        self.handles.len() >= self.max
+    }
+
     /// Empties the table, handing back what was open.
     pub fn drain(&mut self) -> Vec<OpenHandle> {
         self.handles.drain().map(|(_, h)| h).collect()

@@ -7,7 +7,7 @@
 //! bounded by a byte budget for requests in flight; a client that exceeds it is disconnected.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
@@ -41,6 +41,8 @@ const MAX_PENDING_WRITE_BYTES: usize = 32 * 1024 * 1024;
 pub struct SessionLimits {
     pub max_open_handles: usize,
     pub max_bytes_in_flight: usize,
+    /// Largest file one upload may write.
+    pub max_upload_bytes: u64,
     /// A session without any request for this long is closed. (russh's own inactivity timer
     /// is reset by the answers to its keepalives, so it never fires on a live client.)
     pub idle_timeout: std::time::Duration,
@@ -62,8 +64,11 @@ pub enum SessionEnd {
 /// Work for the ordered worker: a request, or the answer to a request that could not be
 /// decoded (answered in turn, so that it cannot overtake the requests before it).
 enum Ordered {
-    Request(Packet),
-    Malformed { id: u32 },
+    /// A request and the budget its body holds.
+    Request(Packet, usize),
+    Malformed {
+        id: u32,
+    },
 }
 
 /// Messages to an upload's task, in the order the client sent them.
@@ -77,10 +82,24 @@ struct Session {
     principal: Principal,
     context: SessionContext,
     handles: Mutex<OpenHandles>,
-    bytes_in_flight: AtomicUsize,
+    /// Bytes of requests and of answers not yet written to the channel.
+    bytes_in_flight: Arc<AtomicUsize>,
     max_bytes_in_flight: usize,
-    responses: mpsc::UnboundedSender<Bytes>,
+    max_upload_bytes: u64,
+    responses: mpsc::UnboundedSender<Outgoing>,
     request_done: Notify,
+    /// The server is shutting down: no new files are opened.
+    draining: AtomicBool,
+    /// The session has ended: queued requests are dropped unanswered.
+    closing: AtomicBool,
+    /// Temporary-named uploads waiting for their rename (owned by the ordered worker).
+    held_uploads: AtomicUsize,
+}
+
+/// An encoded answer, with the budget it holds until it is written.
+struct Outgoing {
+    bytes: Bytes,
+    reserved: usize,
 }
 
 impl Session {
@@ -92,7 +111,7 @@ impl Session {
     fn send(&self, packet: Packet) {
         match Bytes::try_from(packet) {
             Ok(bytes) => {
-                let _ = self.responses.send(bytes);
+                let _ = self.responses.send(Outgoing { bytes, reserved: 0 });
             }
             Err(error) => {
                 tracing::error!(session = %self.context.session_id, error = %error, "cannot encode a response")
@@ -118,15 +137,18 @@ impl Session {
         self.send_status(id, code, &message);
     }
 
-    /// DATA is the hot path: encoded by hand with a single copy of the payload.
-    fn send_data(&self, id: u32, data: &[u8]) {
+    /// DATA is the hot path: encoded by hand with a single copy of the payload. `reserved`
+    /// budget is released once the answer is written to the channel.
+    fn send_data(&self, id: u32, data: &[u8], reserved: usize) {
         let mut buffer = BytesMut::with_capacity(13 + data.len());
         buffer.put_u32(9 + data.len() as u32);
         buffer.put_u8(103);
         buffer.put_u32(id);
         buffer.put_u32(data.len() as u32);
         buffer.put_slice(data);
-        let _ = self.responses.send(buffer.freeze());
+        if self.responses.send(Outgoing { bytes: buffer.freeze(), reserved }).is_err() {
+            self.release(reserved);
+        }
     }
 
     /// Takes `len` bytes from the in-flight budget; false when the budget is exceeded.
@@ -170,38 +192,56 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut reader, writer) = tokio::io::split(stream);
+    let bytes_in_flight = Arc::new(AtomicUsize::new(0));
     let (responses, response_queue) = mpsc::unbounded_channel();
-    let writer_task = tokio::spawn(write_responses(writer, response_queue));
+    let writer_task = tokio::spawn(write_responses(writer, response_queue, Arc::clone(&bytes_in_flight)));
     let session = Arc::new(Session {
         gateway,
         principal,
         context,
         handles: Mutex::new(OpenHandles::new(limits.max_open_handles)),
-        bytes_in_flight: AtomicUsize::new(0),
+        bytes_in_flight,
         max_bytes_in_flight: limits.max_bytes_in_flight,
+        max_upload_bytes: limits.max_upload_bytes,
         responses,
         request_done: Notify::new(),
+        draining: AtomicBool::new(false),
+        closing: AtomicBool::new(false),
+        held_uploads: AtomicUsize::new(0),
     });
     let (ordered, ordered_queue) = mpsc::unbounded_channel();
     let worker = tokio::spawn(run_ordered(Arc::clone(&session), ordered_queue));
+    // Reading a packet is not cancel-safe: it runs in its own task, which hands over whole
+    // packets (the dispatcher below takes each at once, so the queue stays short).
+    let (packets, mut incoming) = mpsc::unbounded_channel();
+    let reader_task = tokio::spawn(async move {
+        loop {
+            let packet = read_packet(&mut reader).await;
+            let last = !matches!(packet, Ok(Some(_)));
+            if packets.send(packet).is_err() || last {
+                break;
+            }
+        }
+    });
 
     let mut draining = *shutdown.borrow();
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);
     let end = loop {
-        if draining && session.handles().is_empty() {
+        session.draining.store(draining, Ordering::Release);
+        if draining && session.handles().is_empty() && session.held_uploads.load(Ordering::Acquire) == 0 {
             break SessionEnd::Drained;
         }
         tokio::select! {
-            packet = read_packet(&mut reader) => match packet {
-                Ok(Some(body)) => {
+            packet = incoming.recv() => match packet {
+                Some(Ok(Some(body))) => {
                     idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
                     if let Err(violation) = dispatch(&session, &ordered, body) {
                         break SessionEnd::Violation(violation);
                     }
                 }
-                Ok(None) => break SessionEnd::ClientClosed,
-                Err(violation) => break SessionEnd::Violation(violation),
+                Some(Ok(None)) | None => break SessionEnd::ClientClosed,
+                Some(Err(violation)) => break SessionEnd::Violation(violation),
             },
             changed = shutdown.changed(), if !draining => {
                 draining = changed.is_err() || *shutdown.borrow();
@@ -210,6 +250,8 @@ where
             _ = &mut idle => break SessionEnd::Idle,
         }
     };
+    session.closing.store(true, Ordering::Release);
+    reader_task.abort();
     if let SessionEnd::Violation(reason) = end {
         tracing::warn!(session = %session.context.session_id, reason, "session ended: protocol violation");
         session.gateway.audit_event(
@@ -267,18 +309,23 @@ async fn read_packet<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Option<Byte
     Ok(Some(body.freeze()))
 }
 
-async fn write_responses<W: AsyncWrite + Unpin>(mut writer: W, mut queue: mpsc::UnboundedReceiver<Bytes>) {
+async fn write_responses<W: AsyncWrite + Unpin>(
+    mut writer: W,
+    mut queue: mpsc::UnboundedReceiver<Outgoing>,
+    bytes_in_flight: Arc<AtomicUsize>,
+) {
+    let mut broken = false;
     while let Some(first) = queue.recv().await {
-        if writer.write_all(&first).await.is_err() {
-            return;
-        }
-        while let Ok(next) = queue.try_recv() {
-            if writer.write_all(&next).await.is_err() {
-                return;
+        let mut next = Some(first);
+        while let Some(outgoing) = next.take() {
+            if !broken && writer.write_all(&outgoing.bytes).await.is_err() {
+                broken = true;
             }
+            bytes_in_flight.fetch_sub(outgoing.reserved, Ordering::AcqRel);
+            next = queue.try_recv().ok();
         }
-        if writer.flush().await.is_err() {
-            return;
+        if !broken && writer.flush().await.is_err() {
+            broken = true;
         }
     }
 }
@@ -294,6 +341,7 @@ fn dispatch(
         return dispatch_write(session, write);
     }
     let request_id = (body.len() >= 5).then(|| u32::from_be_bytes([body[1], body[2], body[3], body[4]]));
+    let size = body.len();
     let packet = match Packet::try_from(&mut body) {
         Ok(packet) => packet,
         Err(_) => {
@@ -325,17 +373,20 @@ fn dispatch(
             let session = Arc::clone(session);
             tokio::spawn(async move {
                 match download.reader.read_at(read.offset, len).await {
-                    Ok(data) if data.is_empty() => session.send_status(read.id, StatusCode::Eof, "end of file"),
+                    Ok(data) if data.is_empty() => {
+                        session.release(len);
+                        session.send_status(read.id, StatusCode::Eof, "end of file");
+                    }
                     Ok(data) => {
                         bytes_read.fetch_add(data.len() as u64, Ordering::AcqRel);
-                        session.send_data(read.id, &data);
+                        session.send_data(read.id, &data, len);
                     }
                     Err(error) => {
+                        session.release(len);
                         tracing::error!(session = %session.context.session_id, error = ?error, "read failed");
                         session.send_error(read.id, &GatewayError::Storage(error));
                     }
                 }
-                session.release(len);
             });
         }
         Packet::Write(write) => {
@@ -346,7 +397,13 @@ fn dispatch(
             );
         }
         other => {
-            if ordered.send(Ordered::Request(other)).is_err() {
+            // Every queued request holds its size of the budget until it is handled.
+            if !session.reserve(size) {
+                session.release(size);
+                return Err("too many requests queued at once");
+            }
+            if ordered.send(Ordered::Request(other, size)).is_err() {
+                session.release(size);
                 return Err("session worker stopped");
             }
         }
@@ -432,6 +489,11 @@ async fn run_upload(
                 if let Some(error) = &failure {
                     session.send_error(id, error);
                     session.release(len);
+                } else if offset.saturating_add(len as u64) > session.max_upload_bytes {
+                    let error = GatewayError::Conflict("the file is larger than an upload may be");
+                    session.send_error(id, &error);
+                    session.release(len);
+                    failure = Some(error);
                 } else if offset == next {
                     let mut ready = vec![(id, data)];
                     while let Some((id, data)) = pending.remove(&(writer.len() + ready_len(&ready))) {
@@ -456,7 +518,10 @@ async fn run_upload(
                         }
                         session.release(len);
                     }
-                } else if offset > next && pending_bytes + len <= MAX_PENDING_WRITE_BYTES {
+                } else if offset > next
+                    && pending_bytes + len <= MAX_PENDING_WRITE_BYTES
+                    && !pending.contains_key(&offset)
+                {
                     pending_bytes += len;
                     pending.insert(offset, (id, data));
                 } else {
@@ -483,6 +548,14 @@ async fn run_upload(
                     None => writer.finish().await.map_err(GatewayError::Storage),
                 };
                 let _ = reply.send(result);
+                // WRITEs that raced the CLOSE arrive after it: answer and release them.
+                commands.close();
+                while let Some(late) = commands.recv().await {
+                    if let UploadCommand::Write { id, data, .. } = late {
+                        session.send_status(id, StatusCode::Failure, "the file is already closed");
+                        session.release(data.len());
+                    }
+                }
                 return;
             }
         }
@@ -501,11 +574,29 @@ fn ready_len(ready: &[(u32, Bytes)]) -> u64 {
 async fn run_ordered(session: Arc<Session>, mut queue: mpsc::UnboundedReceiver<Ordered>) {
     let mut held = HeldUploads::default();
     while let Some(work) = queue.recv().await {
+        let closing = session.closing.load(Ordering::Acquire);
         match work {
-            Ordered::Request(packet) => handle_ordered(&session, packet, &mut held).await,
+            // Once the session is over, what is still queued has no one to answer.
+            Ordered::Request(_, size) if closing => session.release(size),
+            Ordered::Request(packet, size) => {
+                handle_ordered(&session, packet, &mut held).await;
+                session.release(size);
+            }
+            Ordered::Malformed { .. } if closing => {}
             Ordered::Malformed { id } => session.send_status(id, StatusCode::BadMessage, "malformed request"),
         }
+        session.held_uploads.store(held.len(), Ordering::Release);
         session.request_done.notify_one();
+    }
+    for path in held.discard() {
+        session.gateway.audit_event(
+            Some(&session.principal),
+            &session.context,
+            "close-write",
+            Some(path.to_string()),
+            audit::FAILED,
+            Some("the session ended before the temporary file was renamed: nothing was recorded".into()),
+        );
     }
 }
 
@@ -572,6 +663,9 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
                 Some(entry) => session.send(Packet::Attrs(Attrs { id: request.id, attrs: attributes(&entry) })),
                 None => session.send_status(request.id, StatusCode::Failure, "unknown handle"),
             }
+        }
+        Packet::OpenDir(request) if session.draining.load(Ordering::Acquire) => {
+            session.send_status(request.id, StatusCode::Failure, "the server is shutting down: try again in a moment")
         }
         Packet::OpenDir(request) => {
             let result = match session.resolve("list", &request.path) {
@@ -734,6 +828,12 @@ fn change_folders(session: &Session, id: u32, action: &str, raw: &str) {
 }
 
 async fn open(session: &Arc<Session>, id: u32, raw: &str, flags: OpenFlags) {
+    if session.draining.load(Ordering::Acquire) {
+        return session.send_status(id, StatusCode::Failure, "the server is shutting down: try again in a moment");
+    }
+    if session.handles().is_full() {
+        return session.send_status(id, StatusCode::Failure, "too many open files in this session");
+    }
     let path = match session.resolve("open", raw) {
         Ok(path) => path,
         Err(error) => return session.send_error(id, &error),

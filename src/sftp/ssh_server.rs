@@ -116,6 +116,12 @@ fn preferred_algorithms() -> Preferred {
     }
 }
 
+/// Sends a disconnect, giving up after a second: the connection is cut anyway.
+async fn disconnect(handle: &russh::server::Handle, reason: &str) {
+    let message = handle.disconnect(russh::Disconnect::ByApplication, reason.to_string(), "en".into());
+    let _ = tokio::time::timeout(Duration::from_secs(1), message).await;
+}
+
 fn advertised_methods() -> MethodSet {
     MethodSet::from(&[MethodKind::PublicKey, MethodKind::Password][..])
 }
@@ -302,38 +308,48 @@ impl SshServer {
             limits: SessionLimits {
                 max_open_handles: self.settings.max_open_handles,
                 max_bytes_in_flight: self.settings.max_bytes_in_flight,
+                max_upload_bytes: self.settings.max_upload_bytes,
                 idle_timeout: self.settings.idle_timeout,
             },
             shutdown: shutdown.clone(),
             sftp_active: Arc::new(AtomicBool::new(false)),
             sftp_started_flag: Arc::new(AtomicBool::new(false)),
+            sftp_task: Arc::new(Mutex::new(None)),
         };
         let sftp_active = Arc::clone(&handler.sftp_active);
         let sftp_started = Arc::clone(&handler.sftp_started_flag);
+        let sftp_task = Arc::clone(&handler.sftp_task);
         let config = Arc::clone(&self.config);
         let login_grace = self.settings.login_grace;
         let mut shutdown = shutdown.clone();
         let mut force_stop = force_stop.clone();
         sessions.spawn(async move {
             let _permits: (OwnedSemaphorePermit, Slot<IpAddr>) = (connection_permit, address_slot);
-            let running = match russh::server::run_stream(config, tcp, handler).await {
-                Ok(running) => running,
-                Err(error) => {
+            // The grace time runs from the accept, the version exchange included.
+            let login_deadline = tokio::time::Instant::now() + login_grace;
+            let started =
+                tokio::time::timeout_at(login_deadline, russh::server::run_stream(config, tcp, handler)).await;
+            let running = match started {
+                Ok(Ok(running)) => running,
+                Ok(Err(error)) => {
                     tracing::debug!(session = %context.session_id, error = %error, "handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::info!(session = %context.session_id, "login grace time exceeded before the handshake");
+                    let _ = kill_switch.shutdown(std::net::Shutdown::Both);
                     return;
                 }
             };
             let handle = running.handle();
             tokio::pin!(running);
-            let login_deadline = tokio::time::sleep(login_grace);
+            let login_deadline = tokio::time::sleep_until(login_deadline);
             tokio::pin!(login_deadline);
             let mut login_timer_done = false;
             let mut draining = false;
             loop {
                 if draining && !sftp_active.load(Ordering::Acquire) {
-                    let _ = handle
-                        .disconnect(russh::Disconnect::ByApplication, "the server is shutting down".into(), "en".into())
-                        .await;
+                    disconnect(&handle, "the server is shutting down").await;
                     draining = false;
                 }
                 tokio::select! {
@@ -341,15 +357,19 @@ impl SshServer {
                         if let Err(error) = result {
                             tracing::debug!(session = %context.session_id, error = %error, "connection ended");
                         }
+                        // The SFTP task finishes what it started (commits, audit) before the
+                        // connection's slots are released and shutdown may close the registry.
+                        let sftp_task = sftp_task.lock().unwrap_or_else(|p| p.into_inner()).take();
+                        if let Some(task) = sftp_task {
+                            let _ = task.await;
+                        }
                         break;
                     }
                     _ = &mut login_deadline, if !login_timer_done => {
                         login_timer_done = true;
                         if !sftp_started.load(Ordering::Acquire) {
                             tracing::info!(session = %context.session_id, "login grace time exceeded");
-                            let _ = handle
-                                .disconnect(russh::Disconnect::ByApplication, "login grace time exceeded".into(), "en".into())
-                                .await;
+                            disconnect(&handle, "login grace time exceeded").await;
                             let _ = kill_switch.shutdown(std::net::Shutdown::Both);
                         }
                     }
@@ -359,9 +379,7 @@ impl SshServer {
                         }
                     }
                     _ = force_stop.changed() => {
-                        let _ = handle
-                            .disconnect(russh::Disconnect::ByApplication, "the server is shutting down".into(), "en".into())
-                            .await;
+                        disconnect(&handle, "the server is shutting down").await;
                         let _ = kill_switch.shutdown(std::net::Shutdown::Both);
                     }
                     _ = tokio::time::sleep(Duration::from_millis(200)), if draining => {}
@@ -391,6 +409,7 @@ struct Connection {
     sftp_active: Arc<AtomicBool>,
     /// Set once the SFTP session runs: until then the login grace timer may close the connection.
     sftp_started_flag: Arc<AtomicBool>,
+    sftp_task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Connection {
@@ -507,19 +526,19 @@ impl russh::server::Handler for Connection {
         let handle = session.handle();
         let active = Arc::clone(&self.sftp_active);
         active.store(true, Ordering::Release);
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let end = sftp_session::serve(opened.into_stream(), gateway, principal, context, limits, shutdown).await;
             active.store(false, Ordering::Release);
+            // One SFTP session per connection: when it ends, so does the connection.
             let reason = match end {
-                SessionEnd::ClientClosed => None,
-                SessionEnd::Drained => Some("the server is shutting down"),
-                SessionEnd::Idle => Some("idle timeout"),
-                SessionEnd::Violation(reason) => Some(reason),
+                SessionEnd::ClientClosed => "the SFTP session is closed",
+                SessionEnd::Drained => "the server is shutting down",
+                SessionEnd::Idle => "idle timeout",
+                SessionEnd::Violation(reason) => reason,
             };
-            if let Some(reason) = reason {
-                let _ = handle.disconnect(russh::Disconnect::ByApplication, reason.into(), "en".into()).await;
-            }
+            disconnect(&handle, reason).await;
         });
+        *self.sftp_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
         Ok(())
     }
 

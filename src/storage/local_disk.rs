@@ -13,6 +13,9 @@ use super::{ObjectKey, StorageError, StoredObject};
 #[derive(Debug, Clone)]
 pub struct LocalDisk {
     root: PathBuf,
+    /// This process's own staging folder, `<root>/.staging/<pid>-<random>`: another process
+    /// (the server, a CLI command) never touches it.
+    staging: PathBuf,
     fsync: bool,
 }
 
@@ -21,15 +24,39 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StorageError + '_ {
 }
 
 impl LocalDisk {
-    /// Opens (creating) the root folder and empties the staging area: whatever is there
-    /// was never committed.
+    /// Opens (creating) the root folder and this process's staging folder.
     pub async fn open(root: PathBuf, fsync: bool) -> Result<Self, StorageError> {
-        let staging = root.join(".staging");
-        if tokio::fs::try_exists(&staging).await.map_err(io_error(&staging))? {
-            tokio::fs::remove_dir_all(&staging).await.map_err(io_error(&staging))?;
-        }
+        let suffix: u32 = rand::random();
+        let staging = root.join(".staging").join(format!("{}-{suffix:08x}", std::process::id()));
         tokio::fs::create_dir_all(&staging).await.map_err(io_error(&staging))?;
-        Ok(Self { root, fsync })
+        Ok(Self { root, staging, fsync })
+    }
+
+    /// Removes the staging folders of processes that are gone: what they staged was never
+    /// committed. Only the server calls this, at start-up.
+    pub async fn remove_stale_staging(&self) -> Result<usize, StorageError> {
+        let area = self.root.join(".staging");
+        let mut removed = 0;
+        let mut entries = tokio::fs::read_dir(&area).await.map_err(io_error(&area))?;
+        while let Some(entry) = entries.next_entry().await.map_err(io_error(&area))? {
+            let path = entry.path();
+            if path == self.staging {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid = name.split_once('-').and_then(|(pid, _)| pid.parse::<u32>().ok());
+            let alive = pid.is_some_and(|pid| pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists());
+            if !alive {
+                let result = if path.is_dir() {
+                    tokio::fs::remove_dir_all(&path).await
+                } else {
+                    tokio::fs::remove_file(&path).await
+                };
+                result.map_err(io_error(&path))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     fn path_of(&self, key: &ObjectKey) -> PathBuf {
@@ -37,7 +64,7 @@ impl LocalDisk {
     }
 
     pub(super) async fn create(&self, key: ObjectKey) -> Result<DiskWriter, StorageError> {
-        let staging_path = self.root.join(".staging").join(ObjectKey::random_id());
+        let staging_path = self.staging.join(ObjectKey::random_id());
         let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)

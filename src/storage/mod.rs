@@ -108,6 +108,13 @@ impl ObjectStore {
         }
     }
 
+    /// Removes what processes that are gone left half-written. Call at server start-up only.
+    pub async fn remove_stale_staging(&self) -> Result<usize, StorageError> {
+        match self {
+            Self::LocalDisk(disk) => disk.remove_stale_staging().await,
+        }
+    }
+
     /// Deletes an object; deleting a missing object is not an error.
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
         match self {

@@ -265,7 +265,51 @@ async fn writes_must_come_in_order(database: Database) {
     assert_eq!(refusal(error), StatusCode::OpUnsupported);
 }
 
+async fn an_admin_command_during_an_upload_leaves_the_upload_alone(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+    let mut file = sftp.create("/GP-1001/inbox/affiliations/during-cli.xlsx").await.unwrap();
+    file.write_all(b"first part, ").await.unwrap();
+    file.flush().await.unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_pension-gateway"))
+        .args(["uploads", "list"])
+        .env("PENSION_GATEWAY__DATA_DIR", gateway.data_dir.path())
+        .env("PENSION_GATEWAY__DATABASE__URL", &gateway.settings.database.url)
+        .env("PENSION_GATEWAY__LOG__LEVEL", "warn")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    file.write_all(b"second part").await.unwrap();
+    file.shutdown().await.unwrap();
+    let uploads = uploads_of(&gateway).await;
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(uploads[0].sha256, sha256_hex(b"first part, second part"));
+}
+
+async fn an_upload_cannot_hide_a_colleagues_file_or_exceed_the_size_limit(database: Database) {
+    let gateway =
+        TestGateway::spawn_with(database, &[("server.max_upload_bytes", toml::Value::Integer(1024 * 1024))]).await;
+    let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+    let path = "/GP-1001/inbox/affiliations/shared-name.xlsx";
+    let mut file = sftp.create(path).await.unwrap();
+    file.write_all(b"mine").await.unwrap();
+    file.shutdown().await.unwrap();
+    let colleague = gateway.sftp(logins::KEY_USER, ClientAuth::Key(gateway.key_file(logins::KEY_USER))).await.unwrap();
+    assert_eq!(refusal(colleague.create(path).await), StatusCode::Failure);
+    let attributes = FileAttributes { mtime: Some(1), ..FileAttributes::default() };
+    assert_eq!(refusal(colleague.set_metadata(path, attributes).await), StatusCode::Failure);
+
+    let mut big = sftp.create("/GP-1001/inbox/affiliations/too-big.xlsx").await.unwrap();
+    let written = big.write_all(&vec![1u8; 2 * 1024 * 1024]).await;
+    let closed = big.shutdown().await;
+    assert!(written.is_err() || closed.is_err(), "an upload over the limit fails");
+    let uploads = uploads_of(&gateway).await;
+    assert_eq!(uploads.len(), 1, "only the first upload is recorded");
+}
+
 crate::on_both_databases!(
+    an_admin_command_during_an_upload_leaves_the_upload_alone,
+    an_upload_cannot_hide_a_colleagues_file_or_exceed_the_size_limit,
     a_consultation_user_cannot_upload,
     an_inscription_user_uploads_only_into_the_inbox_of_its_own_contracts,
     an_interrupted_upload_leaves_no_record_and_no_object,
