@@ -375,6 +375,58 @@ impl Admin {
         Ok(outcome)
     }
 
+    /// Replaces the personnel categories of a contract (codes such as EMPLOYES, OUVRIERS).
+    pub async fn set_categories(&self, contract: &ContractNumber, codes: &[String]) -> Result<(), AdminError> {
+        let mut set = std::collections::BTreeSet::new();
+        for code in codes {
+            let code = code.trim().to_uppercase();
+            if code.is_empty()
+                || code.len() > 32
+                || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(AdminError::Invalid(format!(
+                    "category {code:?}: use letters, digits, '_' or '-' (at most 32), for example EMPLOYES"
+                )));
+            }
+            set.insert(code);
+        }
+        let record = self.registry.contract(contract).await?;
+        self.registry.set_contract_categories(record.id, &set).await?;
+        let list: Vec<&str> = set.iter().map(String::as_str).collect();
+        self.audit(
+            "contract-categories",
+            Some(record.organisation_id),
+            format!("contract {contract} categories {}", list.join(",")),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The affiliates of a contract. Revealing national numbers is audited.
+    pub async fn affiliates(
+        &self,
+        contract: &ContractNumber,
+        reveal: bool,
+    ) -> Result<Vec<crate::registry::AffiliateRecord>, AdminError> {
+        let record = self.registry.contract(contract).await?;
+        let list = self.registry.affiliates(record.id).await?;
+        if reveal {
+            self.audit(
+                "affiliates-reveal",
+                Some(record.organisation_id),
+                format!("contract {contract}: {} national numbers shown", list.len()),
+            )
+            .await?;
+        }
+        Ok(list)
+    }
+
+    /// Queues an upload's processing again.
+    pub async fn retry_ingestion(&self, upload_id: i64) -> Result<(), AdminError> {
+        self.registry.retry_ingestion(upload_id).await?;
+        self.audit("ingest-retry", None, format!("upload #{upload_id}")).await
+    }
+
     pub async fn uploads(&self, contract: Option<&ContractNumber>) -> Result<Vec<UploadRecord>, AdminError> {
         let id = match contract {
             Some(number) => Some(self.registry.contract(number).await?.id),

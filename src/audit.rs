@@ -19,6 +19,7 @@ pub const FAILED: &str = "failed";
 enum Message {
     Event(Box<NewAuditEvent>),
     Flush(oneshot::Sender<()>),
+    Close,
 }
 
 /// Sends events to the writer task; cheap to clone.
@@ -59,6 +60,11 @@ impl AuditLog {
         }
     }
 
+    /// Asks the writer to stop once everything queued before is written; await its handle.
+    pub fn close(&self) {
+        let _ = self.sender.send(Message::Close);
+    }
+
     /// Waits until every event queued before this call is written.
     pub async fn flush(&self) {
         let (done, wait) = oneshot::channel();
@@ -71,12 +77,14 @@ impl AuditLog {
 async fn write_events(registry: Registry, mut receiver: mpsc::UnboundedReceiver<Message>) {
     let mut batch: Vec<NewAuditEvent> = Vec::new();
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
+    let mut closing = false;
     while let Some(first) = receiver.recv().await {
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
                 Message::Event(event) => batch.push(*event),
                 Message::Flush(done) => waiting.push(done),
+                Message::Close => closing = true,
             }
             if batch.len() < 500 {
                 next = receiver.try_recv().ok();
@@ -99,6 +107,15 @@ async fn write_events(registry: Registry, mut receiver: mpsc::UnboundedReceiver<
         }
         for done in waiting.drain(..) {
             let _ = done.send(());
+        }
+        if closing {
+            receiver.close();
+            while let Ok(late) = receiver.try_recv() {
+                if let Message::Event(_) = late {
+                    tracing::error!("an audit event arrived after shutdown and was not recorded");
+                }
+            }
+            return;
         }
     }
 }

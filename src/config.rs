@@ -36,6 +36,8 @@ pub enum ConfigError {
     Environment { variable: String, message: String },
     #[error(transparent)]
     Layout(#[from] LayoutError),
+    #[error(transparent)]
+    Schema(#[from] crate::ingest::schema::SchemaError),
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -49,7 +51,21 @@ struct RawSettings {
     server: RawServer,
     database: RawDatabase,
     storage: RawStorage,
+    ingest: RawIngest,
     log: RawLog,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawIngest {
+    schemas_dir: String,
+    workers: u32,
+    max_file_bytes: u64,
+    max_rows: u64,
+    max_uncompressed_bytes: u64,
+    parse_time_limit_seconds: u64,
+    max_attempts: u32,
+    lease_seconds: u64,
 }
 
 #[derive(Deserialize)]
@@ -103,7 +119,18 @@ pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub storage: StorageSettings,
+    pub ingest: IngestSettings,
     pub log: LogSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    pub schemas: crate::ingest::schema::Schemas,
+    pub workers: usize,
+    pub limits: crate::ingest::read::ReadLimits,
+    pub parse_time_limit: Duration,
+    pub max_attempts: u32,
+    pub lease: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -269,13 +296,45 @@ impl Settings {
             }
         };
 
+        let i = raw.ingest;
+        let schemas = if i.schemas_dir.is_empty() {
+            crate::ingest::schema::Schemas::embedded()?
+        } else {
+            crate::ingest::schema::Schemas::from_dir(&with_data_dir("ingest.schemas_dir", &i.schemas_dir)?)?
+        };
+        let ingest = IngestSettings {
+            schemas,
+            workers: i.workers as usize,
+            limits: crate::ingest::read::ReadLimits {
+                max_file_bytes: positive("ingest.max_file_bytes", i.max_file_bytes)?,
+                max_rows: usize::try_from(positive("ingest.max_rows", i.max_rows)?).unwrap_or(usize::MAX),
+                max_zip_entries: 10_000,
+                max_uncompressed_bytes: positive("ingest.max_uncompressed_bytes", i.max_uncompressed_bytes)?,
+                max_compression_ratio: 200,
+            },
+            parse_time_limit: Duration::from_secs(positive(
+                "ingest.parse_time_limit_seconds",
+                i.parse_time_limit_seconds,
+            )?),
+            max_attempts: positive("ingest.max_attempts", i.max_attempts.into())? as u32,
+            lease: Duration::from_secs(positive("ingest.lease_seconds", i.lease_seconds)?),
+        };
+
         let format = match raw.log.format.as_str() {
             "pretty" => LogFormat::Pretty,
             "json" => LogFormat::Json,
             other => return Err(key_error("log.format", format!("{other:?}: allowed: \"pretty\", \"json\""))),
         };
 
-        Ok(Self { data_dir, layout, server, database, storage, log: LogSettings { format, level: raw.log.level } })
+        Ok(Self {
+            data_dir,
+            layout,
+            server,
+            database,
+            storage,
+            ingest,
+            log: LogSettings { format, level: raw.log.level },
+        })
     }
 }
 

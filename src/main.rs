@@ -58,6 +58,31 @@ enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Affiliates recorded from accepted uploads.
+    #[command(subcommand)]
+    Affiliates(AffiliatesCommand),
+    /// Processing of uploaded spreadsheets.
+    #[command(subcommand)]
+    Ingest(IngestCommand),
+}
+
+#[derive(Subcommand)]
+enum AffiliatesCommand {
+    List {
+        #[arg(long, value_name = "C", value_parser = ContractNumber::parse)]
+        contract: ContractNumber,
+        /// Show national numbers in full (recorded in the audit trail).
+        #[arg(long)]
+        reveal: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum IngestCommand {
+    /// Process an upload again (after a failure).
+    Retry { upload_id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -87,6 +112,16 @@ enum ContractCommand {
         number: ContractNumber,
         #[arg(long, default_value = "")]
         title: String,
+        /// Personnel categories, separated by commas (EMPLOYES,OUVRIERS).
+        #[arg(long, value_delimiter = ',')]
+        categories: Vec<String>,
+    },
+    Modify {
+        #[arg(long, value_name = "C", value_parser = ContractNumber::parse)]
+        number: ContractNumber,
+        /// Personnel categories, separated by commas; replaces the current ones.
+        #[arg(long, value_delimiter = ',', required = true)]
+        categories: Vec<String>,
     },
     List {
         #[arg(long, value_name = "N", value_parser = EnterpriseNumber::parse)]
@@ -360,6 +395,10 @@ fn upload_json(u: &UploadRecord) -> serde_json::Value {
         "sha256": u.sha256,
         "status": u.status.as_str(),
         "received_at": format_time(u.received_at),
+        "rows": u.data_rows,
+        "errors": u.error_count,
+        "warnings": u.warning_count,
+        "processed_at": u.processed_at.map(format_time),
     })
 }
 
@@ -393,9 +432,57 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 }
             }
         }
-        Command::Contract(ContractCommand::Add { org, number, title }) => {
-            let record = admin(&settings).await?.add_contract(&org, &number, &title).await?;
+        Command::Contract(ContractCommand::Add { org, number, title, categories }) => {
+            let admin = admin(&settings).await?;
+            let record = admin.add_contract(&org, &number, &title).await?;
+            if !categories.is_empty() {
+                admin.set_categories(&number, &categories).await?;
+            }
             println!("contract {} added to organisation {org}", record.number);
+        }
+        Command::Contract(ContractCommand::Modify { number, categories }) => {
+            admin(&settings).await?.set_categories(&number, &categories).await?;
+            println!("contract {number}: categories {}", categories.join(","));
+        }
+        Command::Affiliates(AffiliatesCommand::List { contract, reveal, json }) => {
+            let list = admin(&settings).await?.affiliates(&contract, reveal).await?;
+            let niss = |a: &pension_gateway::registry::AffiliateRecord| {
+                if reveal {
+                    a.niss.reveal().to_string()
+                } else {
+                    a.niss.masked()
+                }
+            };
+            if json {
+                print_json(
+                    list.iter()
+                        .map(|a| {
+                            json!({
+                                "niss": niss(a), "last_name": a.last_name, "first_name": a.first_name,
+                                "birth_date": a.birth_date, "category": a.category,
+                                "affiliation_date": a.affiliation_date, "exit_date": a.exit_date,
+                                "salary_fte_cents": a.salary_fte_cents, "occupation_rate": a.occupation_rate,
+                            })
+                        })
+                        .collect(),
+                );
+            } else {
+                for a in &list {
+                    println!(
+                        "{:<16} {:<20} {:<16} {:<10} since {}{}",
+                        niss(a),
+                        a.last_name,
+                        a.first_name,
+                        a.category,
+                        a.affiliation_date,
+                        a.exit_date.as_ref().map(|d| format!(" left {d}")).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        Command::Ingest(IngestCommand::Retry { upload_id }) => {
+            admin(&settings).await?.retry_ingestion(upload_id).await?;
+            println!("upload {upload_id} queued again");
         }
         Command::Contract(ContractCommand::List { org, json }) => {
             let list = admin(&settings).await?.contracts(org.as_ref()).await?;
@@ -499,15 +586,20 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 print_json(list.iter().map(upload_json).collect());
             } else {
                 for u in &list {
+                    let counts = match (u.error_count, u.warning_count) {
+                        (Some(e), Some(w)) => format!("{e} errors, {w} warnings"),
+                        _ => String::new(),
+                    };
                     println!(
-                        "{:>6}  {:<10} {:<12} {:<18} {:>10}  {}  {}",
+                        "{:>6}  {:<10} {:<12} {:<18} {:>10}  {}  {}  {}",
                         u.id,
                         u.status.as_str(),
                         u.contract,
                         u.kind,
                         u.size,
                         format_time(u.received_at),
-                        audit::mask_personal_numbers(&u.file_name)
+                        audit::mask_personal_numbers(&u.file_name),
+                        counts
                     );
                 }
             }

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::audit::AuditLog;
 use crate::config::Settings;
-use crate::gateway::{Clock, Gateway};
+use crate::gateway::{Clock, Gateway, GatewayState};
+use crate::ingest::worker::{IngestSettingsView, Ingestor};
 use crate::registry::{Registry, RegistryError};
 use crate::sftp::{load_or_create_host_key, HostKeyError, SshServer};
 use crate::storage::{ObjectStore, StorageError};
@@ -67,6 +68,9 @@ pub struct Application {
     gateway: Arc<Gateway>,
     registry: Registry,
     audit_writer: JoinHandle<()>,
+    ingestor: Arc<Ingestor>,
+    ingest_wakeup: Arc<Notify>,
+    ingest_workers: usize,
 }
 
 impl Application {
@@ -83,19 +87,43 @@ impl Application {
         }
         let host_key = load_or_create_host_key(&settings.server.host_key)?;
         let (audit, audit_writer) = AuditLog::start(registry.clone());
-        let gateway = Arc::new(Gateway::new(
+        let ingest_wakeup = Arc::new(Notify::new());
+        let state = GatewayState {
+            registry: registry.clone(),
+            storage: storage.clone(),
+            layout: settings.layout.clone(),
+            schemas: settings.ingest.schemas.clone(),
+            clock: clock.clone(),
+            ingest_wakeup: Arc::clone(&ingest_wakeup),
+        };
+        let ingestor = Arc::new(Ingestor::new(
             registry.clone(),
             storage,
-            settings.layout.clone(),
-            audit,
+            settings.ingest.schemas.clone(),
+            IngestSettingsView {
+                limits: settings.ingest.limits,
+                parse_time_limit: settings.ingest.parse_time_limit,
+                max_attempts: settings.ingest.max_attempts,
+                lease: settings.ingest.lease,
+            },
             clock,
-            settings.server.max_concurrent_password_checks,
+            audit.clone(),
         ));
+        let gateway = Arc::new(Gateway::new(state, audit, settings.server.max_concurrent_password_checks));
         let listener = TcpListener::bind(settings.server.listen)
             .await
             .map_err(|source| StartupError::Bind { address: settings.server.listen, source })?;
         let server = SshServer::new(Arc::clone(&gateway), host_key, &settings.server);
-        Ok(Self { listener, server, gateway, registry, audit_writer })
+        Ok(Self {
+            listener,
+            server,
+            gateway,
+            registry,
+            audit_writer,
+            ingestor,
+            ingest_wakeup,
+            ingest_workers: settings.ingest.workers,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -106,17 +134,30 @@ impl Application {
         Arc::clone(&self.gateway)
     }
 
+    /// The ingestion worker, for tests that drive it step by step (with `ingest.workers = 0`).
+    pub fn ingestor(&self) -> Arc<Ingestor> {
+        Arc::clone(&self.ingestor)
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, lets open transfers finish
     /// within the grace time, writes the remaining audit events and returns.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
-        let Self { listener, server, gateway, registry, audit_writer } = self;
+        let Self { listener, server, gateway, registry, audit_writer, ingestor, ingest_wakeup, ingest_workers } = self;
         let (stop, stop_signal) = watch::channel(false);
-        let serving = tokio::spawn(server.run(listener, stop_signal));
+        let serving = tokio::spawn(server.run(listener, stop_signal.clone()));
+        let workers: Vec<_> = (0..ingest_workers)
+            .map(|_| tokio::spawn(Arc::clone(&ingestor).run(Arc::clone(&ingest_wakeup), stop_signal.clone())))
+            .collect();
+        drop(ingestor);
         shutdown.await;
         tracing::info!("shutting down");
         let _ = stop.send(true);
         let _ = serving.await;
-        // The audit writer ends once the last AuditLog clone (held by the gateway) is gone.
+        // A worker finishes the file it is on; its job is otherwise taken over after restart.
+        for worker in workers {
+            let _ = worker.await;
+        }
+        gateway.audit().close();
         drop(gateway);
         if tokio::time::timeout(Duration::from_secs(10), audit_writer).await.is_err() {
             tracing::error!("audit writer did not finish in time");

@@ -78,7 +78,7 @@ CREATE TABLE uploads (
     size BIGINT NOT NULL,
     sha256 TEXT NOT NULL,
     object_key TEXT NOT NULL UNIQUE,
-    status TEXT NOT NULL CHECK (status IN ('received', 'processing', 'accepted', 'rejected', 'duplicate', 'withdrawn')),
+    status TEXT NOT NULL CHECK (status IN ('received', 'processing', 'accepted', 'rejected', 'duplicate', 'failed', 'withdrawn')),
     received_at BIGINT NOT NULL,
     client_mtime BIGINT
 );

@@ -81,8 +81,23 @@ impl Gateway {
             Node::Contract(_) | Node::AreaFolder(_, Area::Documents) | Node::AreaFolder(_, Area::Inbox) => {
                 node.fixed_children(&self.layout).iter().map(|k| sub_folder(k.as_str())).collect()
             }
-            // Reports arrive with ingestion; until then the results folder is empty.
-            Node::AreaFolder(_, Area::Results) => Vec::new(),
+            Node::AreaFolder(contract, Area::Results) => {
+                let contract = self.contract_record(contract).await?;
+                self.registry
+                    .reports_in_folder(contract.id)
+                    .await?
+                    .into_iter()
+                    .map(|r| Entry {
+                        name: r.file_name,
+                        attributes: EntryAttributes {
+                            folder: false,
+                            size: r.size,
+                            mtime: r.created_at,
+                            writable: false,
+                        },
+                    })
+                    .collect()
+            }
             Node::DocumentKindFolder { contract, kind, per_year: true } => {
                 let contract = self.contract_record(contract).await?;
                 let years = self.registry.document_years(contract.id, kind).await?;
@@ -188,7 +203,11 @@ impl Gateway {
                     writable: principal.may_write(&node),
                 })
             }
-            Node::ResultFile { .. } => Err(GatewayError::NotFound),
+            Node::ResultFile { contract, name } => {
+                let contract = self.contract_record(contract).await?;
+                let report = self.registry.report(contract.id, name.as_str()).await?.ok_or(GatewayError::NotFound)?;
+                Ok(EntryAttributes { folder: false, size: report.size, mtime: report.created_at, writable: false })
+            }
         }
     }
 }

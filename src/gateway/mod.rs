@@ -12,11 +12,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use time::Date;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::access::{Principal, Refusal};
 use crate::audit::AuditLog;
 use crate::domain::RemotePathError;
+use crate::ingest::schema::Schemas;
 use crate::layout::Layout;
 use crate::registry::{NewAuditEvent, Registry, RegistryError};
 use crate::storage::{ObjectStore, StorageError};
@@ -80,34 +81,51 @@ impl std::fmt::Debug for Clock {
     }
 }
 
+/// What the gateway's services work on.
+#[derive(Debug, Clone)]
+pub struct GatewayState {
+    pub registry: Registry,
+    pub storage: ObjectStore,
+    pub layout: Layout,
+    pub schemas: Schemas,
+    pub clock: Clock,
+    pub ingest_wakeup: Arc<Notify>,
+}
+
 /// The gateway's services, shared by every session.
 #[derive(Debug)]
 pub struct Gateway {
     registry: Registry,
     storage: ObjectStore,
     layout: Layout,
+    schemas: Schemas,
     audit: AuditLog,
     clock: Clock,
     password_checks: Semaphore,
+    /// Woken when an upload is queued for ingestion.
+    ingest_wakeup: Arc<Notify>,
 }
 
 impl Gateway {
-    pub fn new(
-        registry: Registry,
-        storage: ObjectStore,
-        layout: Layout,
-        audit: AuditLog,
-        clock: Clock,
-        max_concurrent_password_checks: usize,
-    ) -> Self {
+    pub fn new(state: GatewayState, audit: AuditLog, max_concurrent_password_checks: usize) -> Self {
         Self {
-            registry,
-            storage,
-            layout,
+            registry: state.registry,
+            storage: state.storage,
+            layout: state.layout,
+            schemas: state.schemas,
             audit,
-            clock,
+            clock: state.clock,
             password_checks: Semaphore::new(max_concurrent_password_checks.max(1)),
+            ingest_wakeup: state.ingest_wakeup,
         }
+    }
+
+    pub fn schemas(&self) -> &Schemas {
+        &self.schemas
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     pub fn registry(&self) -> &Registry {

@@ -178,13 +178,21 @@ impl Gateway {
 
     async fn open_download_inner(&self, principal: &Principal, path: &RemotePath) -> Result<Download, GatewayError> {
         let node = self.node_for(principal, path, Operation::Read)?;
-        let Node::Document { contract, kind, year, name } = &node else {
-            // Reports (results/) arrive with ingestion.
-            return Err(GatewayError::NotFound);
+        let object_key = match &node {
+            Node::Document { contract, kind, year, name } => {
+                let contract = self.contract_record(contract).await?;
+                let document =
+                    self.registry.document(contract.id, kind, *year, name).await?.ok_or(GatewayError::NotFound)?;
+                document.object_key
+            }
+            Node::ResultFile { contract, name } => {
+                let contract = self.contract_record(contract).await?;
+                let report = self.registry.report(contract.id, name.as_str()).await?.ok_or(GatewayError::NotFound)?;
+                report.object_key
+            }
+            _ => return Err(GatewayError::NotFound),
         };
-        let contract = self.contract_record(contract).await?;
-        let document = self.registry.document(contract.id, kind, *year, name).await?.ok_or(GatewayError::NotFound)?;
-        let key = ObjectKey::from_stored(&document.object_key)?;
+        let key = ObjectKey::from_stored(&object_key)?;
         let reader = self.storage.open_reader(&key).await?;
         Ok(Download { path: path.clone(), reader })
     }
@@ -306,19 +314,29 @@ impl Gateway {
         let name = path.file_name().cloned().ok_or(GatewayError::NotFound)?;
         let stored = staged.commit().await?;
         let recorded = match destination {
-            Destination::Inbox { contract_id, kind, uploader_user_id } => self
-                .registry
-                .record_upload(&NewUpload {
-                    contract_id,
-                    kind,
-                    uploader_user_id,
-                    file_name: name,
-                    size: stored.size,
-                    sha256: stored.sha256.clone(),
-                    object_key: stored.key.to_string(),
-                })
-                .await
-                .map(|_| UploadOutcome::Recorded),
+            Destination::Inbox { contract_id, kind, uploader_user_id } => {
+                let queue_ingestion = self.schemas.for_kind(kind.as_str()).is_some();
+                let recorded = self
+                    .registry
+                    .record_upload(
+                        &NewUpload {
+                            contract_id,
+                            kind,
+                            uploader_user_id,
+                            file_name: name,
+                            size: stored.size,
+                            sha256: stored.sha256.clone(),
+                            object_key: stored.key.to_string(),
+                        },
+                        queue_ingestion,
+                    )
+                    .await
+                    .map(|_| UploadOutcome::Recorded);
+                if queue_ingestion && recorded.is_ok() {
+                    self.ingest_wakeup.notify_one();
+                }
+                recorded
+            }
             Destination::Documents { contract_id, kind, year } => self
                 .registry
                 .record_document(&NewDocument {

@@ -1,8 +1,11 @@
 //! Ingestion of returned spreadsheets: a schema per upload kind (`schema`), reading the file
 //! (`read`), validating every row and cell (`validate`) with messages in the uploader's
-//! language (`messages`).
+//! language (`messages`), writing the reports (`report`), and the workers that apply accepted
+//! files to the registry (`worker`).
 
 pub mod messages;
 pub mod read;
+pub mod report;
 pub mod schema;
 pub mod validate;
+pub mod worker;

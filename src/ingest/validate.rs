@@ -138,6 +138,9 @@ pub struct RegistryFacts {
 #[derive(Debug, Clone, Default)]
 pub struct Validation {
     pub header_row: Option<u32>,
+    /// Index of the header row in the sheet, and the position of each matched column.
+    pub header_index: Option<usize>,
+    pub positions: HashMap<String, usize>,
     pub rows: Vec<ValidRow>,
     pub data_rows: usize,
     pub findings: Vec<Finding>,
@@ -404,7 +407,13 @@ pub fn validate(schema: &Schema, sheet: &Sheet, facts: &RegistryFacts) -> Valida
     };
     let header_row = sheet.rows[header_index].number;
     if findings.iter().any(|f| f.severity == Severity::Error) {
-        return Validation { header_row: Some(header_row), findings, ..Validation::default() };
+        return Validation {
+            header_row: Some(header_row),
+            header_index: Some(header_index),
+            positions: positions.into_iter().collect(),
+            findings,
+            ..Validation::default()
+        };
     }
     let mut rows = Vec::new();
     let mut first_seen: HashMap<String, u32> = HashMap::new();
@@ -443,7 +452,14 @@ pub fn validate(schema: &Schema, sheet: &Sheet, facts: &RegistryFacts) -> Valida
     }
     findings
         .sort_by_key(|f| (f.row.unwrap_or(0), schema.columns.iter().position(|c| Some(&c.key) == f.column.as_ref())));
-    Validation { header_row: Some(header_row), rows, data_rows, findings }
+    Validation {
+        header_row: Some(header_row),
+        header_index: Some(header_index),
+        positions: positions.into_iter().collect(),
+        rows,
+        data_rows,
+        findings,
+    }
 }
 
 // Each arm reads as "this rule on this kind of value: check, then report"; folding the checks

@@ -8,6 +8,7 @@
 mod accounts;
 mod audit_events;
 mod documents;
+mod ingestion;
 mod organisations;
 mod uploads;
 
@@ -22,6 +23,9 @@ pub use accounts::{
 };
 pub use audit_events::{AuditRecord, NewAuditEvent, GENESIS_HASH};
 pub use documents::{DocumentRecord, NewDocument, Publication};
+pub use ingestion::{
+    ActiveAffiliateRecord, AffiliateRecord, Completion, IngestJob, NewReport, RegistryChange, ReportRecord,
+};
 pub use organisations::{ContractRecord, OrganisationRecord};
 pub use uploads::{NewUpload, UploadRecord, UploadStatus};
 
@@ -71,10 +75,14 @@ pub struct Registry {
     dialect: Dialect,
 }
 
-const SQLITE_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "registry", include_str!("../../migrations/sqlite/0001_registry.sql"))];
-const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "registry", include_str!("../../migrations/postgres/0001_registry.sql"))];
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "registry", include_str!("../../migrations/sqlite/0001_registry.sql")),
+    (2, "ingestion", include_str!("../../migrations/sqlite/0002_ingestion.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "registry", include_str!("../../migrations/postgres/0001_registry.sql")),
+    (2, "ingestion", include_str!("../../migrations/postgres/0002_ingestion.sql")),
+];
 
 impl Registry {
     /// Connects (creating a SQLite file if needed) and brings the schema up to date.
@@ -124,7 +132,7 @@ impl Registry {
     /// A transaction that will write. On SQLite it takes the write lock at once: a deferred
     /// transaction that reads and then writes fails (SQLITE_BUSY) when another connection
     /// wrote in between, whatever the busy timeout.
-    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, RegistryError> {
+    pub(crate) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, RegistryError> {
         Ok(match self.dialect {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Dialect::Postgres => self.pool.begin().await?,

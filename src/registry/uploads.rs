@@ -17,6 +17,8 @@ pub enum UploadStatus {
     Accepted,
     Rejected,
     Duplicate,
+    /// Could not be processed after several attempts (storage or registry failures).
+    Failed,
     /// Removed by its uploader before processing.
     Withdrawn,
 }
@@ -29,6 +31,7 @@ impl UploadStatus {
             UploadStatus::Accepted => "accepted",
             UploadStatus::Rejected => "rejected",
             UploadStatus::Duplicate => "duplicate",
+            UploadStatus::Failed => "failed",
             UploadStatus::Withdrawn => "withdrawn",
         }
     }
@@ -43,6 +46,7 @@ impl FromStr for UploadStatus {
             "accepted" => UploadStatus::Accepted,
             "rejected" => UploadStatus::Rejected,
             "duplicate" => UploadStatus::Duplicate,
+            "failed" => UploadStatus::Failed,
             "withdrawn" => UploadStatus::Withdrawn,
             other => return Err(RegistryError::Corrupt(format!("upload status {other:?}"))),
         })
@@ -81,10 +85,16 @@ pub struct UploadRecord {
     pub received_at: i64,
     /// Modification time a client set after the upload (setstat), if any.
     pub client_mtime: Option<i64>,
+    /// Filled in when the upload is processed.
+    pub data_rows: Option<i64>,
+    pub error_count: Option<i64>,
+    pub warning_count: Option<i64>,
+    pub processed_at: Option<i64>,
 }
 
 const UPLOAD_SELECT: &str = "SELECT u.id, c.number AS contract, u.kind, u.uploader_user_id, us.login AS uploader,
-        u.file_name, u.size, u.sha256, u.object_key, u.status, u.received_at, u.client_mtime
+        u.file_name, u.size, u.sha256, u.object_key, u.status, u.received_at, u.client_mtime,
+        u.data_rows, u.error_count, u.warning_count, u.processed_at
      FROM uploads u JOIN contracts c ON c.id = u.contract_id JOIN users us ON us.id = u.uploader_user_id";
 
 fn upload_from_row(row: &AnyRow) -> Result<UploadRecord, RegistryError> {
@@ -102,6 +112,10 @@ fn upload_from_row(row: &AnyRow) -> Result<UploadRecord, RegistryError> {
         status: row.try_get::<String, _>("status")?.parse()?,
         received_at: row.try_get("received_at")?,
         client_mtime: row.try_get("client_mtime")?,
+        data_rows: row.try_get("data_rows")?,
+        error_count: row.try_get("error_count")?,
+        warning_count: row.try_get("warning_count")?,
+        processed_at: row.try_get("processed_at")?,
     })
 }
 
@@ -110,7 +124,14 @@ fn sql(tail: &str) -> sqlx::AssertSqlSafe<String> {
 }
 
 impl Registry {
-    pub async fn record_upload(&self, upload: &NewUpload) -> Result<UploadRecord, RegistryError> {
+    /// Records an upload and, when `queue_ingestion`, queues its ingestion in the same
+    /// transaction: a recorded upload is never forgotten by the workers.
+    pub async fn record_upload(
+        &self,
+        upload: &NewUpload,
+        queue_ingestion: bool,
+    ) -> Result<UploadRecord, RegistryError> {
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO uploads (contract_id, kind, uploader_user_id, file_name, size, sha256, object_key,
                                   status, received_at)
@@ -124,9 +145,18 @@ impl Registry {
         .bind(&upload.sha256)
         .bind(&upload.object_key)
         .bind(now_seconds())
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
-        self.upload(row.try_get(0)?).await
+        let id: i64 = row.try_get(0)?;
+        if queue_ingestion {
+            sqlx::query("INSERT INTO ingest_jobs (upload_id, status, created_at) VALUES ($1, 'queued', $2)")
+                .bind(id)
+                .bind(now_seconds())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.upload(id).await
     }
 
     pub async fn upload(&self, id: i64) -> Result<UploadRecord, RegistryError> {

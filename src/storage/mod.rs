@@ -55,6 +55,11 @@ impl ObjectKey {
         Self(format!("documents/{contract}/{kind}/{}", Self::random_id()))
     }
 
+    /// `reports/<contract>/<random>`
+    pub fn for_report(contract: &ContractNumber) -> Self {
+        Self(format!("reports/{contract}/{}", Self::random_id()))
+    }
+
     /// A key read back from the registry, checked again before it touches a path.
     pub fn from_stored(key: &str) -> Result<Self, StorageError> {
         let valid = !key.is_empty()

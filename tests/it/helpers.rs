@@ -48,6 +48,7 @@ pub mod logins {
 pub struct TestGateway {
     pub address: std::net::SocketAddr,
     pub gateway: Arc<Gateway>,
+    pub ingestor: Arc<pension_gateway::ingest::worker::Ingestor>,
     pub admin: Admin,
     pub data_dir: tempfile::TempDir,
     pub key_dir: tempfile::TempDir,
@@ -99,6 +100,8 @@ impl TestGateway {
             ("database.url", toml::Value::String(url)),
             ("database.max_connections", toml::Value::Integer(4)),
             ("storage.path", toml::Value::String(format!("{data}/objects"))),
+            // Tests drive ingestion step by step through `ingestor`.
+            ("ingest.workers", toml::Value::Integer(0)),
         ];
         all.extend(overrides.iter().cloned());
         let settings = Settings::with_overrides(&all).expect("test settings");
@@ -108,6 +111,7 @@ impl TestGateway {
         let application = Application::build_with_clock(&settings, clock).await.expect("gateway starts");
         let address = application.local_addr();
         let gateway = application.gateway();
+        let ingestor = application.ingestor();
         let admin = Admin::new(gateway.registry().clone(), gateway.storage().clone(), settings.layout.clone(), "test");
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(application.run_until(async move {
@@ -116,6 +120,7 @@ impl TestGateway {
         let test_gateway = Self {
             address,
             gateway,
+            ingestor,
             admin,
             data_dir,
             key_dir,
@@ -136,6 +141,8 @@ impl TestGateway {
         self.admin.add_organisation(&other, "Other NV", &email("hr@other.example")).await.unwrap();
         for (o, c) in [(&org, "GP-1001"), (&org, "GP-1002"), (&other, "GP-2001")] {
             self.admin.add_contract(o, &ContractNumber::parse(c).unwrap(), "").await.unwrap();
+            let categories = ["EMPLOYES".to_string(), "OUVRIERS".to_string()];
+            self.admin.set_categories(&ContractNumber::parse(c).unwrap(), &categories).await.unwrap();
         }
         self.add_user(logins::CONSULTATION, ORG, Profile::Consultation, "all", Some(PASSWORD), None).await;
         self.add_user(logins::INSCRIPTION, ORG, Profile::Inscription, "GP-1001", Some(PASSWORD), None).await;

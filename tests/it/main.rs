@@ -9,5 +9,6 @@ mod helpers;
 mod authentication;
 mod command_line;
 mod folders;
+mod ingestion;
 mod server;
 mod transfers;

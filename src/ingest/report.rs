@@ -1,0 +1,253 @@
+//! The two reports of a processed upload, written to the contract's `results/` folder:
+//! `<file>.report.json` for scripts (documented in `schemas/report.schema.json`) and
+//! `<file>.report.xlsx` for people (a summary, the list of problems, and the submitted rows
+//! with each faulty cell highlighted and explained in a note).
+//!
+//! Text that came from the upload is always written as text, never as a formula, and national
+//! numbers are masked.
+
+use std::collections::HashMap;
+
+use rust_xlsxwriter::{Color, Format, FormatBorder, Note, Workbook};
+use serde_json::json;
+
+use crate::domain::{Language, Niss};
+use crate::registry::UploadRecord;
+
+use super::messages::render;
+use super::read::{Cell, Sheet};
+use super::validate::{format_date, Finding, Severity};
+
+/// What the processing concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    Rejected,
+    Duplicate,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Accepted => "accepted",
+            Outcome::Rejected => "rejected",
+            Outcome::Duplicate => "duplicate",
+        }
+    }
+
+    fn label(self, language: Language) -> &'static str {
+        match (self, language) {
+            (Outcome::Accepted, Language::Fr) => "ACCEPTÉ",
+            (Outcome::Accepted, Language::Nl) => "AANVAARD",
+            (Outcome::Accepted, Language::En) => "ACCEPTED",
+            (Outcome::Rejected, Language::Fr) => "REFUSÉ : rien n'a été enregistré",
+            (Outcome::Rejected, Language::Nl) => "GEWEIGERD: niets werd geregistreerd",
+            (Outcome::Rejected, Language::En) => "REJECTED: nothing was recorded",
+            (Outcome::Duplicate, Language::Fr) => "DOUBLON : ce contenu a déjà été accepté",
+            (Outcome::Duplicate, Language::Nl) => "DUBBEL: deze inhoud werd al aanvaard",
+            (Outcome::Duplicate, Language::En) => "DUPLICATE: this content was already accepted",
+        }
+    }
+}
+
+/// Everything a report says.
+pub struct ReportInput<'a> {
+    pub upload: &'a UploadRecord,
+    pub schema_version: Option<u32>,
+    pub language: Language,
+    pub outcome: Outcome,
+    pub data_rows: usize,
+    pub findings: &'a [Finding],
+    /// The sheet as read and where each column sits in it, when the file could be read.
+    pub sheet: Option<(&'a Sheet, usize, &'a HashMap<String, usize>)>,
+    pub duplicate_of: Option<&'a UploadRecord>,
+    pub processed_at: String,
+}
+
+fn severity_word(severity: Severity, language: Language) -> &'static str {
+    match (severity, language) {
+        (Severity::Error, Language::Fr) => "ERREUR",
+        (Severity::Error, Language::Nl) => "FOUT",
+        (Severity::Error, Language::En) => "ERROR",
+        (Severity::Warning, Language::Fr) => "AVERTISSEMENT",
+        (Severity::Warning, Language::Nl) => "WAARSCHUWING",
+        (Severity::Warning, Language::En) => "WARNING",
+    }
+}
+
+fn finding_json(finding: &Finding, language: Language) -> serde_json::Value {
+    json!({
+        "row": finding.row,
+        "column": finding.column,
+        "code": finding.code,
+        "message": render(finding.code, language, &finding.params),
+    })
+}
+
+/// The JSON report.
+pub fn json_report(input: &ReportInput<'_>) -> Vec<u8> {
+    let (errors, warnings): (Vec<&Finding>, Vec<&Finding>) =
+        input.findings.iter().partition(|f| f.severity == Severity::Error);
+    let value = json!({
+        "report_version": 1,
+        "upload_id": input.upload.id,
+        "file_name": input.upload.file_name,
+        "contract": input.upload.contract.as_str(),
+        "kind": input.upload.kind,
+        "schema_version": input.schema_version,
+        "sha256": input.upload.sha256,
+        "status": input.outcome.as_str(),
+        "processed_at": input.processed_at,
+        "language": input.language.as_str(),
+        "rows": input.data_rows,
+        "errors": errors.iter().map(|f| finding_json(f, input.language)).collect::<Vec<_>>(),
+        "warnings": warnings.iter().map(|f| finding_json(f, input.language)).collect::<Vec<_>>(),
+        "duplicate_of": input.duplicate_of.map(|d| json!({ "upload_id": d.id, "file_name": d.file_name })),
+    });
+    serde_json::to_vec_pretty(&value).unwrap_or_default()
+}
+
+/// Text from an upload, as a report shows it: national numbers masked.
+fn shown(cell: &Cell, is_niss_column: bool) -> String {
+    let text = match cell {
+        Cell::Empty => String::new(),
+        Cell::Text(t) => t.clone(),
+        Cell::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => format!("{}", *n as i64),
+        Cell::Number(n) => n.to_string(),
+        Cell::Bool(b) => b.to_string(),
+        Cell::Date(d) => format_date(*d),
+        Cell::Error(e) => format!("#{e}"),
+    };
+    if is_niss_column {
+        let padded = match cell {
+            Cell::Number(_) if text.len() < 11 => format!("{text:0>11}"),
+            _ => text.clone(),
+        };
+        if let Ok(niss) = Niss::parse(&padded) {
+            return niss.masked();
+        }
+    }
+    crate::audit::mask_personal_numbers(&text)
+}
+
+/// The spreadsheet report.
+pub fn xlsx_report(input: &ReportInput<'_>) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    let language = input.language;
+    let (title, sheet_summary, sheet_problems, sheet_rows) = match language {
+        Language::Fr => ("Rapport de traitement", "Résumé", "Problèmes", "Lignes"),
+        Language::Nl => ("Verwerkingsverslag", "Samenvatting", "Problemen", "Rijen"),
+        Language::En => ("Processing report", "Summary", "Problems", "Rows"),
+    };
+    let bold = Format::new().set_bold();
+    let header = Format::new().set_bold().set_background_color(Color::RGB(0xD9E1F2)).set_border(FormatBorder::Thin);
+    let text = Format::new().set_quote_prefix();
+    let error_cell = Format::new().set_quote_prefix().set_background_color(Color::RGB(0xFFC7CE));
+    let warning_cell = Format::new().set_quote_prefix().set_background_color(Color::RGB(0xFFEB9C));
+    let errors = input.findings.iter().filter(|f| f.severity == Severity::Error).count();
+    let warnings = input.findings.len() - errors;
+
+    let mut workbook = Workbook::new();
+    let summary = workbook.add_worksheet();
+    summary.set_name(sheet_summary)?;
+    summary.write_string_with_format(0, 0, title, &bold)?;
+    let labels: [(&str, &str, &str); 8] = [
+        ("Fichier", "Bestand", "File"),
+        ("Contrat", "Contract", "Contract"),
+        ("Type", "Soort", "Kind"),
+        ("Résultat", "Resultaat", "Result"),
+        ("Lignes", "Rijen", "Rows"),
+        ("Erreurs", "Fouten", "Errors"),
+        ("Avertissements", "Waarschuwingen", "Warnings"),
+        ("Traité le", "Verwerkt op", "Processed at"),
+    ];
+    let values = [
+        input.upload.file_name.clone(),
+        input.upload.contract.to_string(),
+        input.upload.kind.clone(),
+        input.outcome.label(language).to_string(),
+        input.data_rows.to_string(),
+        errors.to_string(),
+        warnings.to_string(),
+        input.processed_at.clone(),
+    ];
+    for (i, ((fr, nl, en), value)) in labels.iter().zip(values.iter()).enumerate() {
+        let label = match language {
+            Language::Fr => fr,
+            Language::Nl => nl,
+            Language::En => en,
+        };
+        let row = i as u32 + 2;
+        summary.write_string_with_format(row, 0, *label, &bold)?;
+        summary.write_string_with_format(row, 1, crate::audit::mask_personal_numbers(value), &text)?;
+    }
+    summary.set_column_width(0, 18)?;
+    summary.set_column_width(1, 60)?;
+
+    let problems = workbook.add_worksheet();
+    problems.set_name(sheet_problems)?;
+    let problem_headers: [&str; 5] = match language {
+        Language::Fr => ["Ligne", "Colonne", "Gravité", "Code", "Message"],
+        Language::Nl => ["Rij", "Kolom", "Ernst", "Code", "Bericht"],
+        Language::En => ["Row", "Column", "Severity", "Code", "Message"],
+    };
+    for (col, name) in problem_headers.iter().enumerate() {
+        problems.write_string_with_format(0, col as u16, *name, &header)?;
+    }
+    for (i, finding) in input.findings.iter().enumerate() {
+        let row = i as u32 + 1;
+        if let Some(number) = finding.row {
+            problems.write_number(row, 0, f64::from(number))?;
+        }
+        problems.write_string_with_format(row, 1, finding.column.clone().unwrap_or_default(), &text)?;
+        problems.write_string(row, 2, severity_word(finding.severity, language))?;
+        problems.write_string(row, 3, finding.code)?;
+        problems.write_string_with_format(row, 4, render(finding.code, language, &finding.params), &text)?;
+    }
+    problems.set_column_width(4, 90)?;
+    problems.set_freeze_panes(1, 0)?;
+
+    if let Some((sheet, header_index, positions)) = input.sheet {
+        let rows = workbook.add_worksheet();
+        rows.set_name(sheet_rows)?;
+        let niss_position = positions.get("niss").copied();
+        let key_of: HashMap<usize, &str> = positions.iter().map(|(k, p)| (*p, k.as_str())).collect();
+        let mut marks: HashMap<(u32, usize), (Severity, Vec<String>)> = HashMap::new();
+        for finding in input.findings {
+            let (Some(row), Some(column)) = (finding.row, finding.column.as_ref()) else {
+                continue;
+            };
+            let Some(position) = positions.get(column) else {
+                continue;
+            };
+            let mark = marks.entry((row, *position)).or_insert((finding.severity, Vec::new()));
+            mark.0 = mark.0.max(finding.severity);
+            mark.1.push(render(finding.code, language, &finding.params));
+        }
+        rows.write_string_with_format(0, 0, "#", &header)?;
+        for (out_row, sheet_row) in sheet.rows.iter().skip(header_index).enumerate() {
+            let out_row = out_row as u32;
+            if out_row > 0 {
+                rows.write_number(out_row, 0, f64::from(sheet_row.number))?;
+            }
+            for (position, cell) in sheet_row.cells.iter().enumerate().take(512) {
+                let col = position as u16 + 1;
+                let value = shown(cell, niss_position == Some(position) && out_row > 0);
+                let format = match (out_row, marks.get(&(sheet_row.number, position))) {
+                    (0, _) => &header,
+                    (_, Some((Severity::Error, _))) => &error_cell,
+                    (_, Some((Severity::Warning, _))) => &warning_cell,
+                    _ => &text,
+                };
+                if !value.is_empty() || out_row == 0 || format != &text {
+                    rows.write_string_with_format(out_row, col, value, format)?;
+                }
+                if let Some((_, messages)) = marks.get(&(sheet_row.number, position)) {
+                    let key = key_of.get(&position).copied().unwrap_or("");
+                    rows.insert_note(out_row, col, &Note::new(format!("{key}: {}", messages.join("\n"))))?;
+                }
+            }
+        }
+        rows.set_freeze_panes(1, 1)?;
+    }
+    workbook.save_to_buffer()
+}

@@ -1,0 +1,388 @@
+//! The ingestion workers: each claims a queued upload, reads and validates it, writes its
+//! reports, and applies an accepted file — reports, registry changes, upload status and job end
+//! in one transaction. A worker that dies mid-way loses its lease and the job is taken over;
+//! nothing is applied twice because the final transaction only commits for the job's holder.
+//! Tests drive [`Ingestor::run_once`] step by step; `serve` runs [`Ingestor::run`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::{watch, Notify};
+
+use crate::audit::{self, AuditLog};
+use crate::domain::Language;
+use crate::gateway::Clock;
+use crate::registry::{
+    now_seconds, Completion, IngestJob, NewAuditEvent, NewReport, Registry, RegistryChange, RegistryError, UploadRecord,
+};
+use crate::storage::{ObjectKey, ObjectStore, StorageError, StoredObject};
+
+use super::read::{read, ReadError, ReadLimits, Sheet};
+use super::report::{json_report, xlsx_report, Outcome, ReportInput};
+use super::schema::{Action, Schema, Schemas};
+use super::validate::{validate, ActiveAffiliate, Finding, RegistryFacts, ValidRow, Validation, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("cannot write the report")]
+    Report(#[from] rust_xlsxwriter::XlsxError),
+    #[error("no schema for uploads of kind {0}")]
+    NoSchema(String),
+}
+
+/// What one processed job ended as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Processed {
+    pub upload_id: i64,
+    pub outcome: Outcome,
+    pub errors: usize,
+    pub warnings: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestSettingsView {
+    pub limits: ReadLimits,
+    pub parse_time_limit: Duration,
+    pub max_attempts: u32,
+    pub lease: Duration,
+}
+
+pub struct Ingestor {
+    registry: Registry,
+    storage: ObjectStore,
+    schemas: Schemas,
+    settings: IngestSettingsView,
+    clock: Clock,
+    audit: AuditLog,
+    worker_id: String,
+}
+
+impl std::fmt::Debug for Ingestor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Ingestor({})", self.worker_id)
+    }
+}
+
+fn file_finding(error: &ReadError) -> Finding {
+    match error {
+        ReadError::FormatNotAllowed { extension, allowed } => Finding::error(None, None, "format-not-allowed")
+            .with("extension", extension.clone())
+            .with("allowed", allowed.join(", ")),
+        ReadError::TooLarge { limit } => {
+            Finding::error(None, None, "file-too-large").with("limit", format!("{} MiB", limit / (1024 * 1024)))
+        }
+        ReadError::ArchiveSuspicious { detail } => {
+            Finding::error(None, None, "archive-suspicious").with("detail", detail.clone())
+        }
+        ReadError::Unreadable { format, detail } => Finding::error(None, None, "file-unreadable")
+            .with("format", format.to_string())
+            .with("detail", detail.chars().take(200).collect::<String>()),
+        ReadError::TooManyRows { limit } => {
+            Finding::error(None, None, "too-many-rows").with("limit", limit.to_string())
+        }
+    }
+}
+
+fn changes(schema: &Schema, rows: &[ValidRow]) -> Vec<RegistryChange> {
+    let text = |row: &ValidRow, key: &str| row.text(key).unwrap_or_default().to_string();
+    let optional = |row: &ValidRow, key: &str| row.text(key).map(str::to_string);
+    rows.iter()
+        .filter_map(|row| {
+            let niss = row.niss("niss")?.reveal().to_string();
+            match schema.action {
+                Action::Affiliate => Some(RegistryChange::Affiliate {
+                    niss,
+                    last_name: text(row, "last_name"),
+                    first_name: text(row, "first_name"),
+                    birth_date: row.date("birth_date")?,
+                    gender: optional(row, "gender"),
+                    language: text(row, "language"),
+                    employer_reference: optional(row, "employer_reference"),
+                    category: text(row, "category"),
+                    worker_status: text(row, "worker_status"),
+                    hire_date: row.date("hire_date")?,
+                    affiliation_date: row.date("affiliation_date")?,
+                    salary_fte_cents: match row.get("salary_fte") {
+                        Some(Value::Cents(c)) => *c,
+                        _ => return None,
+                    },
+                    salary_frequency: text(row, "salary_frequency"),
+                    occupation_rate: match row.get("occupation_rate") {
+                        Some(Value::Rate(r)) => *r,
+                        _ => return None,
+                    },
+                }),
+                Action::Exit => Some(RegistryChange::Exit {
+                    niss,
+                    exit_date: row.date("exit_date")?,
+                    exit_reason: text(row, "exit_reason"),
+                    date_of_death: row.date("date_of_death"),
+                }),
+            }
+        })
+        .collect()
+}
+
+impl Ingestor {
+    pub fn new(
+        registry: Registry,
+        storage: ObjectStore,
+        schemas: Schemas,
+        settings: IngestSettingsView,
+        clock: Clock,
+        audit: AuditLog,
+    ) -> Self {
+        let suffix: u32 = rand::random();
+        let worker_id = format!("{}-{suffix:08x}", std::process::id());
+        Self { registry, storage, schemas, settings, clock, audit, worker_id }
+    }
+
+    /// Works until `shutdown`: processes queued uploads, then waits to be woken (or polls, for
+    /// jobs queued by other instances and leases that ran out).
+    pub async fn run(self: Arc<Self>, wakeup: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match self.run_once().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => {}
+                Err(error) => tracing::error!(error = ?error, "ingestion failed"),
+            }
+            tokio::select! {
+                _ = wakeup.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// Claims and processes one job; `None` when there is nothing to do.
+    pub async fn run_once(&self) -> Result<Option<Processed>, IngestError> {
+        self.run_once_at(now_seconds()).await
+    }
+
+    /// As [`Ingestor::run_once`], with the time used for leases (tests simulate a crashed
+    /// worker's lease running out without waiting).
+    pub async fn run_once_at(&self, now: i64) -> Result<Option<Processed>, IngestError> {
+        let lease = self.settings.lease.as_secs() as i64;
+        let Some(job) = self.registry.claim_ingest_job(&self.worker_id, now, lease).await? else {
+            return Ok(None);
+        };
+        match self.process(&job).await {
+            Ok(processed) => Ok(Some(processed)),
+            Err(error) => {
+                tracing::error!(upload = job.upload.id, error = ?error, "processing an upload failed; it will be retried");
+                self.registry
+                    .release_ingest_job(&job, &error.to_string(), i64::from(self.settings.max_attempts))
+                    .await?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Claims a job and stops there, as a worker that crashes right after its claim would.
+    pub async fn claim_and_abandon(&self, now: i64) -> Result<bool, IngestError> {
+        let lease = self.settings.lease.as_secs() as i64;
+        Ok(self.registry.claim_ingest_job(&self.worker_id, now, lease).await?.is_some())
+    }
+
+    async fn facts(&self, upload: &UploadRecord) -> Result<RegistryFacts, IngestError> {
+        let contract = self.registry.contract(&upload.contract).await?;
+        let organisation = self.registry.organisation(contract.organisation_id).await?;
+        let categories = self.registry.contract_categories(contract.id).await?;
+        let active = self
+            .registry
+            .active_affiliates(contract.id)
+            .await?
+            .into_iter()
+            .map(|a| {
+                (
+                    a.niss,
+                    ActiveAffiliate {
+                        last_name: a.last_name,
+                        first_name: a.first_name,
+                        affiliation_date: a.affiliation_date,
+                    },
+                )
+            })
+            .collect();
+        Ok(RegistryFacts {
+            folder_contract: upload.contract.clone(),
+            employer: organisation.enterprise_number,
+            categories,
+            active,
+            today: self.clock.today(),
+        })
+    }
+
+    async fn read_object(&self, upload: &UploadRecord) -> Result<Bytes, IngestError> {
+        let reader = self.storage.open_reader(&ObjectKey::from_stored(&upload.object_key)?).await?;
+        let mut data = Vec::with_capacity(usize::try_from(reader.size()).unwrap_or(0));
+        let mut offset = 0u64;
+        while offset < reader.size() {
+            let chunk = reader.read_at(offset, 1 << 20).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            offset += chunk.len() as u64;
+            data.extend_from_slice(&chunk);
+        }
+        Ok(Bytes::from(data))
+    }
+
+    /// Reads and validates on a blocking thread, within the time limit.
+    async fn examine(
+        &self,
+        schema: &Schema,
+        upload: &UploadRecord,
+        facts: RegistryFacts,
+    ) -> Result<(Option<Sheet>, Validation), IngestError> {
+        if upload.size > self.settings.limits.max_file_bytes {
+            let finding = file_finding(&ReadError::TooLarge { limit: self.settings.limits.max_file_bytes });
+            return Ok((None, Validation { findings: vec![finding], ..Validation::default() }));
+        }
+        let bytes = self.read_object(upload).await?;
+        let schema = schema.clone();
+        let name = upload.file_name.clone();
+        let limits = self.settings.limits;
+        let work = tokio::task::spawn_blocking(move || match read(&name, &bytes, &schema.formats, &limits) {
+            Ok(sheet) => {
+                let validation = validate(&schema, &sheet, &facts);
+                (Some(sheet), validation)
+            }
+            Err(error) => (None, Validation { findings: vec![file_finding(&error)], ..Validation::default() }),
+        });
+        match tokio::time::timeout(self.settings.parse_time_limit, work).await {
+            Ok(Ok(result)) => Ok(result),
+            Ok(Err(join)) => {
+                // A panic in the parser is a rejected file, not a crashed gateway.
+                tracing::error!(upload = upload.id, error = %join, "reading the file failed");
+                let finding = Finding::error(None, None, "file-unreadable")
+                    .with("format", upload.file_name.rsplit('.').next().unwrap_or("").to_string())
+                    .with("detail", "the file could not be read".to_string());
+                Ok((None, Validation { findings: vec![finding], ..Validation::default() }))
+            }
+            Err(_) => {
+                let finding = Finding::error(None, None, "parse-timeout")
+                    .with("limit", self.settings.parse_time_limit.as_secs().to_string());
+                Ok((None, Validation { findings: vec![finding], ..Validation::default() }))
+            }
+        }
+    }
+
+    async fn store(
+        &self,
+        upload: &UploadRecord,
+        suffix: &str,
+        data: Vec<u8>,
+    ) -> Result<(NewReport, StoredObject), IngestError> {
+        let mut writer = self.storage.create(ObjectKey::for_report(&upload.contract)).await?;
+        writer.append(Bytes::from(data)).await?;
+        let stored = writer.finish().await?.commit().await?;
+        let report = NewReport {
+            file_name: format!("{}{suffix}", upload.file_name),
+            size: stored.size,
+            sha256: stored.sha256.clone(),
+            object_key: stored.key.to_string(),
+        };
+        Ok((report, stored))
+    }
+
+    async fn process(&self, job: &IngestJob) -> Result<Processed, IngestError> {
+        let upload = &job.upload;
+        let schema = self.schemas.for_kind(&upload.kind).ok_or_else(|| IngestError::NoSchema(upload.kind.clone()))?;
+        let language = match self.registry.user_by_id(upload.uploader_user_id).await {
+            Ok(user) => user.language,
+            Err(_) => Language::Fr,
+        };
+        let contract = self.registry.contract(&upload.contract).await?;
+        let duplicate_of = self.registry.accepted_duplicate_of(upload).await?;
+        let (sheet, validation) = match &duplicate_of {
+            Some(_) => (None, Validation::default()),
+            None => self.examine(schema, upload, self.facts(upload).await?).await?,
+        };
+        let outcome = match (&duplicate_of, validation.errors()) {
+            (Some(_), _) => Outcome::Duplicate,
+            (None, 0) => Outcome::Accepted,
+            (None, _) => Outcome::Rejected,
+        };
+        let processed_at =
+            time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let input = ReportInput {
+            upload,
+            schema_version: Some(schema.version),
+            language,
+            outcome,
+            data_rows: validation.data_rows,
+            findings: &validation.findings,
+            sheet: match (&sheet, validation.header_index) {
+                (Some(sheet), Some(index)) => Some((sheet, index, &validation.positions)),
+                _ => None,
+            },
+            duplicate_of: duplicate_of.as_ref(),
+            processed_at,
+        };
+        let json = json_report(&input);
+        let xlsx = xlsx_report(&input)?;
+        let mut stored: Vec<StoredObject> = Vec::new();
+        let mut reports = Vec::new();
+        for (suffix, data) in [(".report.json", json), (".report.xlsx", xlsx)] {
+            match self.store(upload, suffix, data).await {
+                Ok((report, object)) => {
+                    reports.push(report);
+                    stored.push(object);
+                }
+                Err(error) => {
+                    self.remove_objects(&stored).await;
+                    return Err(error);
+                }
+            }
+        }
+        let completion = Completion {
+            job_id: job.job_id,
+            upload_id: upload.id,
+            contract_id: contract.id,
+            status: outcome.as_str(),
+            data_rows: validation.data_rows as i64,
+            errors: validation.errors() as i64,
+            warnings: validation.warnings() as i64,
+            changes: if outcome == Outcome::Accepted { changes(schema, &validation.rows) } else { Vec::new() },
+            reports,
+        };
+        if let Err(error) = self.registry.complete_ingestion(&completion, &self.worker_id).await {
+            self.remove_objects(&stored).await;
+            return Err(error.into());
+        }
+        self.audit.record(NewAuditEvent {
+            actor: "ingest".into(),
+            action: "ingest".into(),
+            path: Some(format!("/{}/inbox/{}/{}", upload.contract, upload.kind, upload.file_name)),
+            outcome: audit::OK.into(),
+            reason: Some(format!(
+                "{} rows {} errors {} warnings {}",
+                outcome.as_str(),
+                validation.data_rows,
+                validation.errors(),
+                validation.warnings()
+            )),
+            sha256: Some(upload.sha256.clone()),
+            ..NewAuditEvent::default()
+        });
+        tracing::info!(upload = upload.id, outcome = outcome.as_str(), rows = validation.data_rows, "upload processed");
+        Ok(Processed { upload_id: upload.id, outcome, errors: validation.errors(), warnings: validation.warnings() })
+    }
+
+    async fn remove_objects(&self, objects: &[StoredObject]) {
+        for object in objects {
+            if let Err(error) = self.storage.delete(&object.key).await {
+                tracing::error!(key = %object.key, error = ?error, "cannot remove an unrecorded report");
+            }
+        }
+    }
+}

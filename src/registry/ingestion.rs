@@ -1,0 +1,499 @@
+//! The registry side of ingestion: contract categories, affiliates and their periods and
+//! salaries, the job queue, and the reports shown in `results/`. Applying an accepted file,
+//! recording its reports and closing its job happen in one transaction.
+
+use std::collections::BTreeSet;
+
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use time::Date;
+
+use super::accounts::format_date;
+use super::uploads::UploadRecord;
+use super::{now_seconds, Dialect, Registry, RegistryError};
+use crate::domain::{ContractNumber, Niss};
+
+/// An affiliate active in a contract (its last period has no exit date).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveAffiliateRecord {
+    pub niss: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub affiliation_date: Date,
+}
+
+/// An affiliate with its current or last period, for listings.
+#[derive(Debug, Clone)]
+pub struct AffiliateRecord {
+    pub niss: Niss,
+    pub last_name: String,
+    pub first_name: String,
+    pub birth_date: String,
+    pub category: String,
+    pub affiliation_date: String,
+    pub exit_date: Option<String>,
+    pub salary_fte_cents: Option<i64>,
+    pub occupation_rate: Option<i64>,
+}
+
+/// A change an accepted row makes.
+#[derive(Debug, Clone)]
+pub enum RegistryChange {
+    Affiliate {
+        niss: String,
+        last_name: String,
+        first_name: String,
+        birth_date: Date,
+        gender: Option<String>,
+        language: String,
+        employer_reference: Option<String>,
+        category: String,
+        worker_status: String,
+        hire_date: Date,
+        affiliation_date: Date,
+        salary_fte_cents: i64,
+        salary_frequency: String,
+        occupation_rate: i64,
+    },
+    Exit {
+        niss: String,
+        exit_date: Date,
+        exit_reason: String,
+        date_of_death: Option<Date>,
+    },
+}
+
+/// A claimed job.
+#[derive(Debug, Clone)]
+pub struct IngestJob {
+    pub job_id: i64,
+    pub attempts: i64,
+    pub upload: UploadRecord,
+}
+
+/// A report object to record with the outcome.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub file_name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub object_key: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportRecord {
+    pub id: i64,
+    pub upload_id: i64,
+    pub file_name: String,
+    pub size: u64,
+    pub object_key: String,
+    pub created_at: i64,
+}
+
+/// The outcome of processing one upload.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub job_id: i64,
+    pub upload_id: i64,
+    pub contract_id: i64,
+    /// "accepted", "rejected" or "duplicate".
+    pub status: &'static str,
+    pub data_rows: i64,
+    pub errors: i64,
+    pub warnings: i64,
+    pub changes: Vec<RegistryChange>,
+    pub reports: Vec<NewReport>,
+}
+
+fn report_from_row(row: &AnyRow) -> Result<ReportRecord, RegistryError> {
+    Ok(ReportRecord {
+        id: row.try_get("id")?,
+        upload_id: row.try_get("upload_id")?,
+        file_name: row.try_get("file_name")?,
+        size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
+        object_key: row.try_get("object_key")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+fn stored_date(text: &str) -> Result<Date, RegistryError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    Date::parse(text, format).map_err(|_| RegistryError::Corrupt(format!("date {text:?}")))
+}
+
+impl Registry {
+    /// Replaces the personnel categories of a contract.
+    pub async fn set_contract_categories(
+        &self,
+        contract_id: i64,
+        codes: &BTreeSet<String>,
+    ) -> Result<(), RegistryError> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM contract_categories WHERE contract_id = $1")
+            .bind(contract_id)
+            .execute(&mut *tx)
+            .await?;
+        for code in codes {
+            sqlx::query("INSERT INTO contract_categories (contract_id, code) VALUES ($1, $2)")
+                .bind(contract_id)
+                .bind(code)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn contract_categories(&self, contract_id: i64) -> Result<BTreeSet<String>, RegistryError> {
+        let rows = sqlx::query("SELECT code FROM contract_categories WHERE contract_id = $1")
+            .bind(contract_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get::<String, _>(0)?)).collect()
+    }
+
+    pub async fn active_affiliates(&self, contract_id: i64) -> Result<Vec<ActiveAffiliateRecord>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT a.niss, a.last_name, a.first_name, p.affiliation_date
+             FROM affiliates a JOIN affiliation_periods p ON p.affiliate_id = a.id AND p.exit_date IS NULL
+             WHERE a.contract_id = $1",
+        )
+        .bind(contract_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ActiveAffiliateRecord {
+                    niss: r.try_get(0)?,
+                    last_name: r.try_get(1)?,
+                    first_name: r.try_get(2)?,
+                    affiliation_date: stored_date(&r.try_get::<String, _>(3)?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Affiliates of a contract with their latest period, by name.
+    pub async fn affiliates(&self, contract_id: i64) -> Result<Vec<AffiliateRecord>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT a.niss, a.last_name, a.first_name, a.birth_date, p.category, p.affiliation_date, p.exit_date,
+                    (SELECT s.salary_fte_cents FROM salary_history s WHERE s.affiliate_id = a.id ORDER BY s.id DESC LIMIT 1),
+                    (SELECT s.occupation_rate FROM salary_history s WHERE s.affiliate_id = a.id ORDER BY s.id DESC LIMIT 1)
+             FROM affiliates a
+             JOIN affiliation_periods p ON p.id = (SELECT MAX(id) FROM affiliation_periods WHERE affiliate_id = a.id)
+             WHERE a.contract_id = $1 ORDER BY a.last_name, a.first_name, a.id",
+        )
+        .bind(contract_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AffiliateRecord {
+                    niss: Niss::parse(&r.try_get::<String, _>(0)?)
+                        .map_err(|e| RegistryError::Corrupt(e.to_string()))?,
+                    last_name: r.try_get(1)?,
+                    first_name: r.try_get(2)?,
+                    birth_date: r.try_get(3)?,
+                    category: r.try_get(4)?,
+                    affiliation_date: r.try_get(5)?,
+                    exit_date: r.try_get(6)?,
+                    salary_fte_cents: r.try_get(7)?,
+                    occupation_rate: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Claims the oldest queued job, or one whose worker's lease ran out (a crashed worker).
+    pub async fn claim_ingest_job(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_seconds: i64,
+    ) -> Result<Option<IngestJob>, RegistryError> {
+        let mut tx = self.begin_write().await?;
+        let claimed = match self.dialect {
+            Dialect::Postgres => sqlx::query(
+                "UPDATE ingest_jobs SET status = 'running', claimed_by = $1, lease_until = $2, attempts = attempts + 1
+                     WHERE id = (SELECT id FROM ingest_jobs
+                                 WHERE status = 'queued' OR (status = 'running' AND lease_until < $3)
+                                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                     RETURNING id, upload_id, attempts",
+            )
+            .bind(worker)
+            .bind(now + lease_seconds)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?,
+            Dialect::Sqlite => {
+                // BEGIN IMMEDIATE already serialises claimers.
+                sqlx::query(
+                    "UPDATE ingest_jobs SET status = 'running', claimed_by = $1, lease_until = $2, attempts = attempts + 1
+                     WHERE id = (SELECT id FROM ingest_jobs
+                                 WHERE status = 'queued' OR (status = 'running' AND lease_until < $3)
+                                 ORDER BY id LIMIT 1)
+                     RETURNING id, upload_id, attempts",
+                )
+                .bind(worker)
+                .bind(now + lease_seconds)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?
+            }
+        };
+        let Some(row) = claimed else {
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let (job_id, upload_id, attempts): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        sqlx::query("UPDATE uploads SET status = 'processing' WHERE id = $1 AND status IN ('received', 'processing')")
+            .bind(upload_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let upload = self.upload(upload_id).await?;
+        Ok(Some(IngestJob { job_id, attempts, upload }))
+    }
+
+    /// Puts a job back in the queue after a failure; after `max_attempts` it fails for good.
+    pub async fn release_ingest_job(
+        &self,
+        job: &IngestJob,
+        error: &str,
+        max_attempts: i64,
+    ) -> Result<(), RegistryError> {
+        let failed = job.attempts >= max_attempts;
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE ingest_jobs SET status = $1, lease_until = NULL, last_error = $2 WHERE id = $3")
+            .bind(if failed { "failed" } else { "queued" })
+            .bind(error)
+            .bind(job.job_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE uploads SET status = $1 WHERE id = $2")
+            .bind(if failed { "failed" } else { "received" })
+            .bind(job.upload.id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Queues an upload's ingestion again (after a failure, or to redo it).
+    pub async fn retry_ingestion(&self, upload_id: i64) -> Result<(), RegistryError> {
+        let upload = self.upload(upload_id).await?;
+        if upload.status.as_str() == "accepted" {
+            return Err(RegistryError::Refused(format!("upload #{upload_id} was accepted: it is not processed twice")));
+        }
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE ingest_jobs SET status = 'queued', attempts = 0, lease_until = NULL, last_error = NULL WHERE upload_id = $1",
+        )
+        .bind(upload_id)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(RegistryError::NotFound(format!("an ingestion job for upload #{upload_id}")));
+        }
+        sqlx::query("UPDATE uploads SET status = 'received' WHERE id = $1").bind(upload_id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// An earlier accepted upload with the same content for the same contract and kind.
+    pub async fn accepted_duplicate_of(&self, upload: &UploadRecord) -> Result<Option<UploadRecord>, RegistryError> {
+        let row = sqlx::query(
+            "SELECT u.id FROM uploads u JOIN contracts c ON c.id = u.contract_id
+             WHERE c.number = $1 AND u.kind = $2 AND u.sha256 = $3 AND u.status = 'accepted' AND u.id <> $4
+             ORDER BY u.id LIMIT 1",
+        )
+        .bind(upload.contract.as_str())
+        .bind(&upload.kind)
+        .bind(&upload.sha256)
+        .bind(upload.id)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some(self.upload(row.try_get(0)?).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Applies an outcome in one transaction: the registry changes of an accepted file, its
+    /// reports, the upload's status and the job's end. Nothing is applied twice: a job that
+    /// is no longer running (another worker took over) changes nothing.
+    pub async fn complete_ingestion(&self, completion: &Completion, worker: &str) -> Result<(), RegistryError> {
+        let mut tx = self.begin_write().await?;
+        let closed = sqlx::query(
+            "UPDATE ingest_jobs SET status = 'done', finished_at = $1, lease_until = NULL
+             WHERE id = $2 AND status = 'running' AND claimed_by = $3",
+        )
+        .bind(now_seconds())
+        .bind(completion.job_id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        if closed.rows_affected() != 1 {
+            return Err(RegistryError::Refused("the job was taken over by another worker".into()));
+        }
+        for change in &completion.changes {
+            apply_change(&mut tx, completion.contract_id, completion.upload_id, change).await?;
+        }
+        for report in &completion.reports {
+            sqlx::query(
+                "INSERT INTO reports (upload_id, contract_id, file_name, size, sha256, object_key, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(completion.upload_id)
+            .bind(completion.contract_id)
+            .bind(&report.file_name)
+            .bind(i64::try_from(report.size).unwrap_or(i64::MAX))
+            .bind(&report.sha256)
+            .bind(&report.object_key)
+            .bind(now_seconds())
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE uploads SET status = $1, data_rows = $2, error_count = $3, warning_count = $4, processed_at = $5
+             WHERE id = $6",
+        )
+        .bind(completion.status)
+        .bind(completion.data_rows)
+        .bind(completion.errors)
+        .bind(completion.warnings)
+        .bind(now_seconds())
+        .bind(completion.upload_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The newest report of each name in a contract's results folder.
+    pub async fn reports_in_folder(&self, contract_id: i64) -> Result<Vec<ReportRecord>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT id, upload_id, file_name, size, object_key, created_at FROM reports
+             WHERE id IN (SELECT MAX(id) FROM reports WHERE contract_id = $1 GROUP BY file_name)
+             ORDER BY file_name",
+        )
+        .bind(contract_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(report_from_row).collect()
+    }
+
+    pub async fn report(&self, contract_id: i64, file_name: &str) -> Result<Option<ReportRecord>, RegistryError> {
+        let row = sqlx::query(
+            "SELECT id, upload_id, file_name, size, object_key, created_at FROM reports
+             WHERE contract_id = $1 AND file_name = $2 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(contract_id)
+        .bind(file_name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(report_from_row).transpose()
+    }
+
+    pub async fn contract_by_id(&self, id: i64) -> Result<ContractNumber, RegistryError> {
+        let row = sqlx::query("SELECT number FROM contracts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(format!("contract #{id}")))?;
+        ContractNumber::parse(&row.try_get::<String, _>(0)?).map_err(|e| RegistryError::Corrupt(e.to_string()))
+    }
+}
+
+async fn apply_change(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    contract_id: i64,
+    upload_id: i64,
+    change: &RegistryChange,
+) -> Result<(), RegistryError> {
+    match change {
+        RegistryChange::Affiliate {
+            niss,
+            last_name,
+            first_name,
+            birth_date,
+            gender,
+            language,
+            employer_reference,
+            category,
+            worker_status,
+            hire_date,
+            affiliation_date,
+            salary_fte_cents,
+            salary_frequency,
+            occupation_rate,
+        } => {
+            let row = sqlx::query(
+                "INSERT INTO affiliates (contract_id, niss, last_name, first_name, birth_date, gender, language,
+                                         employer_reference)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (contract_id, niss) DO UPDATE SET last_name = excluded.last_name,
+                    first_name = excluded.first_name, birth_date = excluded.birth_date, gender = excluded.gender,
+                    language = excluded.language, employer_reference = excluded.employer_reference
+                 RETURNING id",
+            )
+            .bind(contract_id)
+            .bind(niss)
+            .bind(last_name)
+            .bind(first_name)
+            .bind(format_date(*birth_date))
+            .bind(gender.as_deref())
+            .bind(language)
+            .bind(employer_reference.as_deref())
+            .fetch_one(&mut **tx)
+            .await?;
+            let affiliate_id: i64 = row.try_get(0)?;
+            sqlx::query(
+                "INSERT INTO affiliation_periods (affiliate_id, category, worker_status, hire_date, affiliation_date,
+                                                  upload_id)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(affiliate_id)
+            .bind(category)
+            .bind(worker_status)
+            .bind(format_date(*hire_date))
+            .bind(format_date(*affiliation_date))
+            .bind(upload_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(super::unique_or("an active affiliation of the same person"))?;
+            sqlx::query(
+                "INSERT INTO salary_history (affiliate_id, effective_date, salary_fte_cents, salary_frequency,
+                                             occupation_rate, upload_id)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(affiliate_id)
+            .bind(format_date(*affiliation_date))
+            .bind(*salary_fte_cents)
+            .bind(salary_frequency)
+            .bind(*occupation_rate)
+            .bind(upload_id)
+            .execute(&mut **tx)
+            .await?;
+        }
+        RegistryChange::Exit { niss, exit_date, exit_reason, date_of_death } => {
+            let updated = sqlx::query(
+                "UPDATE affiliation_periods SET exit_date = $1, exit_reason = $2, date_of_death = $3, exit_upload_id = $4
+                 WHERE exit_date IS NULL
+                   AND affiliate_id = (SELECT id FROM affiliates WHERE contract_id = $5 AND niss = $6)",
+            )
+            .bind(format_date(*exit_date))
+            .bind(exit_reason)
+            .bind(date_of_death.map(format_date))
+            .bind(upload_id)
+            .bind(contract_id)
+            .bind(niss)
+            .execute(&mut **tx)
+            .await?;
+            if updated.rows_affected() != 1 {
+                return Err(RegistryError::Refused("an exit for someone no longer active".into()));
+            }
+        }
+    }
+    Ok(())
+}
