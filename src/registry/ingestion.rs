@@ -176,11 +176,15 @@ impl Registry {
     /// Affiliates of a contract with their latest period, by name.
     pub async fn affiliates(&self, contract_id: i64) -> Result<Vec<AffiliateRecord>, RegistryError> {
         let rows = sqlx::query(
-            "SELECT a.niss, a.last_name, a.first_name, a.birth_date, p.category, p.affiliation_date, p.exit_date,
-                    (SELECT s.salary_fte_cents FROM salary_history s WHERE s.affiliate_id = a.id ORDER BY s.id DESC LIMIT 1),
-                    (SELECT s.occupation_rate FROM salary_history s WHERE s.affiliate_id = a.id ORDER BY s.id DESC LIMIT 1)
+            "WITH last_period AS (SELECT affiliate_id, MAX(id) AS id FROM affiliation_periods GROUP BY affiliate_id),
+                  last_salary AS (SELECT affiliate_id, MAX(id) AS id FROM salary_history GROUP BY affiliate_id)
+             SELECT a.niss, a.last_name, a.first_name, a.birth_date, p.category, p.affiliation_date, p.exit_date,
+                    s.salary_fte_cents, s.occupation_rate
              FROM affiliates a
-             JOIN affiliation_periods p ON p.id = (SELECT MAX(id) FROM affiliation_periods WHERE affiliate_id = a.id)
+             JOIN last_period lp ON lp.affiliate_id = a.id
+             JOIN affiliation_periods p ON p.id = lp.id
+             LEFT JOIN last_salary ls ON ls.affiliate_id = a.id
+             LEFT JOIN salary_history s ON s.id = ls.id
              WHERE a.contract_id = $1 ORDER BY a.last_name, a.first_name, a.id",
         )
         .bind(contract_id)
@@ -336,7 +340,12 @@ impl Registry {
         if closed.rows_affected() != 1 {
             return Err(RegistryError::Refused("the job was taken over by another worker".into()));
         }
-        for change in &completion.changes {
+        let (joins, exits): (Vec<&RegistryChange>, Vec<&RegistryChange>) =
+            completion.changes.iter().partition(|c| matches!(c, RegistryChange::Affiliate { .. }));
+        for batch in joins.chunks(AFFILIATE_BATCH) {
+            apply_affiliations(&mut tx, completion.contract_id, completion.upload_id, batch).await?;
+        }
+        for change in exits {
             apply_change(&mut tx, completion.contract_id, completion.upload_id, change).await?;
         }
         for report in &completion.reports {
@@ -367,6 +376,11 @@ impl Registry {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        // Planner statistics of freshly filled tables are empty until autovacuum runs: without
+        // them PostgreSQL picks nested loops and the next lookups of a large contract crawl.
+        if completion.changes.len() >= 1000 && self.dialect == Dialect::Postgres {
+            sqlx::query("ANALYZE affiliates, affiliation_periods, salary_history").execute(&self.pool).await?;
+        }
         Ok(())
     }
 
@@ -405,14 +419,51 @@ impl Registry {
     }
 }
 
-async fn apply_change(
+/// Rows per multi-row INSERT: 8 parameters each stays far below SQLite's and PostgreSQL's limits.
+const AFFILIATE_BATCH: usize = 500;
+
+/// `($1, $2, …), ($k+1, …)` for `rows` rows of `columns` parameters.
+fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let cells: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// New affiliations in three multi-row statements: affiliates (created or refreshed), their
+/// periods, their salaries. One round trip per statement instead of three per row.
+async fn apply_affiliations(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     contract_id: i64,
     upload_id: i64,
-    change: &RegistryChange,
+    batch: &[&RegistryChange],
 ) -> Result<(), RegistryError> {
-    match change {
-        RegistryChange::Affiliate {
+    let rows: Vec<_> = batch
+        .iter()
+        .filter_map(|change| match change {
+            RegistryChange::Affiliate { .. } => Some(*change),
+            RegistryChange::Exit { .. } => None,
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO affiliates (contract_id, niss, last_name, first_name, birth_date, gender, language,
+                                 employer_reference)
+         VALUES {}
+         ON CONFLICT (contract_id, niss) DO UPDATE SET last_name = excluded.last_name,
+            first_name = excluded.first_name, birth_date = excluded.birth_date, gender = excluded.gender,
+            language = excluded.language, employer_reference = excluded.employer_reference
+         RETURNING id, niss",
+        placeholders(rows.len(), 8)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for change in &rows {
+        if let RegistryChange::Affiliate {
             niss,
             last_name,
             first_name,
@@ -420,62 +471,87 @@ async fn apply_change(
             gender,
             language,
             employer_reference,
-            category,
-            worker_status,
-            hire_date,
+            ..
+        } = change
+        {
+            query = query
+                .bind(contract_id)
+                .bind(niss.clone())
+                .bind(last_name.clone())
+                .bind(first_name.clone())
+                .bind(format_date(*birth_date))
+                .bind(gender.clone())
+                .bind(language.clone())
+                .bind(employer_reference.clone());
+        }
+    }
+    let returned = query.fetch_all(&mut **tx).await?;
+    let mut ids = std::collections::HashMap::with_capacity(returned.len());
+    for row in &returned {
+        ids.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
+    }
+    let id_of = |niss: &str| {
+        ids.get(niss).copied().ok_or_else(|| RegistryError::Corrupt("an inserted affiliate has no id".into()))
+    };
+
+    let sql = format!(
+        "INSERT INTO affiliation_periods (affiliate_id, category, worker_status, hire_date, affiliation_date, upload_id)
+         VALUES {}",
+        placeholders(rows.len(), 6)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for change in &rows {
+        if let RegistryChange::Affiliate { niss, category, worker_status, hire_date, affiliation_date, .. } = change {
+            query = query
+                .bind(id_of(niss)?)
+                .bind(category.clone())
+                .bind(worker_status.clone())
+                .bind(format_date(*hire_date))
+                .bind(format_date(*affiliation_date))
+                .bind(upload_id);
+        }
+    }
+    query.execute(&mut **tx).await.map_err(super::unique_or("an active affiliation of the same person"))?;
+
+    let sql = format!(
+        "INSERT INTO salary_history (affiliate_id, effective_date, salary_fte_cents, salary_frequency,
+                                     occupation_rate, upload_id)
+         VALUES {}",
+        placeholders(rows.len(), 6)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for change in &rows {
+        if let RegistryChange::Affiliate {
+            niss,
             affiliation_date,
             salary_fte_cents,
             salary_frequency,
             occupation_rate,
-        } => {
-            let row = sqlx::query(
-                "INSERT INTO affiliates (contract_id, niss, last_name, first_name, birth_date, gender, language,
-                                         employer_reference)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (contract_id, niss) DO UPDATE SET last_name = excluded.last_name,
-                    first_name = excluded.first_name, birth_date = excluded.birth_date, gender = excluded.gender,
-                    language = excluded.language, employer_reference = excluded.employer_reference
-                 RETURNING id",
-            )
-            .bind(contract_id)
-            .bind(niss)
-            .bind(last_name)
-            .bind(first_name)
-            .bind(format_date(*birth_date))
-            .bind(gender.as_deref())
-            .bind(language)
-            .bind(employer_reference.as_deref())
-            .fetch_one(&mut **tx)
-            .await?;
-            let affiliate_id: i64 = row.try_get(0)?;
-            sqlx::query(
-                "INSERT INTO affiliation_periods (affiliate_id, category, worker_status, hire_date, affiliation_date,
-                                                  upload_id)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(affiliate_id)
-            .bind(category)
-            .bind(worker_status)
-            .bind(format_date(*hire_date))
-            .bind(format_date(*affiliation_date))
-            .bind(upload_id)
-            .execute(&mut **tx)
-            .await
-            .map_err(super::unique_or("an active affiliation of the same person"))?;
-            sqlx::query(
-                "INSERT INTO salary_history (affiliate_id, effective_date, salary_fte_cents, salary_frequency,
-                                             occupation_rate, upload_id)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(affiliate_id)
-            .bind(format_date(*affiliation_date))
-            .bind(*salary_fte_cents)
-            .bind(salary_frequency)
-            .bind(*occupation_rate)
-            .bind(upload_id)
-            .execute(&mut **tx)
-            .await?;
+            ..
+        } = change
+        {
+            query = query
+                .bind(id_of(niss)?)
+                .bind(format_date(*affiliation_date))
+                .bind(*salary_fte_cents)
+                .bind(salary_frequency.clone())
+                .bind(*occupation_rate)
+                .bind(upload_id);
         }
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+async fn apply_change(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    contract_id: i64,
+    upload_id: i64,
+    change: &RegistryChange,
+) -> Result<(), RegistryError> {
+    match change {
+        // Affiliations go in batches through apply_affiliations.
+        RegistryChange::Affiliate { .. } => {}
         RegistryChange::Exit { niss, exit_date, exit_reason, date_of_death } => {
             let updated = sqlx::query(
                 "UPDATE affiliation_periods SET exit_date = $1, exit_reason = $2, date_of_death = $3, exit_upload_id = $4
