@@ -1,7 +1,7 @@
 //! The two reports of a processed upload, written to the contract's `results/` folder:
 //! `<file>.report.json` for scripts (documented in `schemas/report.schema.json`) and
-//! `<file>.report.xlsx` for people (a summary, the list of problems, and the submitted rows
-//! with each faulty cell highlighted and explained in a note).
+//! `<file>.report.xlsx` for people (a summary, the list of problems, and — when some cells are
+//! at fault — the submitted rows with each faulty cell highlighted and explained in a note).
 //!
 //! Text that came from the upload is always written as text, never as a formula, and national
 //! numbers are masked.
@@ -206,7 +206,10 @@ pub fn xlsx_report(input: &ReportInput<'_>) -> Result<Vec<u8>, rust_xlsxwriter::
     problems.set_column_width(4, 90)?;
     problems.set_freeze_panes(1, 0)?;
 
-    if let Some((sheet, header_index, positions)) = input.sheet {
+    // The submitted rows are shown to point at faulty cells: a file without any row-level
+    // finding gets no copy of itself (a clean 100 000-row file would triple the report's cost).
+    let points_at_cells = input.findings.iter().any(|f| f.row.is_some() && f.column.is_some());
+    if let (Some((sheet, header_index, positions)), true) = (input.sheet, points_at_cells) {
         let rows = workbook.add_worksheet();
         rows.set_name(sheet_rows)?;
         let niss_position = positions.get("niss").copied();
