@@ -105,6 +105,7 @@ pub struct Admin {
     storage: ObjectStore,
     layout: Layout,
     actor: String,
+    spool: Option<crate::notify::Spool>,
 }
 
 fn non_empty(what: &str, value: &str) -> Result<String, AdminError> {
@@ -140,7 +141,13 @@ pub fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, AdminError> {
 
 impl Admin {
     pub fn new(registry: Registry, storage: ObjectStore, layout: Layout, actor: impl Into<String>) -> Self {
-        Self { registry, storage, layout, actor: actor.into() }
+        Self { registry, storage, layout, actor: actor.into(), spool: None }
+    }
+
+    /// Sends credentials and notices through this spool.
+    pub fn with_spool(mut self, spool: crate::notify::Spool) -> Self {
+        self.spool = Some(spool);
+        self
     }
 
     pub fn registry(&self) -> &Registry {
@@ -254,6 +261,8 @@ impl Admin {
         for file in public_key_files {
             read_public_keys(file)?;
         }
+        let current = self.registry.user(login).await?;
+        self.keep_a_master(&current, changes.master.unwrap_or(current.master)).await?;
         let changes = UserChanges { password_hash: Self::password_hash(password)?, ..changes };
         let user = self.registry.modify_user(login, &changes).await?;
         let account = AccountRef::User { id: user.id, organisation_id: user.organisation_id };
@@ -263,7 +272,26 @@ impl Admin {
         Ok(user)
     }
 
+    /// Refuses a change that would leave an active organisation without an active master user.
+    async fn keep_a_master(&self, user: &UserRecord, still_master: bool) -> Result<(), AdminError> {
+        if !user.master || still_master || user.status != crate::domain::AccountStatus::Active {
+            return Ok(());
+        }
+        let organisation = self.registry.organisation(user.organisation_id).await?;
+        if organisation.status == crate::domain::AccountStatus::Active
+            && self.registry.other_active_masters(user.organisation_id, user.id).await? == 0
+        {
+            return Err(AdminError::Invalid(format!(
+                "{} is the last master user of {}: name another master user first",
+                user.login, organisation.name
+            )));
+        }
+        Ok(())
+    }
+
     pub async fn revoke_user(&self, login: &Login) -> Result<UserRecord, AdminError> {
+        let current = self.registry.user(login).await?;
+        self.keep_a_master(&current, false).await?;
         let user = self.registry.set_user_status(login, crate::domain::AccountStatus::Revoked).await?;
         self.audit("user-revoke", Some(user.organisation_id), format!("user {login}")).await?;
         Ok(user)
@@ -304,6 +332,45 @@ impl Admin {
         self.attach_keys(AccountRef::Staff { id: staff.id }, public_key_files).await?;
         self.audit("staff-add", None, format!("staff {login}")).await?;
         Ok(staff)
+    }
+
+    /// Records a new convention: every earlier access of the organisation ends at once (open
+    /// sessions are closed at their next request, or within 30 seconds).
+    pub async fn record_convention(
+        &self,
+        organisation: &EnterpriseNumber,
+        signed_on: Date,
+        notify_email: &EmailAddress,
+    ) -> Result<u64, AdminError> {
+        let record = self.registry.organisation_by_number(organisation).await?;
+        let signed = crate::registry::format_date(signed_on);
+        let revoked = self.registry.record_convention(record.id, &signed, notify_email, &self.actor).await?;
+        self.audit(
+            "org-convention",
+            Some(record.id),
+            format!("convention signed {signed}: {revoked} accesses revoked"),
+        )
+        .await?;
+        Ok(revoked)
+    }
+
+    /// Gives a user a new generated password, sent to the user's own address only.
+    pub async fn reset_password(&self, login: &Login) -> Result<PathBuf, AdminError> {
+        let spool = self.spool.as_ref().ok_or_else(|| AdminError::Invalid("no mail spool is configured".into()))?;
+        let user = self.registry.user(login).await?;
+        let password = crate::passwords::generate_password();
+        let changes = UserChanges { password_hash: Self::password_hash(Some(&password))?, ..UserChanges::default() };
+        self.registry.modify_user(login, &changes).await?;
+        let message = spool
+            .send_credentials(&user.email, user.language, &user.login, &password)
+            .map_err(|e| AdminError::Io { path: spool.dir.clone(), source: std::io::Error::other(e.to_string()) })?;
+        self.audit(
+            "user-reset-password",
+            Some(user.organisation_id),
+            format!("user {login}: new password sent by mail"),
+        )
+        .await?;
+        Ok(message)
     }
 
     /// Publishes one file as a document of a contract.

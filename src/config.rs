@@ -52,7 +52,16 @@ struct RawSettings {
     database: RawDatabase,
     storage: RawStorage,
     ingest: RawIngest,
+    notify: RawNotify,
     log: RawLog,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    transport: String,
+    spool_dir: String,
+    from: String,
 }
 
 #[derive(Deserialize)]
@@ -120,6 +129,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub storage: StorageSettings,
     pub ingest: IngestSettings,
+    pub notify: crate::notify::Spool,
     pub log: LogSettings,
 }
 
@@ -320,6 +330,15 @@ impl Settings {
             lease: Duration::from_secs(positive("ingest.lease_seconds", i.lease_seconds)?),
         };
 
+        if raw.notify.transport != "spool" {
+            return Err(key_error("notify.transport", format!("{:?}: allowed: \"spool\"", raw.notify.transport)));
+        }
+        let notify = crate::notify::Spool {
+            dir: with_data_dir("notify.spool_dir", &raw.notify.spool_dir)?,
+            from: crate::domain::EmailAddress::parse(&raw.notify.from)
+                .map_err(|e| key_error("notify.from", e.to_string()))?,
+        };
+
         let format = match raw.log.format.as_str() {
             "pretty" => LogFormat::Pretty,
             "json" => LogFormat::Json,
@@ -333,6 +352,7 @@ impl Settings {
             database,
             storage,
             ingest,
+            notify,
             log: LogSettings { format, level: raw.log.level },
         })
     }

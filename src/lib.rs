@@ -15,6 +15,7 @@ pub mod domain;
 pub mod gateway;
 pub mod ingest;
 pub mod layout;
+pub mod notify;
 pub mod passwords;
 pub mod registry;
 pub mod sftp;

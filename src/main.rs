@@ -100,6 +100,15 @@ enum OrgCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Record a newly signed convention: every earlier access of the organisation is revoked.
+    Convention {
+        #[arg(long, value_name = "N", value_parser = EnterpriseNumber::parse)]
+        org: EnterpriseNumber,
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+        signed: Date,
+        #[arg(long, value_name = "EMAIL", value_parser = EmailAddress::parse)]
+        notify_email: EmailAddress,
+    },
 }
 
 #[derive(Subcommand)]
@@ -184,6 +193,11 @@ enum UserCommand {
         expires: Option<Date>,
     },
     Revoke {
+        #[arg(long, value_parser = Login::parse)]
+        login: Login,
+    },
+    /// Generate a new password and send it to the user's own address (never shown).
+    ResetPassword {
         #[arg(long, value_parser = Login::parse)]
         login: Login,
     },
@@ -327,7 +341,7 @@ fn operator() -> String {
 
 async fn admin(settings: &Settings) -> Result<Admin, Failure> {
     let (registry, storage) = startup::open_state(settings).await.context("cannot open the gateway's state")?;
-    Ok(Admin::new(registry, storage, settings.layout.clone(), operator()))
+    Ok(Admin::new(registry, storage, settings.layout.clone(), operator()).with_spool(settings.notify.clone()))
 }
 
 fn read_password(from_stdin: bool) -> Result<Option<String>, Failure> {
@@ -431,6 +445,16 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                     println!("{}  {:<8} {}", o.enterprise_number, o.status.as_str(), o.name);
                 }
             }
+        }
+        Command::Org(OrgCommand::Convention { org, signed, notify_email }) => {
+            let revoked = admin(&settings).await?.record_convention(&org, signed, &notify_email).await?;
+            println!(
+                "convention of {signed} recorded for {org}: {revoked} earlier accesses revoked; grant the new ones"
+            );
+        }
+        Command::User(UserCommand::ResetPassword { login }) => {
+            let message = admin(&settings).await?.reset_password(&login).await?;
+            println!("a new password for {login} was sent to the user's address ({})", message.display());
         }
         Command::Contract(ContractCommand::Add { org, number, title, categories }) => {
             let admin = admin(&settings).await?;

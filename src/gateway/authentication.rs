@@ -150,6 +150,36 @@ impl Gateway {
         }
     }
 
+    /// The principal of an open session as the registry sees it now, or why the account may
+    /// no longer be used (audited). A registry outage keeps the session as it was.
+    pub async fn current_principal(
+        &self,
+        principal: &Principal,
+        context: &SessionContext,
+    ) -> Result<Principal, &'static str> {
+        let account = match self.registry.login_account(&principal.login).await {
+            Ok(account) => account,
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot re-check an open session's account");
+                return Ok(principal.clone());
+            }
+        };
+        let refusal = match &account {
+            None => Some("account-removed"),
+            Some(account) if account.account != account_ref(principal) => Some("account-replaced"),
+            Some(account) => account.refusal(self.clock.today()),
+        };
+        if let Some(reason) = refusal {
+            self.audit_event(Some(principal), context, "session-end", None, audit::REFUSED, Some(reason.into()));
+            tracing::info!(session = %context.session_id, reason, "open session ended: access withdrawn");
+            return Err(reason);
+        }
+        match self.principal(account_ref(principal), principal.login.clone()).await {
+            Ok(fresh) => Ok(fresh),
+            Err(_) => Ok(principal.clone()),
+        }
+    }
+
     /// The principal of an authenticated account, with its contracts resolved now.
     pub async fn principal(&self, account: AccountRef, login: Login) -> Result<Principal, GatewayError> {
         let role = match account {

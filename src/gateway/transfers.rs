@@ -277,7 +277,10 @@ impl Gateway {
     ) -> Result<UploadOutcome, GatewayError> {
         let (size, sha256) = (staged.size(), staged.sha256().to_string());
         let is_temporary = path.file_name().is_some_and(FileName::is_temporary);
-        let result = if is_temporary {
+        // Rights are checked again at the close: a profile changed during the upload counts.
+        let result = if let Err(error) = self.node_for(principal, &path, Operation::Create) {
+            Err(error)
+        } else if is_temporary {
             if held.held.len() >= MAX_HELD_UPLOADS && !held.held.contains_key(&path) {
                 Err(GatewayError::Conflict("too many unfinished temporary files in this session"))
             } else {
@@ -406,6 +409,7 @@ impl Gateway {
             }
         }
         if let Some(pending) = held.held.remove(from) {
+            self.node_for(principal, to, Operation::Create)?;
             if to.file_name().is_some_and(FileName::is_temporary) {
                 held.held.insert(to.clone(), pending);
                 return Ok(());

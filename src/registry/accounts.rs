@@ -115,7 +115,8 @@ pub struct PublicKeyRecord {
 const DATE_FORMAT: &[time::format_description::FormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 
-pub(crate) fn format_date(date: Date) -> String {
+/// A date as the registry stores it: `YYYY-MM-DD`.
+pub fn format_date(date: Date) -> String {
     date.format(DATE_FORMAT).unwrap_or_default()
 }
 

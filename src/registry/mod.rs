@@ -18,6 +18,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, SqlStr};
 
+pub use accounts::format_date;
 pub use accounts::{
     AccountRef, LoginAccount, NewStaff, NewUser, PublicKeyRecord, StaffRecord, UserChanges, UserRecord,
 };
@@ -78,10 +79,12 @@ pub struct Registry {
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/sqlite/0001_registry.sql")),
     (2, "ingestion", include_str!("../../migrations/sqlite/0002_ingestion.sql")),
+    (3, "conventions", include_str!("../../migrations/sqlite/0003_conventions.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/postgres/0001_registry.sql")),
     (2, "ingestion", include_str!("../../migrations/postgres/0002_ingestion.sql")),
+    (3, "conventions", include_str!("../../migrations/postgres/0003_conventions.sql")),
 ];
 
 impl Registry {

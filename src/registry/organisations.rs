@@ -163,4 +163,53 @@ impl Registry {
         };
         rows.iter().map(contract_from_row).collect()
     }
+
+    /// Records a new convention: the notification address changes and every access the
+    /// organisation had is revoked, in one transaction. Returns how many users lost access.
+    pub async fn record_convention(
+        &self,
+        organisation_id: i64,
+        signed_on: &str,
+        notify_email: &EmailAddress,
+        recorded_by: &str,
+    ) -> Result<u64, RegistryError> {
+        let mut tx = self.begin_write().await?;
+        let revoked =
+            sqlx::query("UPDATE users SET status = 'revoked' WHERE organisation_id = $1 AND status = 'active'")
+                .bind(organisation_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        sqlx::query("UPDATE organisations SET notify_email = $1, status = 'active' WHERE id = $2")
+            .bind(notify_email.as_str())
+            .bind(organisation_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO conventions (organisation_id, signed_on, notify_email, recorded_by, recorded_at, revoked_users)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(organisation_id)
+        .bind(signed_on)
+        .bind(notify_email.as_str())
+        .bind(recorded_by)
+        .bind(now_seconds())
+        .bind(i64::try_from(revoked).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(revoked)
+    }
+
+    /// Active master users of an organisation, other than `except_user_id`.
+    pub async fn other_active_masters(&self, organisation_id: i64, except_user_id: i64) -> Result<i64, RegistryError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM users WHERE organisation_id = $1 AND is_master = 1 AND status = 'active' AND id <> $2",
+        )
+        .bind(organisation_id)
+        .bind(except_user_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get(0)?)
+    }
 }

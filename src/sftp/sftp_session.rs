@@ -32,6 +32,8 @@ use super::status::status_of;
 pub const MAX_DATA_LEN: u32 = 255 * 1024;
 /// Largest packet accepted from a client: a maximal WRITE plus its header.
 pub const MAX_PACKET_LEN: u32 = 256 * 1024 + 1024;
+/// How often an open session checks that its account may still be used.
+const ACCESS_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 /// NAME messages carry at most this many entries (OpenSSH refuses messages over 256 KiB).
 const ENTRIES_PER_NAME: usize = 100;
 /// Out-of-order WRITE data an upload may hold while waiting for the gap to fill.
@@ -57,6 +59,8 @@ pub enum SessionEnd {
     Drained,
     /// No request arrived within the idle timeout.
     Idle,
+    /// The account was revoked, expired, or lost its organisation's access.
+    AccessEnded,
     /// The client broke the protocol or a limit; the connection should be closed.
     Violation(&'static str),
 }
@@ -79,7 +83,12 @@ pub enum UploadCommand {
 
 struct Session {
     gateway: Arc<Gateway>,
-    principal: Principal,
+    /// Who the session acts for, refreshed from the registry before requests that open,
+    /// close or change files, and on a timer: a revoked, expired or changed account takes
+    /// effect on open sessions.
+    principal: std::sync::RwLock<Arc<Principal>>,
+    /// Set when the account may no longer be used: the session ends.
+    access_ended: AtomicBool,
     context: SessionContext,
     handles: Mutex<OpenHandles>,
     /// Bytes of requests and of answers not yet written to the channel.
@@ -103,6 +112,25 @@ struct Outgoing {
 }
 
 impl Session {
+    fn principal(&self) -> Arc<Principal> {
+        Arc::clone(&self.principal.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// Reloads the principal; false when the account may no longer be used.
+    async fn refresh_principal(&self) -> bool {
+        let current = self.principal();
+        match self.gateway.current_principal(&current, &self.context).await {
+            Ok(fresh) => {
+                *self.principal.write().unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(fresh);
+                true
+            }
+            Err(_) => {
+                self.access_ended.store(true, Ordering::Release);
+                false
+            }
+        }
+    }
+
     fn handles(&self) -> MutexGuard<'_, OpenHandles> {
         // A panic while holding the lock cannot leave the table half-updated: take it anyway.
         self.handles.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -166,7 +194,7 @@ impl Session {
         RemotePath::resolve(raw).map_err(|error| {
             let shown: String = raw.chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect();
             self.gateway.audit_event(
-                Some(&self.principal),
+                Some(&*self.principal()),
                 &self.context,
                 action,
                 Some(shown),
@@ -197,7 +225,8 @@ where
     let writer_task = tokio::spawn(write_responses(writer, response_queue, Arc::clone(&bytes_in_flight)));
     let session = Arc::new(Session {
         gateway,
-        principal,
+        principal: std::sync::RwLock::new(Arc::new(principal)),
+        access_ended: AtomicBool::new(false),
         context,
         handles: Mutex::new(OpenHandles::new(limits.max_open_handles)),
         bytes_in_flight,
@@ -227,7 +256,12 @@ where
     let mut draining = *shutdown.borrow();
     let idle = tokio::time::sleep(limits.idle_timeout);
     tokio::pin!(idle);
+    let mut access_check = tokio::time::interval(ACCESS_CHECK_INTERVAL);
+    access_check.reset();
     let end = loop {
+        if session.access_ended.load(Ordering::Acquire) {
+            break SessionEnd::AccessEnded;
+        }
         session.draining.store(draining, Ordering::Release);
         if draining && session.handles().is_empty() && session.held_uploads.load(Ordering::Acquire) == 0 {
             break SessionEnd::Drained;
@@ -246,8 +280,13 @@ where
             changed = shutdown.changed(), if !draining => {
                 draining = changed.is_err() || *shutdown.borrow();
             }
-            _ = session.request_done.notified(), if draining => {}
+            _ = session.request_done.notified() => {}
             _ = &mut idle => break SessionEnd::Idle,
+            _ = access_check.tick() => {
+                if !session.refresh_principal().await {
+                    break SessionEnd::AccessEnded;
+                }
+            }
         }
     };
     session.closing.store(true, Ordering::Release);
@@ -255,7 +294,7 @@ where
     if let SessionEnd::Violation(reason) = end {
         tracing::warn!(session = %session.context.session_id, reason, "session ended: protocol violation");
         session.gateway.audit_event(
-            Some(&session.principal),
+            Some(&*session.principal()),
             &session.context,
             "session-end",
             None,
@@ -270,7 +309,7 @@ where
     for handle in leftovers {
         match handle {
             OpenHandle::Upload { path, .. } => session.gateway.audit_event(
-                Some(&session.principal),
+                Some(&*session.principal()),
                 &session.context,
                 "close-write",
                 Some(path.to_string()),
@@ -278,7 +317,7 @@ where
                 Some("upload interrupted: nothing was recorded".into()),
             ),
             OpenHandle::Download { download, bytes_read } => session.gateway.close_download(
-                &session.principal,
+                &session.principal(),
                 &download,
                 bytes_read.load(Ordering::Acquire),
                 &session.context,
@@ -579,7 +618,21 @@ async fn run_ordered(session: Arc<Session>, mut queue: mpsc::UnboundedReceiver<O
             // Once the session is over, what is still queued has no one to answer.
             Ordered::Request(_, size) if closing => session.release(size),
             Ordered::Request(packet, size) => {
-                handle_ordered(&session, packet, &mut held).await;
+                let id = packet.get_request_id();
+                let acts_on_files = !matches!(
+                    packet,
+                    Packet::Init(_)
+                        | Packet::ReadDir(_)
+                        | Packet::RealPath(_)
+                        | Packet::Fstat(_)
+                        | Packet::Stat(_)
+                        | Packet::Lstat(_)
+                );
+                if acts_on_files && !session.refresh_principal().await {
+                    session.send_status(id, StatusCode::PermissionDenied, "your access has ended");
+                } else {
+                    handle_ordered(&session, packet, &mut held).await;
+                }
                 session.release(size);
             }
             Ordered::Malformed { .. } if closing => {}
@@ -590,7 +643,7 @@ async fn run_ordered(session: Arc<Session>, mut queue: mpsc::UnboundedReceiver<O
     }
     for path in held.discard() {
         session.gateway.audit_event(
-            Some(&session.principal),
+            Some(&*session.principal()),
             &session.context,
             "close-write",
             Some(path.to_string()),
@@ -619,7 +672,8 @@ fn attributes(entry: &EntryAttributes) -> FileAttributes {
 
 async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldUploads) {
     let gateway = &session.gateway;
-    let principal = &session.principal;
+    let current = session.principal();
+    let principal: &Principal = &current;
     let context = &session.context;
     match packet {
         Packet::Init(_) => {
@@ -795,7 +849,7 @@ fn reply_unit(session: &Session, id: u32, result: Result<(), GatewayError>) {
 
 async fn stat(session: &Arc<Session>, id: u32, raw: &str, held: &HeldUploads) {
     let result = match session.resolve("stat", raw) {
-        Ok(path) => session.gateway.stat(&session.principal, &path, held).await,
+        Ok(path) => session.gateway.stat(&session.principal(), &path, held).await,
         Err(error) => Err(error),
     };
     match result {
@@ -808,14 +862,14 @@ fn change_folders(session: &Session, id: u32, action: &str, raw: &str) {
     let result = session.resolve(action, raw).and_then(|path| {
         let node = Node::route(session.gateway.layout(), &path).map_err(|_| GatewayError::NotFound);
         let refusal = match node {
-            Ok(node) => decide(&session.principal, &node, Operation::ChangeFolders).err().map(GatewayError::from),
+            Ok(node) => decide(&session.principal(), &node, Operation::ChangeFolders).err().map(GatewayError::from),
             Err(_) => Some(GatewayError::Refused(crate::access::Refusal::Denied(
                 "folders are fixed: files go into the existing folders",
             ))),
         };
         let error = refusal.unwrap_or(GatewayError::Unsupported("folders are fixed"));
         session.gateway.audit_event(
-            Some(&session.principal),
+            Some(&*session.principal()),
             &session.context,
             action,
             Some(path.to_string()),
@@ -844,7 +898,7 @@ async fn open(session: &Arc<Session>, id: u32, raw: &str, flags: OpenFlags) {
             return session
                 .send_error(id, &GatewayError::Unsupported("appending is not supported: upload the whole file again"));
         }
-        match gateway.begin_upload(&session.principal, &path, &session.context).await {
+        match gateway.begin_upload(&session.principal(), &path, &session.context).await {
             Ok(upload) => {
                 let (path, writer, destination) = upload.into_parts();
                 let (commands, queue) = mpsc::unbounded_channel();
@@ -855,7 +909,7 @@ async fn open(session: &Arc<Session>, id: u32, raw: &str, flags: OpenFlags) {
             Err(error) => return session.send_error(id, &error),
         }
     } else {
-        match gateway.open_download(&session.principal, &path, &session.context).await {
+        match gateway.open_download(&session.principal(), &path, &session.context).await {
             Ok(download) => {
                 OpenHandle::Download { download: Arc::new(download), bytes_read: Arc::new(AtomicU64::new(0)) }
             }
@@ -876,7 +930,7 @@ async fn close(session: &Arc<Session>, id: u32, handle: &str, held: &mut HeldUpl
         Some(OpenHandle::Folder { .. }) => session.send_ok(id),
         Some(OpenHandle::Download { download, bytes_read }) => {
             session.gateway.close_download(
-                &session.principal,
+                &session.principal(),
                 &download,
                 bytes_read.load(Ordering::Acquire),
                 &session.context,
@@ -905,7 +959,7 @@ async fn finish_upload(
         Ok(staged) => staged,
         Err(error) => {
             session.gateway.audit_event(
-                Some(&session.principal),
+                Some(&*session.principal()),
                 &session.context,
                 "close-write",
                 Some(path.to_string()),
@@ -917,14 +971,14 @@ async fn finish_upload(
     };
     session
         .gateway
-        .finish_upload(&session.principal, path, destination, staged, &session.context, held)
+        .finish_upload(&session.principal(), path, destination, staged, &session.context, held)
         .await
         .map(|_| ())
 }
 
 async fn rename(session: &Arc<Session>, id: u32, from: &str, to: &str, held: &mut HeldUploads) {
     let result = match (session.resolve("rename", from), session.resolve("rename", to)) {
-        (Ok(from), Ok(to)) => session.gateway.rename(&session.principal, &from, &to, &session.context, held).await,
+        (Ok(from), Ok(to)) => session.gateway.rename(&session.principal(), &from, &to, &session.context, held).await,
         (Err(error), _) | (_, Err(error)) => Err(error),
     };
     reply_unit(session, id, result);

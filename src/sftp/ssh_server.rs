@@ -534,6 +534,7 @@ impl russh::server::Handler for Connection {
                 SessionEnd::ClientClosed => "the SFTP session is closed",
                 SessionEnd::Drained => "the server is shutting down",
                 SessionEnd::Idle => "idle timeout",
+                SessionEnd::AccessEnded => "your access has ended",
                 SessionEnd::Violation(reason) => reason,
             };
             disconnect(&handle, reason).await;

@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod access_lifecycle;
 mod authentication;
 mod command_line;
 mod folders;

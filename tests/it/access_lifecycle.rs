@@ -1,0 +1,124 @@
+//! Access that changes while people are connected: revocation, expiry, profile changes, a new
+//! convention, the last master user, and password resets sent by mail.
+
+use pension_gateway::domain::{EmailAddress, EnterpriseNumber, Login, Profile};
+use pension_gateway::registry::UserChanges;
+use russh_sftp::protocol::StatusCode;
+use tokio::io::AsyncWriteExt;
+
+use crate::helpers::*;
+
+fn login(text: &str) -> Login {
+    Login::parse(text).unwrap()
+}
+
+async fn wait_closed(handle: &russh::client::Handle<TrustingClient>) -> bool {
+    for _ in 0..100 {
+        if handle.is_closed() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    false
+}
+
+async fn a_revoked_user_loses_an_open_session_at_its_next_request(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let sftp = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
+    assert!(sftp.read_dir("/").await.is_ok());
+    gateway.admin.revoke_user(&login(logins::CONSULTATION)).await.unwrap();
+    assert!(sftp.read_dir("/GP-1001").await.is_err(), "the open session is refused");
+    assert!(wait_closed(&sftp.handle).await, "and closed");
+    let events = gateway.audit_events().await;
+    assert!(events
+        .iter()
+        .any(|e| e.event.action == "session-end" && e.event.reason.as_deref() == Some("account-revoked")));
+}
+
+async fn a_user_moved_to_consultation_cannot_finish_an_upload(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+    let mut file = sftp.create("/GP-1001/inbox/affiliations/late.xlsx").await.unwrap();
+    file.write_all(b"part of a file").await.unwrap();
+    file.flush().await.unwrap();
+    let changes = UserChanges { profile: Some(Profile::Consultation), ..UserChanges::default() };
+    gateway.admin.modify_user(&login(logins::INSCRIPTION), changes, None, &[]).await.unwrap();
+    assert!(file.shutdown().await.is_err(), "the close is refused");
+    assert!(gateway.registry().uploads(None).await.unwrap().is_empty(), "nothing was recorded");
+    assert_eq!(refusal(sftp.create("/GP-1001/inbox/affiliations/again.xlsx").await), StatusCode::PermissionDenied);
+}
+
+async fn an_external_users_session_ends_with_its_access(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let changes = UserChanges { external: Some((true, Some(date("2026-06-30")))), ..UserChanges::default() };
+    gateway.admin.modify_user(&login(logins::CONSULTATION), changes, None, &[]).await.unwrap();
+    let sftp = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
+    assert!(sftp.read_dir("/").await.is_ok());
+    gateway.set_today("2026-07-01");
+    assert!(sftp.read_dir("/GP-1001").await.is_err());
+    assert!(wait_closed(&sftp.handle).await);
+}
+
+async fn a_new_convention_locks_out_every_earlier_user_mid_session(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let reader = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
+    let uploader = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+    let other = gateway.sftp(logins::OTHER_ORG_USER, password(PASSWORD)).await.unwrap();
+    let revoked = gateway
+        .admin
+        .record_convention(
+            &EnterpriseNumber::parse(ORG).unwrap(),
+            date("2026-06-01"),
+            &EmailAddress::parse("dl-pension@employer.example").unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(revoked, 3, "the organisation's three users");
+    assert!(reader.read_dir("/").await.is_err());
+    assert!(uploader.read_dir("/").await.is_err());
+    assert!(other.read_dir("/").await.is_ok(), "another organisation is not concerned");
+    assert!(gateway.connect(logins::CONSULTATION, password(PASSWORD)).await.is_err());
+    let org = gateway.registry().organisation_by_number(&EnterpriseNumber::parse(ORG).unwrap()).await.unwrap();
+    assert_eq!(org.notify_email.as_str(), "dl-pension@employer.example");
+}
+
+async fn the_last_master_user_cannot_be_removed(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let make_master = UserChanges { master: Some(true), ..UserChanges::default() };
+    gateway.admin.modify_user(&login(logins::INSCRIPTION), make_master.clone(), None, &[]).await.unwrap();
+    let refused = gateway.admin.revoke_user(&login(logins::INSCRIPTION)).await.unwrap_err();
+    assert_eq!(refused.exit_code(), 2);
+    assert!(refused.to_string().contains("last master user"), "{refused}");
+    let unset = UserChanges { master: Some(false), ..UserChanges::default() };
+    assert!(gateway.admin.modify_user(&login(logins::INSCRIPTION), unset, None, &[]).await.is_err());
+    gateway.admin.modify_user(&login(logins::CONSULTATION), make_master, None, &[]).await.unwrap();
+    gateway.admin.revoke_user(&login(logins::INSCRIPTION)).await.unwrap();
+}
+
+async fn a_password_reset_is_mailed_to_the_user_only(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let admin = gateway.admin.clone().with_spool(gateway.settings.notify.clone());
+    let message = admin.reset_password(&login(logins::CONSULTATION)).await.unwrap();
+    let text = std::fs::read_to_string(&message).unwrap();
+    assert!(text.contains(&format!("To: {}@example.be", logins::CONSULTATION)));
+    let new_password = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Mot de passe : "))
+        .expect("the French message carries the password")
+        .trim()
+        .to_string();
+    assert!(new_password.len() >= 20);
+    assert!(gateway.connect(logins::CONSULTATION, password(PASSWORD)).await.is_err(), "the old password is gone");
+    assert!(gateway.connect(logins::CONSULTATION, password(&new_password)).await.is_ok());
+    let events = gateway.audit_events().await;
+    assert!(events.iter().all(|e| !format!("{:?}", e.event).contains(&new_password)), "never in the audit trail");
+}
+
+crate::on_both_databases!(
+    a_revoked_user_loses_an_open_session_at_its_next_request,
+    a_user_moved_to_consultation_cannot_finish_an_upload,
+    an_external_users_session_ends_with_its_access,
+    a_new_convention_locks_out_every_earlier_user_mid_session,
+    the_last_master_user_cannot_be_removed,
+    a_password_reset_is_mailed_to_the_user_only,
+);
