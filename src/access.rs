@@ -37,6 +37,11 @@ impl Principal {
         }
     }
 
+    /// The organisation's master user: sees `/access`.
+    pub fn is_master(&self) -> bool {
+        matches!(self.role, Role::Employer { master: true, .. })
+    }
+
     pub fn is_staff(&self) -> bool {
         matches!(self.role, Role::Staff { .. })
     }
@@ -95,6 +100,9 @@ pub fn decide(principal: &Principal, node: &Node, operation: Operation) -> Resul
             return Err(Refusal::NotInScope);
         }
     }
+    if matches!(node, Node::AccessFolder | Node::AccessFile { .. }) && !principal.is_master() {
+        return Err(Refusal::NotInScope);
+    }
     use Operation::*;
     match operation {
         Stat => Ok(()),
@@ -102,7 +110,7 @@ pub fn decide(principal: &Principal, node: &Node, operation: Operation) -> Resul
         List => Err(Refusal::Denied("not a folder")),
         ChangeFolders => Err(Refusal::Denied("folders are fixed: files go into the existing folders")),
         Read => match node {
-            Node::Document { .. } | Node::ResultFile { .. } => Ok(()),
+            Node::Document { .. } | Node::ResultFile { .. } | Node::AccessFile { .. } => Ok(()),
             Node::InboxFile { .. } => {
                 Err(Refusal::Denied("uploads cannot be downloaded again: their report is in results/"))
             }
@@ -132,6 +140,9 @@ fn write_decision(principal: &Principal, node: &Node, operation: Operation) -> R
             Err(Refusal::Denied("documents are published by the insurer and read-only"))
         }
         (_, Node::ResultFile { .. }) => Err(Refusal::Denied("reports are written by the gateway and read-only")),
+        (_, Node::AccessFile { .. }) => {
+            Err(Refusal::Denied("users.xlsx is written by the gateway: send changes on a user sheet"))
+        }
         (_, _) if node.is_folder() => Err(Refusal::Denied("folders are fixed: files go into the existing folders")),
         (_, _) => Err(Refusal::Denied("read-only")),
     }
@@ -206,6 +217,20 @@ mod tests {
         assert!(decide(&staff, &node(DOCUMENT), Operation::Remove).is_err());
         assert!(decide(&staff, &node(UPLOAD), Operation::Create).is_err());
         assert_eq!(decide(&staff, &node("/GP-1001/documents/pension-sheets/2026/s.pdf"), Operation::Create), Ok(()));
+    }
+
+    #[test]
+    fn only_master_users_see_the_access_folder() {
+        let mut master = employer(Profile::Consultation);
+        if let Role::Employer { master: flag, .. } = &mut master.role {
+            *flag = true;
+        }
+        assert_eq!(decide(&master, &node("/access"), Operation::List), Ok(()));
+        assert_eq!(decide(&master, &node("/access/users.xlsx"), Operation::Read), Ok(()));
+        assert!(decide(&master, &node("/access/users.xlsx"), Operation::Create).is_err());
+        let user = employer(Profile::Inscription);
+        assert_eq!(decide(&user, &node("/access"), Operation::List), Err(Refusal::NotInScope));
+        assert_eq!(decide(&staff(), &node("/access/users.xlsx"), Operation::Read), Err(Refusal::NotInScope));
     }
 
     #[test]

@@ -354,16 +354,31 @@ impl Admin {
         Ok(revoked)
     }
 
+    /// Mails credentials to their owner's address through the spool.
+    pub fn send_credentials(
+        &self,
+        to: &EmailAddress,
+        language: Language,
+        login: &Login,
+        password: &str,
+    ) -> Result<PathBuf, AdminError> {
+        let spool = self.spool.as_ref().ok_or_else(|| AdminError::Invalid("no mail spool is configured".into()))?;
+        spool
+            .send_credentials(to, language, login, password)
+            .map_err(|e| AdminError::Io { path: spool.dir.clone(), source: std::io::Error::other(e.to_string()) })
+    }
+
     /// Gives a user a new generated password, sent to the user's own address only.
     pub async fn reset_password(&self, login: &Login) -> Result<PathBuf, AdminError> {
-        let spool = self.spool.as_ref().ok_or_else(|| AdminError::Invalid("no mail spool is configured".into()))?;
+        // Checked before the password changes: a password that cannot be sent is not set.
+        if self.spool.is_none() {
+            return Err(AdminError::Invalid("no mail spool is configured".into()));
+        }
         let user = self.registry.user(login).await?;
         let password = crate::passwords::generate_password();
         let changes = UserChanges { password_hash: Self::password_hash(Some(&password))?, ..UserChanges::default() };
         self.registry.modify_user(login, &changes).await?;
-        let message = spool
-            .send_credentials(&user.email, user.language, &user.login, &password)
-            .map_err(|e| AdminError::Io { path: spool.dir.clone(), source: std::io::Error::other(e.to_string()) })?;
+        let message = self.send_credentials(&user.email, user.language, &user.login, &password)?;
         self.audit(
             "user-reset-password",
             Some(user.organisation_id),

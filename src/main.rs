@@ -541,10 +541,12 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 public_key_files: fields.public_keys,
                 password: password.clone(),
             };
-            let user = admin(&settings).await?.add_user(&request).await?;
+            let admin = admin(&settings).await?;
+            let user = admin.add_user(&request).await?;
             println!("user {} added ({}, contracts {})", user.login, user.profile, user.scope);
             if let (true, Some(password)) = (generated, password) {
-                println!("password (shown once, give it to the user only): {password}");
+                let message = admin.send_credentials(&user.email, user.language, &user.login, &password)?;
+                println!("a generated password was mailed to the user's address ({})", message.display());
             }
         }
         Command::User(UserCommand::Modify { login, fields, master, external, expires }) => {

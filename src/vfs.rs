@@ -26,7 +26,17 @@ pub enum Node {
     InboxFile { contract: ContractNumber, kind: KindName, name: FileName },
     /// A report in `/<contract>/results`.
     ResultFile { contract: ContractNumber, name: FileName },
+    /// `/access`: the organisation's master users only.
+    AccessFolder,
+    /// `/access/<name>` (users.xlsx).
+    AccessFile { name: FileName },
 }
+
+/// The folder of master users, beside the contract folders (contract numbers are upper-case,
+/// so no contract can be called this).
+pub const ACCESS_FOLDER: &str = "access";
+/// Who has which rights today, regenerated whenever it is read.
+pub const USERS_FILE: &str = "users.xlsx";
 
 /// The path names nothing in the layout.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +51,13 @@ impl Node {
         let Some((&first, rest)) = parts.split_first() else {
             return Ok(Node::Root);
         };
+        if first == ACCESS_FOLDER {
+            return match rest {
+                [] => Ok(Node::AccessFolder),
+                [_] => Ok(Node::AccessFile { name: path.components().get(1).cloned().ok_or(NoSuchNode)? }),
+                _ => Err(NoSuchNode),
+            };
+        }
         let contract = ContractNumber::parse(first).map_err(|_| NoSuchNode)?;
         if contract.as_str() != first {
             return Err(NoSuchNode);
@@ -85,7 +102,7 @@ impl Node {
     /// The contract the node belongs to, `None` for the root.
     pub fn contract(&self) -> Option<&ContractNumber> {
         match self {
-            Node::Root => None,
+            Node::Root | Node::AccessFolder | Node::AccessFile { .. } => None,
             Node::Contract(c) | Node::AreaFolder(c, _) => Some(c),
             Node::DocumentKindFolder { contract, .. }
             | Node::DocumentYearFolder { contract, .. }
@@ -97,7 +114,10 @@ impl Node {
     }
 
     pub fn is_folder(&self) -> bool {
-        !matches!(self, Node::Document { .. } | Node::InboxFile { .. } | Node::ResultFile { .. })
+        !matches!(
+            self,
+            Node::Document { .. } | Node::InboxFile { .. } | Node::ResultFile { .. } | Node::AccessFile { .. }
+        )
     }
 
     /// The children a folder always has, whatever is stored: areas and kinds. Folders whose

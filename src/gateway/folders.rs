@@ -76,7 +76,18 @@ impl Gateway {
                         self.registry.contracts(None).await?.into_iter().map(|c| c.number.to_string()).collect()
                     }
                 };
-                numbers.into_iter().map(|n| folder(n, false)).collect()
+                let mut entries: Vec<Entry> = numbers.into_iter().map(|n| folder(n, false)).collect();
+                if principal.is_master() {
+                    entries.push(folder(crate::vfs::ACCESS_FOLDER.to_string(), false));
+                }
+                entries
+            }
+            Node::AccessFolder => {
+                let size = self.users_workbook(principal).await?.len() as u64;
+                vec![Entry {
+                    name: crate::vfs::USERS_FILE.to_string(),
+                    attributes: EntryAttributes { folder: false, size, mtime: now_seconds(), writable: false },
+                }]
             }
             Node::Contract(_) | Node::AreaFolder(_, Area::Documents) | Node::AreaFolder(_, Area::Inbox) => {
                 node.fixed_children(&self.layout).iter().map(|k| sub_folder(k.as_str())).collect()
@@ -152,7 +163,7 @@ impl Gateway {
                 entries.extend(held.entries_in(path));
                 entries
             }
-            Node::Document { .. } | Node::InboxFile { .. } | Node::ResultFile { .. } => {
+            Node::Document { .. } | Node::InboxFile { .. } | Node::ResultFile { .. } | Node::AccessFile { .. } => {
                 return Err(GatewayError::Unsupported("not a folder"))
             }
         };
@@ -173,7 +184,12 @@ impl Gateway {
             return Ok(attributes);
         }
         match &node {
-            Node::Root | Node::AreaFolder(..) => Ok(EntryAttributes::folder(false)),
+            Node::Root | Node::AreaFolder(..) | Node::AccessFolder => Ok(EntryAttributes::folder(false)),
+            Node::AccessFile { name } if name.as_str() == crate::vfs::USERS_FILE => {
+                let size = self.users_workbook(principal).await?.len() as u64;
+                Ok(EntryAttributes { folder: false, size, mtime: now_seconds(), writable: false })
+            }
+            Node::AccessFile { .. } => Err(GatewayError::NotFound),
             Node::Contract(number) => {
                 self.contract_record(number).await?;
                 Ok(EntryAttributes::folder(false))

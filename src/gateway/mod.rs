@@ -7,6 +7,7 @@
 mod authentication;
 mod folders;
 mod transfers;
+mod users_workbook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -190,6 +190,10 @@ impl Gateway {
                 let report = self.registry.report(contract.id, name.as_str()).await?.ok_or(GatewayError::NotFound)?;
                 report.object_key
             }
+            Node::AccessFile { name } if name.as_str() == crate::vfs::USERS_FILE => {
+                let reader = crate::storage::ObjectReader::from_bytes(self.users_workbook(principal).await?);
+                return Ok(Download { path: path.clone(), reader });
+            }
             _ => return Err(GatewayError::NotFound),
         };
         let key = ObjectKey::from_stored(&object_key)?;

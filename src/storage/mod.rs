@@ -217,12 +217,20 @@ pub struct ObjectReader {
 #[derive(Debug, Clone)]
 enum ReaderInner {
     LocalDisk(local_disk::DiskReader),
+    /// Content made on demand (users.xlsx), served like a stored object.
+    Memory(Bytes),
 }
 
 impl ObjectReader {
+    /// Serves bytes made in memory.
+    pub fn from_bytes(bytes: Bytes) -> Self {
+        Self { inner: ReaderInner::Memory(bytes) }
+    }
+
     pub fn size(&self) -> u64 {
         match &self.inner {
             ReaderInner::LocalDisk(r) => r.size(),
+            ReaderInner::Memory(b) => b.len() as u64,
         }
     }
 
@@ -230,6 +238,11 @@ impl ObjectReader {
     pub async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StorageError> {
         match &self.inner {
             ReaderInner::LocalDisk(r) => r.read_at(offset, len).await,
+            ReaderInner::Memory(bytes) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
+                let end = start.saturating_add(len).min(bytes.len());
+                Ok(bytes.slice(start..end))
+            }
         }
     }
 }

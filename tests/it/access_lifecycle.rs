@@ -114,7 +114,30 @@ async fn a_password_reset_is_mailed_to_the_user_only(database: Database) {
     assert!(events.iter().all(|e| !format!("{:?}", e.event).contains(&new_password)), "never in the audit trail");
 }
 
+async fn a_master_user_reads_who_has_which_rights_today(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let make_master = UserChanges { master: Some(true), ..UserChanges::default() };
+    gateway.admin.modify_user(&login(logins::INSCRIPTION), make_master, None, &[]).await.unwrap();
+    let master = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+    let root: Vec<String> = master.read_dir("/").await.unwrap().map(|e| e.file_name()).collect();
+    assert!(root.contains(&"access".to_string()), "{root:?}");
+    let bytes = master.read("/access/users.xlsx").await.unwrap();
+    use calamine::Reader;
+    let mut workbook: calamine::Xlsx<_> = calamine::Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    let sheet = workbook.worksheet_range("Users").unwrap();
+    let logins_listed: Vec<String> = sheet.rows().skip(1).map(|r| r[0].to_string()).collect();
+    assert_eq!(logins_listed, vec![logins::CONSULTATION, logins::KEY_USER, logins::INSCRIPTION]);
+    assert!(!logins_listed.contains(&logins::OTHER_ORG_USER.to_string()), "only the master's organisation");
+    assert_eq!(refusal(master.create("/access/users.xlsx").await), StatusCode::PermissionDenied);
+
+    let plain = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
+    let root: Vec<String> = plain.read_dir("/").await.unwrap().map(|e| e.file_name()).collect();
+    assert!(!root.contains(&"access".to_string()));
+    assert_eq!(refusal(plain.open("/access/users.xlsx").await), StatusCode::NoSuchFile);
+}
+
 crate::on_both_databases!(
+    a_master_user_reads_who_has_which_rights_today,
     a_revoked_user_loses_an_open_session_at_its_next_request,
     a_user_moved_to_consultation_cannot_finish_an_upload,
     an_external_users_session_ends_with_its_access,

@@ -73,7 +73,11 @@ fn an_organisation_a_contract_and_a_user_are_added_and_listed_as_json() {
         "--contracts",
         "GP-1001",
     ]);
-    assert!(added.contains("password (shown once"), "{added}");
+    assert!(added.contains("mailed to the user's address"), "{added}");
+    assert!(!added.contains("Mot de passe"), "the password is never shown");
+    let mail = std::fs::read_dir(dir.path().join("outbox")).unwrap().next().unwrap().unwrap().path();
+    let mail = std::fs::read_to_string(mail).unwrap();
+    assert!(mail.contains("To: marie@employer.be") && mail.contains("Mot de passe : "), "{mail}");
     let users: serde_json::Value = serde_json::from_str(&ok(&["user", "list", "--json"])).unwrap();
     assert_eq!(users[0]["login"], "marie.dupont");
     assert_eq!(users[0]["profile"], "inscription");
