@@ -53,7 +53,14 @@ struct RawSettings {
     storage: RawStorage,
     ingest: RawIngest,
     notify: RawNotify,
+    access: RawAccess,
     log: RawLog,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccess {
+    expiry_reminder_days: u32,
 }
 
 #[derive(Deserialize)]
@@ -130,6 +137,8 @@ pub struct Settings {
     pub storage: StorageSettings,
     pub ingest: IngestSettings,
     pub notify: crate::notify::Spool,
+    /// Days before an external user's last day when its master users are reminded.
+    pub expiry_reminder_days: i64,
     pub log: LogSettings,
 }
 
@@ -353,6 +362,7 @@ impl Settings {
             storage,
             ingest,
             notify,
+            expiry_reminder_days: i64::from(raw.access.expiry_reminder_days),
             log: LogSettings { format, level: raw.log.level },
         })
     }

@@ -18,6 +18,7 @@ pub mod layout;
 pub mod notify;
 pub mod passwords;
 pub mod registry;
+pub mod reminders;
 pub mod sftp;
 pub mod startup;
 pub mod storage;

@@ -74,6 +74,33 @@ impl Spool {
     }
 }
 
+impl Spool {
+    /// Tells a master user that an external user's access is about to end.
+    pub fn send_expiry_reminder(
+        &self,
+        to: &EmailAddress,
+        language: Language,
+        external_login: &Login,
+        last_day: &str,
+    ) -> Result<PathBuf, SpoolError> {
+        let (subject, body) = match language {
+            Language::Fr => (
+                "Extranet Pension Complémentaire : un accès externe arrive à échéance",
+                format!("Bonjour,\n\nL'accès de l'utilisateur externe {external_login} prend fin après le {last_day}.\nS'il doit être prolongé, envoyez une nouvelle fiche utilisateur avant cette date ; sinon, aucune action n'est nécessaire."),
+            ),
+            Language::Nl => (
+                "Extranet Aanvullend Pensioen: een externe toegang loopt af",
+                format!("Goedendag,\n\nDe toegang van de externe gebruiker {external_login} eindigt na {last_day}.\nMoet hij verlengd worden, stuur dan vóór die datum een nieuwe gebruikersfiche; anders is er niets te doen."),
+            ),
+            Language::En => (
+                "Supplementary Pension Extranet: an external access is ending",
+                format!("Hello,\n\nThe access of the external user {external_login} ends after {last_day}.\nTo extend it, send a new user sheet before that date; otherwise nothing needs to be done."),
+            ),
+        };
+        self.send(to, subject, &body)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,6 +71,14 @@ pub struct Application {
     ingestor: Arc<Ingestor>,
     ingest_wakeup: Arc<Notify>,
     ingest_workers: usize,
+    reminders: ReminderSchedule,
+}
+
+/// What the hourly expiry reminders need.
+struct ReminderSchedule {
+    spool: crate::notify::Spool,
+    days_before: i64,
+    clock: Clock,
 }
 
 impl Application {
@@ -96,6 +104,7 @@ impl Application {
             clock: clock.clone(),
             ingest_wakeup: Arc::clone(&ingest_wakeup),
         };
+        let clock_for_reminders = clock.clone();
         let ingestor = Arc::new(Ingestor::new(
             registry.clone(),
             storage,
@@ -123,6 +132,11 @@ impl Application {
             ingestor,
             ingest_wakeup,
             ingest_workers: settings.ingest.workers,
+            reminders: ReminderSchedule {
+                spool: settings.notify.clone(),
+                days_before: settings.expiry_reminder_days,
+                clock: clock_for_reminders,
+            },
         })
     }
 
@@ -142,13 +156,24 @@ impl Application {
     /// Serves until `shutdown` completes, then stops accepting, lets open transfers finish
     /// within the grace time, writes the remaining audit events and returns.
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
-        let Self { listener, server, gateway, registry, audit_writer, ingestor, ingest_wakeup, ingest_workers } = self;
+        let Self {
+            listener,
+            server,
+            gateway,
+            registry,
+            audit_writer,
+            ingestor,
+            ingest_wakeup,
+            ingest_workers,
+            reminders,
+        } = self;
         let (stop, stop_signal) = watch::channel(false);
         let serving = tokio::spawn(server.run(listener, stop_signal.clone()));
         let workers: Vec<_> = (0..ingest_workers)
             .map(|_| tokio::spawn(Arc::clone(&ingestor).run(Arc::clone(&ingest_wakeup), stop_signal.clone())))
             .collect();
         drop(ingestor);
+        let reminder_task = tokio::spawn(remind_hourly(registry.clone(), reminders, stop_signal.clone()));
         shutdown.await;
         tracing::info!("shutting down");
         let _ = stop.send(true);
@@ -157,12 +182,29 @@ impl Application {
         for worker in workers {
             let _ = worker.await;
         }
+        let _ = reminder_task.await;
         gateway.audit().close();
         drop(gateway);
         if tokio::time::timeout(Duration::from_secs(10), audit_writer).await.is_err() {
             tracing::error!("audit writer did not finish in time");
         }
         registry.close().await;
+    }
+}
+
+/// Sends the expiry reminders that are due, every hour, until shutdown.
+async fn remind_hourly(registry: Registry, schedule: ReminderSchedule, mut stop: watch::Receiver<bool>) {
+    let ReminderSchedule { spool, days_before, clock } = schedule;
+    loop {
+        match crate::reminders::send_expiry_reminders(&registry, &spool, &clock, days_before).await {
+            Ok(0) => {}
+            Ok(sent) => tracing::info!(sent, "expiry reminders sent to master users"),
+            Err(error) => tracing::error!(error = ?error, "expiry reminders failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.changed() => return,
+        }
     }
 }
 

@@ -469,4 +469,28 @@ impl Registry {
         let rows = sqlx::query(sql).bind(id).fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(PublicKeyRecord { algorithm: r.try_get(0)?, fingerprint: r.try_get(1)? })).collect()
     }
+
+    /// Active external users whose last day falls between `from` and `until` (inclusive) and
+    /// whose master users were not yet reminded of that date.
+    pub async fn externals_to_remind(&self, from: Date, until: Date) -> Result<Vec<UserRecord>, RegistryError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{USER_COLUMNS_SQL} WHERE is_external = 1 AND status = 'active' AND expires_on >= $1 AND expires_on <= $2
+               AND (reminded_for IS NULL OR reminded_for <> expires_on) ORDER BY id"
+        ));
+        let rows = sqlx::query(sql).bind(format_date(from)).bind(format_date(until)).fetch_all(&self.pool).await?;
+        let mut users = Vec::with_capacity(rows.len());
+        for row in &rows {
+            users.push(self.user_from_row(row).await?);
+        }
+        Ok(users)
+    }
+
+    pub async fn mark_reminded(&self, user_id: i64, expires_on: Date) -> Result<(), RegistryError> {
+        sqlx::query("UPDATE users SET reminded_for = $1 WHERE id = $2")
+            .bind(format_date(expires_on))
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

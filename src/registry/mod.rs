@@ -80,11 +80,13 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/sqlite/0001_registry.sql")),
     (2, "ingestion", include_str!("../../migrations/sqlite/0002_ingestion.sql")),
     (3, "conventions", include_str!("../../migrations/sqlite/0003_conventions.sql")),
+    (4, "expiry_reminders", include_str!("../../migrations/sqlite/0004_expiry_reminders.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/postgres/0001_registry.sql")),
     (2, "ingestion", include_str!("../../migrations/postgres/0002_ingestion.sql")),
     (3, "conventions", include_str!("../../migrations/postgres/0003_conventions.sql")),
+    (4, "expiry_reminders", include_str!("../../migrations/postgres/0004_expiry_reminders.sql")),
 ];
 
 impl Registry {

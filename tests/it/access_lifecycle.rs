@@ -136,7 +136,37 @@ async fn a_master_user_reads_who_has_which_rights_today(database: Database) {
     assert_eq!(refusal(plain.open("/access/users.xlsx").await), StatusCode::NoSuchFile);
 }
 
+async fn master_users_are_reminded_once_before_an_external_access_ends(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let make_master = UserChanges { master: Some(true), ..UserChanges::default() };
+    gateway.admin.modify_user(&login(logins::INSCRIPTION), make_master, None, &[]).await.unwrap();
+    let external = UserChanges { external: Some((true, Some(date("2026-07-10")))), ..UserChanges::default() };
+    gateway.admin.modify_user(&login(logins::CONSULTATION), external, None, &[]).await.unwrap();
+    let remind = || async {
+        pension_gateway::reminders::send_expiry_reminders(
+            gateway.registry(),
+            &gateway.settings.notify,
+            gateway.gateway.clock(),
+            gateway.settings.expiry_reminder_days,
+        )
+        .await
+        .unwrap()
+    };
+    assert_eq!(remind().await, 0, "26 days before: too early");
+    gateway.set_today("2026-06-27");
+    assert_eq!(remind().await, 1);
+    assert_eq!(remind().await, 0, "once per end date");
+    let mails: Vec<String> = std::fs::read_dir(&gateway.settings.notify.dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(mails.len(), 1);
+    assert!(mails[0].contains(&format!("To: {}@example.be", logins::INSCRIPTION)), "{}", mails[0]);
+    assert!(mails[0].contains(logins::CONSULTATION) && mails[0].contains("2026-07-10"));
+}
+
 crate::on_both_databases!(
+    master_users_are_reminded_once_before_an_external_access_ends,
     a_master_user_reads_who_has_which_rights_today,
     a_revoked_user_loses_an_open_session_at_its_next_request,
     a_user_moved_to_consultation_cannot_finish_an_upload,

@@ -1,0 +1,50 @@
+//! Reminders to master users before an external user's access ends (DOMAIN.md §1.5: the
+//! master user alone answers for external accesses). One reminder per user and end date.
+
+use time::Duration;
+
+use crate::domain::AccountStatus;
+use crate::gateway::Clock;
+use crate::notify::Spool;
+use crate::registry::{format_date, Registry, RegistryError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReminderError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Spool(#[from] crate::notify::SpoolError),
+}
+
+/// Sends the reminders due today; returns how many external users were reminded of.
+pub async fn send_expiry_reminders(
+    registry: &Registry,
+    spool: &Spool,
+    clock: &Clock,
+    days_before: i64,
+) -> Result<usize, ReminderError> {
+    let today = clock.today();
+    let due = registry.externals_to_remind(today, today + Duration::days(days_before)).await?;
+    for external in &due {
+        let Some(last_day) = external.expires_on else {
+            continue;
+        };
+        let masters: Vec<_> = registry
+            .users(Some(external.organisation_id))
+            .await?
+            .into_iter()
+            .filter(|u| u.master && u.status == AccountStatus::Active && u.id != external.id)
+            .collect();
+        let shown_date = format_date(last_day);
+        if masters.is_empty() {
+            // Without a master user, the convention's notification address is told instead.
+            let organisation = registry.organisation(external.organisation_id).await?;
+            spool.send_expiry_reminder(&organisation.notify_email, external.language, &external.login, &shown_date)?;
+        }
+        for master in &masters {
+            spool.send_expiry_reminder(&master.email, master.language, &external.login, &shown_date)?;
+        }
+        registry.mark_reminded(external.id, last_day).await?;
+    }
+    Ok(due.len())
+}
