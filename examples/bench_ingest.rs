@@ -109,6 +109,7 @@ async fn ingest_once(url: &str, file: &[u8], dir: &std::path::Path) -> Duration 
             master: false,
             external_until: None,
             public_key_files: Vec::new(),
+            public_key_lines: Vec::new(),
             password: Some("a long bench password".into()),
         })
         .await

@@ -88,7 +88,18 @@ pub struct UserRequest {
     pub master: bool,
     pub external_until: Option<Date>,
     pub public_key_files: Vec<PathBuf>,
+    /// OpenSSH public key lines (from a user sheet).
+    pub public_key_lines: Vec<String>,
     pub password: Option<String>,
+}
+
+/// What applying a user sheet did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SheetOutcome {
+    /// Nothing was changed; one line per problem: row, column, message.
+    Rejected(Vec<(Option<u32>, Option<String>, String)>),
+    /// The changes made, one line each.
+    Applied(Vec<String>),
 }
 
 /// One published file and what happened to it.
@@ -106,6 +117,7 @@ pub struct Admin {
     layout: Layout,
     actor: String,
     spool: Option<crate::notify::Spool>,
+    schemas: Option<crate::ingest::schema::Schemas>,
 }
 
 fn non_empty(what: &str, value: &str) -> Result<String, AdminError> {
@@ -141,7 +153,13 @@ pub fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, AdminError> {
 
 impl Admin {
     pub fn new(registry: Registry, storage: ObjectStore, layout: Layout, actor: impl Into<String>) -> Self {
-        Self { registry, storage, layout, actor: actor.into(), spool: None }
+        Self { registry, storage, layout, actor: actor.into(), spool: None, schemas: None }
+    }
+
+    /// Checks user sheets against these schemas instead of the built-in ones.
+    pub fn with_schemas(mut self, schemas: crate::ingest::schema::Schemas) -> Self {
+        self.schemas = Some(schemas);
+        self
     }
 
     /// Sends credentials and notices through this spool.
@@ -215,13 +233,24 @@ impl Admin {
         Ok(())
     }
 
+    async fn attach_key_lines(&self, account: AccountRef, lines: &[String]) -> Result<(), AdminError> {
+        for line in lines {
+            let key = PublicKey::from_openssh(line.trim())
+                .map_err(|e| AdminError::Invalid(format!("not an OpenSSH public key ({e})")))?;
+            let openssh = key.to_openssh().map_err(|e| AdminError::Invalid(format!("public key: {e}")))?;
+            let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+            self.registry.add_public_key(account, key.algorithm().as_str(), &fingerprint, &openssh).await?;
+        }
+        Ok(())
+    }
+
     fn password_hash(password: Option<&str>) -> Result<Option<String>, AdminError> {
         password.map(hash_password).transpose().map_err(AdminError::from)
     }
 
     pub async fn add_user(&self, request: &UserRequest) -> Result<UserRecord, AdminError> {
         let name = non_empty("the user's name", &request.name)?;
-        if request.password.is_none() && request.public_key_files.is_empty() {
+        if request.password.is_none() && request.public_key_files.is_empty() && request.public_key_lines.is_empty() {
             return Err(AdminError::Invalid("a user needs a password or a public key to log in".into()));
         }
         for file in &request.public_key_files {
@@ -246,6 +275,7 @@ impl Admin {
             .await?;
         let account = AccountRef::User { id: user.id, organisation_id: organisation.id };
         self.attach_keys(account, &request.public_key_files).await?;
+        self.attach_key_lines(account, &request.public_key_lines).await?;
         let detail = format!("user {} profile {} contracts {}", user.login, user.profile, user.scope);
         self.audit("user-add", Some(organisation.id), detail).await?;
         Ok(user)
@@ -352,6 +382,155 @@ impl Admin {
         )
         .await?;
         Ok(revoked)
+    }
+
+    /// Applies a user sheet for an organisation: every row is checked first (schema, then the
+    /// organisation's contracts, users, logins in use and last master user); a sheet with any
+    /// error changes nothing. New users without a public key get a generated password by mail;
+    /// the organisation's master users are told what changed.
+    pub async fn apply_user_sheet(
+        &self,
+        organisation: &EnterpriseNumber,
+        file: &Path,
+    ) -> Result<SheetOutcome, AdminError> {
+        use crate::ingest::{read, schema::Schemas, user_sheet, validate};
+        let record = self.registry.organisation_by_number(organisation).await?;
+        let schemas = match &self.schemas {
+            Some(schemas) => schemas.clone(),
+            None => Schemas::embedded().map_err(|e| AdminError::Invalid(e.to_string()))?,
+        };
+        let schema =
+            schemas.for_kind("user-sheet").ok_or_else(|| AdminError::Invalid("no user-sheet schema".into()))?;
+        let bytes = std::fs::read(file).map_err(|source| AdminError::Io { path: file.to_path_buf(), source })?;
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("sheet");
+        let render = |findings: &[validate::Finding]| -> SheetOutcome {
+            SheetOutcome::Rejected(
+                findings
+                    .iter()
+                    .filter(|f| f.severity == validate::Severity::Error)
+                    .map(|f| {
+                        (f.row, f.column.clone(), crate::ingest::messages::render(f.code, Language::En, &f.params))
+                    })
+                    .collect(),
+            )
+        };
+        let sheet = match read::read(name, &bytes, &schema.formats, &read::ReadLimits::default()) {
+            Ok(sheet) => sheet,
+            Err(error) => return Ok(render(&[crate::ingest::worker::file_finding(&error)])),
+        };
+        let contracts = self.registry.contracts(Some(record.id)).await?;
+        // The generic rules of the user-sheet schema need no contract facts: these are not read.
+        let facts = validate::RegistryFacts {
+            folder_contract: contracts.first().map(|c| c.number.clone()).unwrap_or(ContractNumber::parse("NONE")?),
+            employer: record.enterprise_number.clone(),
+            categories: Default::default(),
+            active: Default::default(),
+            today: time::OffsetDateTime::now_utc().date(),
+        };
+        let validation = validate::validate(schema, &sheet, &facts);
+        let organisation_facts = user_sheet::OrganisationFacts {
+            contracts: contracts.iter().map(|c| c.number.clone()).collect(),
+            users: self
+                .registry
+                .users(Some(record.id))
+                .await?
+                .into_iter()
+                .map(|u| {
+                    let active = u.status == crate::domain::AccountStatus::Active;
+                    (u.login, user_sheet::KnownUser { master: u.master, active })
+                })
+                .collect(),
+            taken_logins: self.registry.all_logins().await?.into_iter().collect(),
+        };
+        let (rows, mut findings) = user_sheet::check(&validation.rows, &organisation_facts);
+        findings.extend(validation.findings.iter().cloned());
+        if findings.iter().any(|f| f.severity == validate::Severity::Error) {
+            findings.sort_by_key(|f| f.row.unwrap_or(0));
+            return Ok(render(&findings));
+        }
+        let mut changes = Vec::new();
+        for row in &rows {
+            match row.action {
+                user_sheet::SheetAction::Add => {
+                    let password = row.public_key.is_none().then(crate::passwords::generate_password);
+                    let (Some(email), Some(profile), Some(scope)) = (row.email.clone(), row.profile, row.scope.clone())
+                    else {
+                        return Err(AdminError::Invalid(format!("row {}: incomplete ADD row", row.row)));
+                    };
+                    let user = self
+                        .add_user(&UserRequest {
+                            organisation: organisation.clone(),
+                            login: row.login.clone(),
+                            name: row.name.clone().unwrap_or_else(|| row.login.to_string()),
+                            email: email.clone(),
+                            language: row.language.unwrap_or(Language::Fr),
+                            profile,
+                            scope,
+                            master: false,
+                            external_until: if row.external == Some(true) { row.valid_until } else { None },
+                            public_key_files: Vec::new(),
+                            public_key_lines: row.public_key.iter().cloned().collect(),
+                            password: password.clone(),
+                        })
+                        .await?;
+                    if let Some(password) = password {
+                        self.send_credentials(&email, user.language, &user.login, &password)?;
+                    }
+                    changes.push(format!("ADD {} ({}, contracts {})", user.login, user.profile, user.scope));
+                }
+                user_sheet::SheetAction::Modify => {
+                    let external = match row.external {
+                        Some(true) => Some((true, row.valid_until)),
+                        Some(false) => Some((false, None)),
+                        None => row.valid_until.map(|d| (true, Some(d))),
+                    };
+                    let change = UserChanges {
+                        name: row.name.clone(),
+                        email: row.email.clone(),
+                        language: row.language,
+                        profile: row.profile,
+                        scope: row.scope.clone(),
+                        master: None,
+                        external,
+                        password_hash: None,
+                    };
+                    let user = self.modify_user(&row.login, change, None, &[]).await?;
+                    if let Some(key) = &row.public_key {
+                        self.attach_key_lines(
+                            AccountRef::User { id: user.id, organisation_id: user.organisation_id },
+                            std::slice::from_ref(key),
+                        )
+                        .await?;
+                    }
+                    changes.push(format!("MODIFY {} ({}, contracts {})", user.login, user.profile, user.scope));
+                }
+                user_sheet::SheetAction::Remove => {
+                    self.revoke_user(&row.login).await?;
+                    changes.push(format!("REMOVE {}", row.login));
+                }
+            }
+        }
+        self.audit("user-sheet-apply", Some(record.id), format!("{}: {}", name, changes.join("; "))).await?;
+        if let Some(spool) = &self.spool {
+            for master in self
+                .registry
+                .users(Some(record.id))
+                .await?
+                .iter()
+                .filter(|u| u.master && u.status == crate::domain::AccountStatus::Active)
+            {
+                let body = format!(
+                    "{}\n\n{}",
+                    crate::ingest::messages::render("sheet-applied", master.language, &[]),
+                    changes.join("\n")
+                );
+                spool.send(&master.email, "Extranet Pension Complémentaire", &body).map_err(|e| AdminError::Io {
+                    path: spool.dir.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+            }
+        }
+        Ok(SheetOutcome::Applied(changes))
     }
 
     /// Mails credentials to their owner's address through the spool.

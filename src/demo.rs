@@ -92,6 +92,7 @@ async fn seed(admin: &Admin, data_dir: &std::path::Path) -> Result<Vec<DemoAccou
                 master: login == "upload.demo",
                 external_until: None,
                 public_key_files: Vec::new(),
+                public_key_lines: Vec::new(),
                 password: Some(password.clone()),
             })
             .await?;

@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use time::Date;
 
-use pension_gateway::admin::{Admin, AdminError, PublishOutcome, UserRequest};
+use pension_gateway::admin::{Admin, AdminError, PublishOutcome, SheetOutcome, UserRequest};
 use pension_gateway::config::Settings;
 use pension_gateway::domain::{
     ContractNumber, EmailAddress, EnterpriseNumber, KindName, Language, Login, Profile, Scope,
@@ -196,6 +196,13 @@ enum UserCommand {
         #[arg(long, value_parser = Login::parse)]
         login: Login,
     },
+    /// Apply a user sheet (ADD / MODIFY / REMOVE rows) for an organisation.
+    Apply {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[arg(long, value_name = "N", value_parser = EnterpriseNumber::parse)]
+        org: EnterpriseNumber,
+    },
     /// Generate a new password and send it to the user's own address (never shown).
     ResetPassword {
         #[arg(long, value_parser = Login::parse)]
@@ -341,7 +348,9 @@ fn operator() -> String {
 
 async fn admin(settings: &Settings) -> Result<Admin, Failure> {
     let (registry, storage) = startup::open_state(settings).await.context("cannot open the gateway's state")?;
-    Ok(Admin::new(registry, storage, settings.layout.clone(), operator()).with_spool(settings.notify.clone()))
+    Ok(Admin::new(registry, storage, settings.layout.clone(), operator())
+        .with_spool(settings.notify.clone())
+        .with_schemas(settings.ingest.schemas.clone()))
 }
 
 fn read_password(from_stdin: bool) -> Result<Option<String>, Failure> {
@@ -452,6 +461,30 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 "convention of {signed} recorded for {org}: {revoked} earlier accesses revoked; grant the new ones"
             );
         }
+        Command::User(UserCommand::Apply { file, org }) => {
+            match admin(&settings).await?.apply_user_sheet(&org, &file).await? {
+                SheetOutcome::Applied(changes) => {
+                    for change in &changes {
+                        println!("{change}");
+                    }
+                    println!("user sheet applied: {} change(s)", changes.len());
+                }
+                SheetOutcome::Rejected(problems) => {
+                    for (row, column, message) in &problems {
+                        let place = match (row, column) {
+                            (Some(row), Some(column)) => format!("row {row}, {column}"),
+                            (Some(row), None) => format!("row {row}"),
+                            _ => "file".to_string(),
+                        };
+                        eprintln!("{place}: {message}");
+                    }
+                    return Err(invalid(format!(
+                        "the user sheet was not applied: {} problem(s), nothing changed",
+                        problems.len()
+                    )));
+                }
+            }
+        }
         Command::User(UserCommand::ResetPassword { login }) => {
             let message = admin(&settings).await?.reset_password(&login).await?;
             println!("a new password for {login} was sent to the user's address ({})", message.display());
@@ -539,6 +572,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 master,
                 external_until: if external { expires } else { None },
                 public_key_files: fields.public_keys,
+                public_key_lines: Vec::new(),
                 password: password.clone(),
             };
             let admin = admin(&settings).await?;

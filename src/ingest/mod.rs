@@ -7,5 +7,6 @@ pub mod messages;
 pub mod read;
 pub mod report;
 pub mod schema;
+pub mod user_sheet;
 pub mod validate;
 pub mod worker;

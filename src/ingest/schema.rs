@@ -14,6 +14,7 @@ use crate::domain::KindName;
 pub const EMBEDDED_SCHEMAS: &[(&str, &str)] = &[
     ("affiliations.v1.toml", include_str!("../../schemas/affiliations.v1.toml")),
     ("exits.v1.toml", include_str!("../../schemas/exits.v1.toml")),
+    ("user-sheet.v1.toml", include_str!("../../schemas/user-sheet.v1.toml")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +117,8 @@ impl FileFormat {
 pub enum Action {
     Affiliate,
     Exit,
+    /// Not an upload into a contract inbox: applied to the organisation's users.
+    UserSheet,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,6 +142,12 @@ pub enum ColumnType {
     /// A decimal 0–1 or a percentage.
     Rate,
     Enum(Vec<EnumValue>),
+    Login,
+    Email,
+    /// ALL, or contract numbers separated by `;` or `,`.
+    Contracts,
+    /// An OpenSSH public key line.
+    PublicKey,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -198,7 +207,8 @@ impl Schema {
         let action = match raw.action.as_str() {
             "affiliate" => Action::Affiliate,
             "exit" => Action::Exit,
-            other => return Err(invalid(format!("field `action`: {other:?} (allowed: affiliate, exit)"))),
+            "user-sheet" => Action::UserSheet,
+            other => return Err(invalid(format!("field `action`: {other:?} (allowed: affiliate, exit, user-sheet)"))),
         };
         for language in ["en", "fr", "nl"] {
             if !raw.title.contains_key(language) {
@@ -223,6 +233,10 @@ impl Schema {
                 "date" => ColumnType::Date,
                 "amount" => ColumnType::Amount,
                 "rate" => ColumnType::Rate,
+                "login" => ColumnType::Login,
+                "email" => ColumnType::Email,
+                "contracts" => ColumnType::Contracts,
+                "public_key" => ColumnType::PublicKey,
                 "enum" => {
                     if raw_column.values.is_empty() {
                         return Err(invalid(format!("{}: an enum needs values", at("values"))));
@@ -237,7 +251,7 @@ impl Schema {
                 }
                 other => {
                     return Err(invalid(format!(
-                        "{}: unknown type {other:?} (allowed: text, code, contract_number, enterprise_number, niss, date, amount, rate, enum)",
+                        "{}: unknown type {other:?} (allowed: text, code, contract_number, enterprise_number, niss, date, amount, rate, enum, login, email, contracts, public_key)",
                         at("type")
                     )))
                 }

@@ -60,6 +60,11 @@ pub enum Value {
     /// Per ten thousand (0.8 → 8000).
     Rate(i64),
     Choice(String),
+    Login(crate::domain::Login),
+    Email(crate::domain::EmailAddress),
+    Contracts(crate::domain::Scope),
+    /// A parsed OpenSSH public key line.
+    PublicKey(String),
 }
 
 impl Value {
@@ -73,6 +78,10 @@ impl Value {
             Value::Date(d) => format_date(*d),
             Value::Cents(c) => format!("{}.{:02}", c / 100, c % 100),
             Value::Rate(r) => format!("{}", *r as f64 / 10_000.0),
+            Value::Login(l) => l.to_string(),
+            Value::Email(e) => e.to_string(),
+            Value::Contracts(s) => s.to_string(),
+            Value::PublicKey(k) => k.chars().take(40).collect(),
         }
     }
 }
@@ -353,6 +362,14 @@ fn convert(column: &Column, cell: &Cell) -> Result<Option<Value>, Finding> {
                 },
             };
             Value::Rate(per_ten_thousand)
+        }
+        ColumnType::Login => Value::Login(crate::domain::Login::parse(&text).map_err(|e| invalid(e.why))?),
+        ColumnType::Email => Value::Email(crate::domain::EmailAddress::parse(&text).map_err(|e| invalid(e.why))?),
+        ColumnType::Contracts => Value::Contracts(crate::domain::Scope::parse(&text).map_err(|e| invalid(e.why))?),
+        ColumnType::PublicKey => {
+            russh::keys::PublicKey::from_openssh(&text)
+                .map_err(|_| invalid("not an OpenSSH public key line".into()))?;
+            Value::PublicKey(text)
         }
         ColumnType::Enum(values) => {
             let wanted = normalise(&text);

@@ -68,7 +68,8 @@ impl std::fmt::Debug for Ingestor {
     }
 }
 
-fn file_finding(error: &ReadError) -> Finding {
+/// The report line for a file that could not be read at all.
+pub fn file_finding(error: &ReadError) -> Finding {
     match error {
         ReadError::FormatNotAllowed { extension, allowed } => Finding::error(None, None, "format-not-allowed")
             .with("extension", extension.clone())
@@ -123,6 +124,8 @@ fn changes(schema: &Schema, rows: &[ValidRow]) -> Vec<RegistryChange> {
                     exit_reason: text(row, "exit_reason"),
                     date_of_death: row.date("date_of_death"),
                 }),
+                // User sheets are applied by `user apply`, not by the inbox workers.
+                Action::UserSheet => None,
             }
         })
         .collect()

@@ -493,4 +493,10 @@ impl Registry {
             .await?;
         Ok(())
     }
+
+    /// Every login in use, among users of all organisations and staff.
+    pub async fn all_logins(&self) -> Result<Vec<Login>, RegistryError> {
+        let rows = sqlx::query("SELECT login FROM users UNION SELECT login FROM staff").fetch_all(&self.pool).await?;
+        rows.iter().map(|r| Login::parse(&r.try_get::<String, _>(0)?).map_err(corrupt("login"))).collect()
+    }
 }

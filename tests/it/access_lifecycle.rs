@@ -165,7 +165,127 @@ async fn master_users_are_reminded_once_before_an_external_access_ends(database:
     assert!(mails[0].contains(logins::CONSULTATION) && mails[0].contains("2026-07-10"));
 }
 
+fn user_sheet(rows: &[[&str; 11]]) -> Vec<u8> {
+    let header = [
+        "Action",
+        "Identifiant",
+        "Nom",
+        "Prénom",
+        "E-mail",
+        "Langue",
+        "Profil",
+        "Contrats",
+        "Externe",
+        "Valable jusqu'au",
+        "Clé publique",
+    ];
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    for (col, h) in header.iter().enumerate() {
+        sheet.write_string(0, col as u16, *h).unwrap();
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (col, value) in row.iter().enumerate() {
+            if !value.is_empty() {
+                sheet.write_string(r as u32 + 1, col as u16, *value).unwrap();
+            }
+        }
+    }
+    workbook.save_to_buffer().unwrap()
+}
+
+async fn a_user_sheet_adds_changes_and_removes_access_or_changes_nothing(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let admin = gateway.admin.clone().with_spool(gateway.settings.notify.clone());
+    let make_master = UserChanges { master: Some(true), ..UserChanges::default() };
+    admin.modify_user(&login(logins::INSCRIPTION), make_master, None, &[]).await.unwrap();
+    let org = EnterpriseNumber::parse(ORG).unwrap();
+    let file = gateway.key_dir.path().join("fiche.xlsx");
+
+    // A sheet with problems changes nothing and names each one.
+    std::fs::write(
+        &file,
+        user_sheet(&[
+            [
+                "AJOUT",
+                "new.person",
+                "Dubois",
+                "Anne",
+                "anne@employer.example",
+                "FR",
+                "Inscription",
+                "GP-2001",
+                "",
+                "",
+                "",
+            ],
+            ["MODIFIER", "nobody.here", "", "", "", "", "Consultation", "", "", "", ""],
+            ["SUPPRIMER", logins::INSCRIPTION, "", "", "", "", "", "", "", "", ""],
+            ["AJOUT", "consultant", "Conseil", "Jean", "jean@firm.example", "FR", "Consultation", "ALL", "OUI", "", ""],
+        ]),
+    )
+    .unwrap();
+    let pension_gateway::admin::SheetOutcome::Rejected(problems) = admin.apply_user_sheet(&org, &file).await.unwrap()
+    else {
+        panic!("a sheet with errors is not applied");
+    };
+    let found: Vec<(Option<u32>, Option<&str>)> = problems.iter().map(|(r, c, _)| (*r, c.as_deref())).collect();
+    assert!(found.contains(&(Some(2), Some("contracts"))), "contract of another organisation: {problems:?}");
+    assert!(found.contains(&(Some(3), Some("login"))), "unknown user: {problems:?}");
+    assert!(found.contains(&(Some(4), Some("login"))), "last master user: {problems:?}");
+    assert!(found.contains(&(Some(5), Some("valid_until"))), "external without an end date: {problems:?}");
+    assert!(gateway.connect("new.person", password(PASSWORD)).await.is_err());
+    assert!(gateway.registry().user(&login("new.person")).await.is_err(), "nothing was created");
+
+    // A correct sheet: a new user gets a password by mail, a change and a removal take effect.
+    std::fs::write(
+        &file,
+        user_sheet(&[
+            [
+                "ADD",
+                "new.person",
+                "Dubois",
+                "Anne",
+                "anne@employer.example",
+                "NL",
+                "INSCRIPTION",
+                "GP-1001",
+                "N",
+                "",
+                "",
+            ],
+            ["MODIFY", logins::CONSULTATION, "", "", "", "", "inscription", "GP-1002", "", "", ""],
+            ["REMOVE", logins::KEY_USER, "", "", "", "", "", "", "", "", ""],
+        ]),
+    )
+    .unwrap();
+    let outcome = admin.apply_user_sheet(&org, &file).await.unwrap();
+    assert!(
+        matches!(&outcome, pension_gateway::admin::SheetOutcome::Applied(changes) if changes.len() == 3),
+        "{outcome:?}"
+    );
+    let mails: Vec<String> = std::fs::read_dir(&gateway.settings.notify.dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    let credentials = mails.iter().find(|m| m.contains("To: anne@employer.example")).expect("credentials mailed");
+    let new_password = credentials.lines().find_map(|l| l.strip_prefix("Wachtwoord: ")).unwrap().trim().to_string();
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains(&format!("To: {}@example.be", logins::INSCRIPTION)) && m.contains("ADD new.person")),
+        "the master user is told"
+    );
+    let sftp = gateway.sftp("new.person", password(&new_password)).await.expect("the new user logs in");
+    assert!(sftp.create("/GP-1001/inbox/affiliations/first.xlsx").await.is_ok(), "with the inscription profile");
+    let changed = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
+    let contracts: Vec<String> = changed.read_dir("/").await.unwrap().map(|e| e.file_name()).collect();
+    assert_eq!(contracts, vec!["GP-1002"]);
+    assert!(gateway.connect(logins::KEY_USER, ClientAuth::Key(gateway.key_file(logins::KEY_USER))).await.is_err());
+}
+
 crate::on_both_databases!(
+    a_user_sheet_adds_changes_and_removes_access_or_changes_nothing,
     master_users_are_reminded_once_before_an_external_access_ends,
     a_master_user_reads_who_has_which_rights_today,
     a_revoked_user_loses_an_open_session_at_its_next_request,

@@ -184,6 +184,7 @@ impl TestGateway {
                 master: false,
                 external_until: None,
                 public_key_files: public_key.map(|k| vec![k.with_extension("pub")]).unwrap_or_default(),
+                public_key_lines: Vec::new(),
                 password: password.map(str::to_string),
             })
             .await
