@@ -100,7 +100,11 @@ pub fn decide(principal: &Principal, node: &Node, operation: Operation) -> Resul
             return Err(Refusal::NotInScope);
         }
     }
-    if matches!(node, Node::AccessFolder | Node::AccessFile { .. }) && !principal.is_master() {
+    let in_access_folder = matches!(
+        node,
+        Node::AccessFolder | Node::AccessFile { .. } | Node::AccessRequestsFolder | Node::AccessRequestFile { .. }
+    );
+    if in_access_folder && !principal.is_master() {
         return Err(Refusal::NotInScope);
     }
     use Operation::*;
@@ -110,7 +114,10 @@ pub fn decide(principal: &Principal, node: &Node, operation: Operation) -> Resul
         List => Err(Refusal::Denied("not a folder")),
         ChangeFolders => Err(Refusal::Denied("folders are fixed: files go into the existing folders")),
         Read => match node {
-            Node::Document { .. } | Node::ResultFile { .. } | Node::AccessFile { .. } => Ok(()),
+            Node::Document { .. }
+            | Node::ResultFile { .. }
+            | Node::AccessFile { .. }
+            | Node::AccessRequestFile { .. } => Ok(()),
             Node::InboxFile { .. } => {
                 Err(Refusal::Denied("uploads cannot be downloaded again: their report is in results/"))
             }
@@ -122,6 +129,10 @@ pub fn decide(principal: &Principal, node: &Node, operation: Operation) -> Resul
 
 fn write_decision(principal: &Principal, node: &Node, operation: Operation) -> Result<(), Refusal> {
     match (&principal.role, node) {
+        (Role::Employer { master: true, .. }, Node::AccessRequestFile { .. }) if operation != Operation::Remove => {
+            Ok(())
+        }
+        (_, Node::AccessRequestFile { .. }) => Err(Refusal::Denied("a user sheet already sent stays with its request")),
         (Role::Employer { profile: Profile::Inscription, .. }, Node::InboxFile { .. }) => Ok(()),
         (Role::Employer { profile: Profile::Consultation, .. }, Node::InboxFile { .. }) => Err(Refusal::Denied(
             "your profile is consultation: uploading needs the inscription profile (ask your master user)",

@@ -393,61 +393,29 @@ impl Admin {
         organisation: &EnterpriseNumber,
         file: &Path,
     ) -> Result<SheetOutcome, AdminError> {
-        use crate::ingest::{read, schema::Schemas, user_sheet, validate};
+        let bytes = std::fs::read(file).map_err(|source| AdminError::Io { path: file.to_path_buf(), source })?;
+        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("sheet").to_string();
+        self.apply_user_sheet_bytes(organisation, &name, &bytes).await
+    }
+
+    /// As [`Admin::apply_user_sheet`], for a sheet already in memory.
+    pub async fn apply_user_sheet_bytes(
+        &self,
+        organisation: &EnterpriseNumber,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<SheetOutcome, AdminError> {
+        use crate::ingest::user_sheet;
         let record = self.registry.organisation_by_number(organisation).await?;
         let schemas = match &self.schemas {
             Some(schemas) => schemas.clone(),
-            None => Schemas::embedded().map_err(|e| AdminError::Invalid(e.to_string()))?,
+            None => crate::ingest::schema::Schemas::embedded().map_err(|e| AdminError::Invalid(e.to_string()))?,
         };
-        let schema =
-            schemas.for_kind("user-sheet").ok_or_else(|| AdminError::Invalid("no user-sheet schema".into()))?;
-        let bytes = std::fs::read(file).map_err(|source| AdminError::Io { path: file.to_path_buf(), source })?;
-        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("sheet");
-        let render = |findings: &[validate::Finding]| -> SheetOutcome {
-            SheetOutcome::Rejected(
-                findings
-                    .iter()
-                    .filter(|f| f.severity == validate::Severity::Error)
-                    .map(|f| {
-                        (f.row, f.column.clone(), crate::ingest::messages::render(f.code, Language::En, &f.params))
-                    })
-                    .collect(),
-            )
-        };
-        let sheet = match read::read(name, &bytes, &schema.formats, &read::ReadLimits::default()) {
-            Ok(sheet) => sheet,
-            Err(error) => return Ok(render(&[crate::ingest::worker::file_finding(&error)])),
-        };
-        let contracts = self.registry.contracts(Some(record.id)).await?;
-        // The generic rules of the user-sheet schema need no contract facts: these are not read.
-        let facts = validate::RegistryFacts {
-            folder_contract: contracts.first().map(|c| c.number.clone()).unwrap_or(ContractNumber::parse("NONE")?),
-            employer: record.enterprise_number.clone(),
-            categories: Default::default(),
-            active: Default::default(),
-            today: time::OffsetDateTime::now_utc().date(),
-        };
-        let validation = validate::validate(schema, &sheet, &facts);
-        let organisation_facts = user_sheet::OrganisationFacts {
-            contracts: contracts.iter().map(|c| c.number.clone()).collect(),
-            users: self
-                .registry
-                .users(Some(record.id))
-                .await?
-                .into_iter()
-                .map(|u| {
-                    let active = u.status == crate::domain::AccountStatus::Active;
-                    (u.login, user_sheet::KnownUser { master: u.master, active })
-                })
-                .collect(),
-            taken_logins: self.registry.all_logins().await?.into_iter().collect(),
-        };
-        let (rows, mut findings) = user_sheet::check(&validation.rows, &organisation_facts);
-        findings.extend(validation.findings.iter().cloned());
-        if findings.iter().any(|f| f.severity == validate::Severity::Error) {
-            findings.sort_by_key(|f| f.row.unwrap_or(0));
-            return Ok(render(&findings));
+        let checked = crate::user_sheets::check_sheet(&self.registry, &schemas, record.id, name, bytes).await?;
+        if checked.errors() > 0 {
+            return Ok(SheetOutcome::Rejected(checked.problems(Language::En)));
         }
+        let rows = checked.rows;
         let mut changes = Vec::new();
         for row in &rows {
             match row.action {
@@ -531,6 +499,53 @@ impl Admin {
             }
         }
         Ok(SheetOutcome::Applied(changes))
+    }
+
+    /// User sheets dropped by master users, newest first.
+    pub async fn access_requests(&self) -> Result<Vec<crate::registry::AccessRequestRecord>, AdminError> {
+        Ok(self.registry.access_requests(None).await?)
+    }
+
+    /// Applies a pending user sheet. It is checked again first: the registry may have changed
+    /// since it was dropped; a sheet that no longer passes is marked invalid and changes nothing.
+    pub async fn approve_access_request(&self, id: i64) -> Result<SheetOutcome, AdminError> {
+        let request = self.registry.access_request(id).await?;
+        if request.status != "pending" {
+            return Err(AdminError::Invalid(format!("access request #{id} is {}, not pending", request.status)));
+        }
+        let organisation = self.registry.organisation(request.organisation_id).await?;
+        let reader = self.storage.open_reader(&ObjectKey::from_stored(&request.object_key)?).await?;
+        let bytes = reader.read_at(0, usize::try_from(reader.size()).unwrap_or(0)).await?;
+        let outcome = self.apply_user_sheet_bytes(&organisation.enterprise_number, &request.file_name, &bytes).await?;
+        let (status, reason) = match &outcome {
+            SheetOutcome::Applied(_) => ("approved", None),
+            SheetOutcome::Rejected(problems) => {
+                ("invalid", Some(format!("{} problem(s) when applied", problems.len())))
+            }
+        };
+        self.registry.decide_access_request(id, status, &self.actor, reason.as_deref()).await?;
+        self.audit("access-approve", Some(request.organisation_id), format!("access request #{id}: {status}")).await?;
+        Ok(outcome)
+    }
+
+    /// Refuses a pending user sheet; the organisation's master users are told why.
+    pub async fn reject_access_request(&self, id: i64, reason: &str) -> Result<(), AdminError> {
+        let reason = non_empty("the reason", reason)?;
+        let request = self.registry.access_request(id).await?;
+        if !self.registry.decide_access_request(id, "rejected", &self.actor, Some(&reason)).await? {
+            return Err(AdminError::Invalid(format!("access request #{id} is {}, not pending", request.status)));
+        }
+        if let Some(spool) = &self.spool {
+            let masters = self.registry.users(Some(request.organisation_id)).await?;
+            for master in masters.iter().filter(|u| u.master && u.status == crate::domain::AccountStatus::Active) {
+                let body = format!("{}: {}\n\n{reason}", request.file_name, "rejected / refusée / geweigerd");
+                spool.send(&master.email, "Extranet Pension Complémentaire", &body).map_err(|e| AdminError::Io {
+                    path: spool.dir.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+            }
+        }
+        self.audit("access-reject", Some(request.organisation_id), format!("access request #{id}: {reason}")).await
     }
 
     /// Mails credentials to their owner's address through the spool.

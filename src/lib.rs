@@ -23,4 +23,5 @@ pub mod sftp;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod user_sheets;
 pub mod vfs;

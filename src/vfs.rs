@@ -30,7 +30,14 @@ pub enum Node {
     AccessFolder,
     /// `/access/<name>` (users.xlsx).
     AccessFile { name: FileName },
+    /// `/access/requests`: user sheets dropped by the master user, and their reports.
+    AccessRequestsFolder,
+    /// `/access/requests/<name>`
+    AccessRequestFile { name: FileName },
 }
+
+/// The drop folder for user sheets inside `/access`.
+pub const REQUESTS_FOLDER: &str = "requests";
 
 /// The folder of master users, beside the contract folders (contract numbers are upper-case,
 /// so no contract can be called this).
@@ -54,6 +61,10 @@ impl Node {
         if first == ACCESS_FOLDER {
             return match rest {
                 [] => Ok(Node::AccessFolder),
+                [folder] if *folder == REQUESTS_FOLDER => Ok(Node::AccessRequestsFolder),
+                [folder, _] if *folder == REQUESTS_FOLDER => {
+                    Ok(Node::AccessRequestFile { name: path.components().get(2).cloned().ok_or(NoSuchNode)? })
+                }
                 [_] => Ok(Node::AccessFile { name: path.components().get(1).cloned().ok_or(NoSuchNode)? }),
                 _ => Err(NoSuchNode),
             };
@@ -102,7 +113,11 @@ impl Node {
     /// The contract the node belongs to, `None` for the root.
     pub fn contract(&self) -> Option<&ContractNumber> {
         match self {
-            Node::Root | Node::AccessFolder | Node::AccessFile { .. } => None,
+            Node::Root
+            | Node::AccessFolder
+            | Node::AccessFile { .. }
+            | Node::AccessRequestsFolder
+            | Node::AccessRequestFile { .. } => None,
             Node::Contract(c) | Node::AreaFolder(c, _) => Some(c),
             Node::DocumentKindFolder { contract, .. }
             | Node::DocumentYearFolder { contract, .. }
@@ -116,7 +131,11 @@ impl Node {
     pub fn is_folder(&self) -> bool {
         !matches!(
             self,
-            Node::Document { .. } | Node::InboxFile { .. } | Node::ResultFile { .. } | Node::AccessFile { .. }
+            Node::Document { .. }
+                | Node::InboxFile { .. }
+                | Node::ResultFile { .. }
+                | Node::AccessFile { .. }
+                | Node::AccessRequestFile { .. }
         )
     }
 

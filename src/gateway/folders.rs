@@ -84,10 +84,28 @@ impl Gateway {
             }
             Node::AccessFolder => {
                 let size = self.users_workbook(principal).await?.len() as u64;
-                vec![Entry {
-                    name: crate::vfs::USERS_FILE.to_string(),
-                    attributes: EntryAttributes { folder: false, size, mtime: now_seconds(), writable: false },
-                }]
+                vec![
+                    Entry {
+                        name: crate::vfs::USERS_FILE.to_string(),
+                        attributes: EntryAttributes { folder: false, size, mtime: now_seconds(), writable: false },
+                    },
+                    folder(crate::vfs::REQUESTS_FOLDER.to_string(), true),
+                ]
+            }
+            Node::AccessRequestsFolder => {
+                let organisation_id = principal.organisation_id().ok_or(GatewayError::NotFound)?;
+                let mut entries = Vec::new();
+                for request in self.registry.access_requests(Some(organisation_id)).await? {
+                    let attributes =
+                        |size| EntryAttributes { folder: false, size, mtime: request.created_at, writable: false };
+                    entries.push(Entry {
+                        name: format!("{}.report.json", request.file_name),
+                        attributes: attributes(request.report_size),
+                    });
+                    entries.push(Entry { name: request.file_name, attributes: attributes(request.size) });
+                }
+                entries.extend(held.entries_in(path));
+                entries
             }
             Node::Contract(_) | Node::AreaFolder(_, Area::Documents) | Node::AreaFolder(_, Area::Inbox) => {
                 node.fixed_children(&self.layout).iter().map(|k| sub_folder(k.as_str())).collect()
@@ -163,9 +181,11 @@ impl Gateway {
                 entries.extend(held.entries_in(path));
                 entries
             }
-            Node::Document { .. } | Node::InboxFile { .. } | Node::ResultFile { .. } | Node::AccessFile { .. } => {
-                return Err(GatewayError::Unsupported("not a folder"))
-            }
+            Node::Document { .. }
+            | Node::InboxFile { .. }
+            | Node::ResultFile { .. }
+            | Node::AccessFile { .. }
+            | Node::AccessRequestFile { .. } => return Err(GatewayError::Unsupported("not a folder")),
         };
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         entries.dedup_by(|later, earlier| later.name == earlier.name);
@@ -190,6 +210,11 @@ impl Gateway {
                 Ok(EntryAttributes { folder: false, size, mtime: now_seconds(), writable: false })
             }
             Node::AccessFile { .. } => Err(GatewayError::NotFound),
+            Node::AccessRequestsFolder => Ok(EntryAttributes::folder(true)),
+            Node::AccessRequestFile { name } => {
+                let (_, size, mtime) = self.access_request_object(principal, name).await?;
+                Ok(EntryAttributes { folder: false, size, mtime, writable: false })
+            }
             Node::Contract(number) => {
                 self.contract_record(number).await?;
                 Ok(EntryAttributes::folder(false))

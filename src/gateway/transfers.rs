@@ -30,8 +30,22 @@ pub struct Download {
 /// Where a finished upload goes.
 #[derive(Debug, Clone)]
 enum Destination {
-    Inbox { contract_id: i64, kind: KindName, uploader_user_id: i64 },
-    Documents { contract_id: i64, kind: KindName, year: Option<u16> },
+    Inbox {
+        contract_id: i64,
+        kind: KindName,
+        uploader_user_id: i64,
+    },
+    Documents {
+        contract_id: i64,
+        kind: KindName,
+        year: Option<u16>,
+    },
+    /// A user sheet for the insurer's decision.
+    AccessRequest {
+        organisation_id: i64,
+        uploader_user_id: i64,
+        language: crate::domain::Language,
+    },
 }
 
 /// An upload in progress: the bytes go to `writer`.
@@ -190,6 +204,7 @@ impl Gateway {
                 let report = self.registry.report(contract.id, name.as_str()).await?.ok_or(GatewayError::NotFound)?;
                 report.object_key
             }
+            Node::AccessRequestFile { name } => self.access_request_object(principal, name).await?.0,
             Node::AccessFile { name } if name.as_str() == crate::vfs::USERS_FILE => {
                 let reader = crate::storage::ObjectReader::from_bytes(self.users_workbook(principal).await?);
                 return Ok(Download { path: path.clone(), reader });
@@ -242,6 +257,16 @@ impl Gateway {
                 let record = self.contract_record(contract).await?;
                 let destination = Destination::Documents { contract_id: record.id, kind: kind.clone(), year: *year };
                 (destination, ObjectKey::for_document(contract, kind))
+            }
+            (Node::AccessRequestFile { .. }, Role::Employer { user_id, organisation_id, .. }) => {
+                let language =
+                    self.registry.user_by_id(*user_id).await.map(|u| u.language).unwrap_or(crate::domain::Language::Fr);
+                let destination = Destination::AccessRequest {
+                    organisation_id: *organisation_id,
+                    uploader_user_id: *user_id,
+                    language,
+                };
+                (destination, ObjectKey::for_access_request(*organisation_id))
             }
             _ => return Err(GatewayError::Unsupported("cannot write here")),
         };
@@ -310,6 +335,74 @@ impl Gateway {
         self.audited(principal, context, "close-write", &path, result)
     }
 
+    /// Checks a dropped user sheet at once and records it as a request with its report:
+    /// "pending" for the insurer's decision, or "invalid" with the problems to fix.
+    async fn record_access_request(
+        &self,
+        organisation_id: i64,
+        uploader_user_id: i64,
+        language: crate::domain::Language,
+        name: &FileName,
+        stored: &crate::storage::StoredObject,
+    ) -> Result<UploadOutcome, crate::registry::RegistryError> {
+        let storage_error = |e: crate::storage::StorageError| crate::registry::RegistryError::Refused(e.to_string());
+        let checked = if stored.size > crate::user_sheets::MAX_SHEET_BYTES {
+            let finding = crate::ingest::worker::file_finding(&crate::ingest::read::ReadError::TooLarge {
+                limit: crate::user_sheets::MAX_SHEET_BYTES,
+            });
+            crate::user_sheets::CheckedSheet { rows: Vec::new(), findings: vec![finding] }
+        } else {
+            let reader = self.storage.open_reader(&stored.key).await.map_err(storage_error)?;
+            let bytes = reader.read_at(0, usize::try_from(stored.size).unwrap_or(0)).await.map_err(storage_error)?;
+            crate::user_sheets::check_sheet(&self.registry, &self.schemas, organisation_id, name.as_str(), &bytes)
+                .await?
+        };
+        let status = if checked.errors() > 0 { "invalid" } else { "pending" };
+        let report = checked.report_json(name.as_str(), status, language);
+        let mut writer =
+            self.storage.create(ObjectKey::for_access_request(organisation_id)).await.map_err(storage_error)?;
+        writer.append(bytes::Bytes::from(report)).await.map_err(storage_error)?;
+        let report = writer.finish().await.map_err(storage_error)?.commit().await.map_err(storage_error)?;
+        let recorded = self
+            .registry
+            .record_access_request(&crate::registry::NewAccessRequest {
+                organisation_id,
+                uploader_user_id,
+                file_name: name.to_string(),
+                size: stored.size,
+                sha256: stored.sha256.clone(),
+                object_key: stored.key.to_string(),
+                report_key: report.key.to_string(),
+                report_size: report.size,
+                status,
+                problems: checked.errors() as i64,
+            })
+            .await;
+        if recorded.is_err() {
+            let _ = self.storage.delete(&report.key).await;
+        }
+        recorded.map(|_| UploadOutcome::Recorded)
+    }
+
+    /// The stored object behind `/access/requests/<name>`: a sheet or its `.report.json`.
+    pub(super) async fn access_request_object(
+        &self,
+        principal: &Principal,
+        name: &FileName,
+    ) -> Result<(String, u64, i64), GatewayError> {
+        let organisation_id = principal.organisation_id().ok_or(GatewayError::NotFound)?;
+        let requests = self.registry.access_requests(Some(organisation_id)).await?;
+        for request in requests {
+            if request.file_name == name.as_str() {
+                return Ok((request.object_key, request.size, request.created_at));
+            }
+            if format!("{}.report.json", request.file_name) == name.as_str() {
+                return Ok((request.report_key, request.report_size, request.created_at));
+            }
+        }
+        Err(GatewayError::NotFound)
+    }
+
     /// Object first, registry row second; a failed row removes the object again.
     async fn commit(
         &self,
@@ -361,6 +454,9 @@ impl Gateway {
                     Publication::Published { .. } => UploadOutcome::Recorded,
                     Publication::Unchanged(_) => UploadOutcome::Unchanged,
                 }),
+            Destination::AccessRequest { organisation_id, uploader_user_id, language } => {
+                self.record_access_request(organisation_id, uploader_user_id, language, &name, &stored).await
+            }
         };
         match recorded {
             Ok(UploadOutcome::Unchanged) => {

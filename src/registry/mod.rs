@@ -5,6 +5,7 @@
 //! One file per aggregate: organisations and contracts, accounts (users, staff, keys),
 //! uploads, documents, audit events.
 
+mod access_requests;
 mod accounts;
 mod audit_events;
 mod documents;
@@ -18,6 +19,7 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, SqlStr};
 
+pub use access_requests::{AccessRequestRecord, NewAccessRequest};
 pub use accounts::format_date;
 pub use accounts::{
     AccountRef, LoginAccount, NewStaff, NewUser, PublicKeyRecord, StaffRecord, UserChanges, UserRecord,
@@ -81,12 +83,14 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "ingestion", include_str!("../../migrations/sqlite/0002_ingestion.sql")),
     (3, "conventions", include_str!("../../migrations/sqlite/0003_conventions.sql")),
     (4, "expiry_reminders", include_str!("../../migrations/sqlite/0004_expiry_reminders.sql")),
+    (5, "access_requests", include_str!("../../migrations/sqlite/0005_access_requests.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/postgres/0001_registry.sql")),
     (2, "ingestion", include_str!("../../migrations/postgres/0002_ingestion.sql")),
     (3, "conventions", include_str!("../../migrations/postgres/0003_conventions.sql")),
     (4, "expiry_reminders", include_str!("../../migrations/postgres/0004_expiry_reminders.sql")),
+    (5, "access_requests", include_str!("../../migrations/postgres/0005_access_requests.sql")),
 ];
 
 impl Registry {

@@ -60,6 +60,11 @@ impl ObjectKey {
         Self(format!("reports/{contract}/{}", Self::random_id()))
     }
 
+    /// `access-requests/<organisation id>/<random>`, for user sheets and their reports.
+    pub fn for_access_request(organisation_id: i64) -> Self {
+        Self(format!("access-requests/{organisation_id}/{}", Self::random_id()))
+    }
+
     /// A key read back from the registry, checked again before it touches a path.
     pub fn from_stored(key: &str) -> Result<Self, StorageError> {
         let valid = !key.is_empty()

@@ -284,7 +284,128 @@ async fn a_user_sheet_adds_changes_and_removes_access_or_changes_nothing(databas
     assert!(gateway.connect(logins::KEY_USER, ClientAuth::Key(gateway.key_file(logins::KEY_USER))).await.is_err());
 }
 
+async fn drop_sheet(sftp: &SftpClient, name: &str, bytes: &[u8]) {
+    let mut file = sftp.create(format!("/access/requests/{name}")).await.unwrap();
+    file.write_all(bytes).await.unwrap();
+    file.shutdown().await.unwrap();
+}
+
+fn cli(gateway: &TestGateway, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_pension-gateway"))
+        .args(args)
+        .env("PENSION_GATEWAY__DATA_DIR", gateway.data_dir.path())
+        .env("PENSION_GATEWAY__DATABASE__URL", &gateway.settings.database.url)
+        .env("PENSION_GATEWAY__LOG__LEVEL", "warn")
+        .output()
+        .unwrap()
+}
+
+async fn the_faq_access_story_runs_end_to_end_through_sftp_and_the_cli(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let make_master = UserChanges { master: Some(true), ..UserChanges::default() };
+    gateway.admin.modify_user(&login(logins::INSCRIPTION), make_master, None, &[]).await.unwrap();
+    let master = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+    let approve = |name: &str| {
+        let requests: serde_json::Value =
+            serde_json::from_slice(&cli(&gateway, &["access", "requests", "--json"]).stdout).unwrap();
+        let id = requests.as_array().unwrap().iter().find(|r| r["file_name"] == name).unwrap()["id"].as_i64().unwrap();
+        let output = cli(&gateway, &["access", "approve", &id.to_string()]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    };
+
+    // A sheet with a problem is reported at once and cannot be approved.
+    drop_sheet(
+        &master,
+        "bad.xlsx",
+        &user_sheet(&[[
+            "ADD",
+            "anne.dubois",
+            "Dubois",
+            "Anne",
+            "not-an-address",
+            "FR",
+            "CONSULTATION",
+            "GP-1001",
+            "",
+            "",
+            "",
+        ]]),
+    )
+    .await;
+    let report: serde_json::Value =
+        serde_json::from_slice(&master.read("/access/requests/bad.xlsx.report.json").await.unwrap()).unwrap();
+    assert_eq!(report["status"], "invalid");
+    assert_eq!(report["errors"][0]["column"], "email");
+
+    // 1. The master user drops a sheet; staff approve it with the CLI.
+    drop_sheet(
+        &master,
+        "new.xlsx",
+        &user_sheet(&[[
+            "ADD",
+            "anne.dubois",
+            "Dubois",
+            "Anne",
+            "anne@employer.example",
+            "FR",
+            "CONSULTATION",
+            "GP-1001",
+            "",
+            "",
+            "",
+        ]]),
+    )
+    .await;
+    let report: serde_json::Value =
+        serde_json::from_slice(&master.read("/access/requests/new.xlsx.report.json").await.unwrap()).unwrap();
+    assert_eq!(report["status"], "pending", "{report:#}");
+    approve("new.xlsx");
+    // 2. The new user logs in with the password from the delivered mail.
+    let mail = std::fs::read_dir(&gateway.settings.notify.dir)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .find(|m| m.contains("To: anne@employer.example"))
+        .expect("the credentials were mailed");
+    let anne_password = mail.lines().find_map(|l| l.strip_prefix("Mot de passe : ")).unwrap().trim().to_string();
+    let anne = gateway.sftp("anne.dubois", password(&anne_password)).await.expect("the new user logs in");
+    // 3. As a consultation user she cannot upload.
+    assert_eq!(refusal(anne.create("/GP-1001/inbox/affiliations/a.xlsx").await), StatusCode::PermissionDenied);
+    // 4. A MODIFY row makes her inscription; 5. she can upload, in the same session.
+    drop_sheet(
+        &master,
+        "modify.xlsx",
+        &user_sheet(&[["MODIFY", "anne.dubois", "", "", "", "", "INSCRIPTION", "", "", "", ""]]),
+    )
+    .await;
+    approve("modify.xlsx");
+    let mut upload = anne.create("/GP-1001/inbox/affiliations/a.xlsx").await.expect("inscription now");
+    upload.write_all(b"data").await.unwrap();
+    upload.shutdown().await.unwrap();
+    // 6. A REMOVE row ends her access, open session included.
+    drop_sheet(&master, "remove.xlsx", &user_sheet(&[["REMOVE", "anne.dubois", "", "", "", "", "", "", "", "", ""]]))
+        .await;
+    approve("remove.xlsx");
+    assert!(anne.read_dir("/").await.is_err());
+    assert!(gateway.connect("anne.dubois", password(&anne_password)).await.is_err());
+
+    // A sheet removing the last master user is refused with a report.
+    drop_sheet(
+        &master,
+        "last.xlsx",
+        &user_sheet(&[["REMOVE", logins::INSCRIPTION, "", "", "", "", "", "", "", "", ""]]),
+    )
+    .await;
+    let report: serde_json::Value =
+        serde_json::from_slice(&master.read("/access/requests/last.xlsx.report.json").await.unwrap()).unwrap();
+    assert_eq!(report["status"], "invalid");
+    assert!(report["errors"][0]["message"].as_str().unwrap().contains("master"), "{report:#}");
+    // Only master users see /access.
+    let plain = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
+    assert_eq!(refusal(plain.create("/access/requests/x.xlsx").await), StatusCode::NoSuchFile);
+}
+
 crate::on_both_databases!(
+    the_faq_access_story_runs_end_to_end_through_sftp_and_the_cli,
     a_user_sheet_adds_changes_and_removes_access_or_changes_nothing,
     master_users_are_reminded_once_before_an_external_access_ends,
     a_master_user_reads_who_has_which_rights_today,

@@ -1,0 +1,99 @@
+//! Checking a user sheet for an organisation: the schema's generic validation, then the
+//! organisation's facts (its contracts, its users, the logins in use, its last master user).
+//! Used when a master user drops a sheet into `/access/requests/` and when staff apply one.
+
+use serde_json::json;
+
+use crate::domain::{ContractNumber, Language};
+use crate::ingest::read::{read, ReadLimits};
+use crate::ingest::schema::Schemas;
+use crate::ingest::user_sheet::{check, KnownUser, OrganisationFacts, SheetRow};
+use crate::ingest::validate::{validate, Finding, RegistryFacts, Severity};
+use crate::registry::{Registry, RegistryError};
+
+/// Sheets larger than this are refused: a user sheet has a few rows.
+pub const MAX_SHEET_BYTES: u64 = 5 * 1024 * 1024;
+
+/// The rows of a sheet and what is wrong with it.
+#[derive(Debug, Clone, Default)]
+pub struct CheckedSheet {
+    pub rows: Vec<SheetRow>,
+    pub findings: Vec<Finding>,
+}
+
+impl CheckedSheet {
+    pub fn errors(&self) -> usize {
+        self.findings.iter().filter(|f| f.severity == Severity::Error).count()
+    }
+
+    /// One line per error: row, column key, message.
+    pub fn problems(&self, language: Language) -> Vec<(Option<u32>, Option<String>, String)> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+            .map(|f| (f.row, f.column.clone(), crate::ingest::messages::render(f.code, language, &f.params)))
+            .collect()
+    }
+
+    /// The report shown next to the sheet in `/access/requests/`.
+    pub fn report_json(&self, file_name: &str, status: &str, language: Language) -> Vec<u8> {
+        let problems: Vec<_> = self
+            .problems(language)
+            .into_iter()
+            .map(|(row, column, message)| json!({ "row": row, "column": column, "message": message }))
+            .collect();
+        let value = json!({ "file_name": file_name, "status": status, "rows": self.rows.len(), "errors": problems });
+        serde_json::to_vec_pretty(&value).unwrap_or_default()
+    }
+}
+
+/// Reads and checks a sheet for an organisation.
+pub async fn check_sheet(
+    registry: &Registry,
+    schemas: &Schemas,
+    organisation_id: i64,
+    file_name: &str,
+    bytes: &[u8],
+) -> Result<CheckedSheet, RegistryError> {
+    let Some(schema) = schemas.for_kind("user-sheet") else {
+        return Err(RegistryError::Refused("no user-sheet schema is configured".into()));
+    };
+    let limits = ReadLimits { max_file_bytes: MAX_SHEET_BYTES, max_rows: 1_000, ..ReadLimits::default() };
+    let sheet = match read(file_name, bytes, &schema.formats, &limits) {
+        Ok(sheet) => sheet,
+        Err(error) => {
+            return Ok(CheckedSheet { rows: Vec::new(), findings: vec![crate::ingest::worker::file_finding(&error)] })
+        }
+    };
+    let organisation = registry.organisation(organisation_id).await?;
+    let contracts = registry.contracts(Some(organisation_id)).await?;
+    // The user-sheet schema has no contract or affiliate rules: these facts are not read.
+    let facts = RegistryFacts {
+        folder_contract: match contracts.first() {
+            Some(contract) => contract.number.clone(),
+            None => ContractNumber::parse("NONE").map_err(|e| RegistryError::Corrupt(e.to_string()))?,
+        },
+        employer: organisation.enterprise_number.clone(),
+        categories: Default::default(),
+        active: Default::default(),
+        today: time::OffsetDateTime::now_utc().date(),
+    };
+    let validation = validate(schema, &sheet, &facts);
+    let organisation_facts = OrganisationFacts {
+        contracts: contracts.iter().map(|c| c.number.clone()).collect(),
+        users: registry
+            .users(Some(organisation_id))
+            .await?
+            .into_iter()
+            .map(|u| {
+                let active = u.status == crate::domain::AccountStatus::Active;
+                (u.login, KnownUser { master: u.master, active })
+            })
+            .collect(),
+        taken_logins: registry.all_logins().await?.into_iter().collect(),
+    };
+    let (rows, mut findings) = check(&validation.rows, &organisation_facts);
+    findings.extend(validation.findings);
+    findings.sort_by_key(|f| f.row.unwrap_or(0));
+    Ok(CheckedSheet { rows, findings })
+}
