@@ -116,6 +116,20 @@ impl Session {
         Arc::clone(&self.principal.read().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
+    /// Records an upload that ends without being recorded.
+    fn audit_lost_upload(&self, path: &RemotePath, reason: &str) {
+        let principal = self.principal();
+        let path = Some(path.to_string());
+        self.gateway.audit_event(
+            Some(&principal),
+            &self.context,
+            "close-write",
+            path,
+            audit::FAILED,
+            Some(reason.into()),
+        );
+    }
+
     /// Reloads the principal; false when the account may no longer be used.
     async fn refresh_principal(&self) -> bool {
         let current = self.principal();
@@ -308,14 +322,9 @@ where
     let leftovers = session.handles().drain();
     for handle in leftovers {
         match handle {
-            OpenHandle::Upload { path, .. } => session.gateway.audit_event(
-                Some(&*session.principal()),
-                &session.context,
-                "close-write",
-                Some(path.to_string()),
-                audit::FAILED,
-                Some("upload interrupted: nothing was recorded".into()),
-            ),
+            OpenHandle::Upload { path, .. } => {
+                session.audit_lost_upload(&path, "upload interrupted: nothing was recorded")
+            }
             OpenHandle::Download { download, bytes_read } => session.gateway.close_download(
                 &session.principal(),
                 &download,
@@ -642,14 +651,8 @@ async fn run_ordered(session: Arc<Session>, mut queue: mpsc::UnboundedReceiver<O
         session.request_done.notify_one();
     }
     for path in held.discard() {
-        session.gateway.audit_event(
-            Some(&*session.principal()),
-            &session.context,
-            "close-write",
-            Some(path.to_string()),
-            audit::FAILED,
-            Some("the session ended before the temporary file was renamed: nothing was recorded".into()),
-        );
+        session
+            .audit_lost_upload(&path, "the session ended before the temporary file was renamed: nothing was recorded");
     }
 }
 

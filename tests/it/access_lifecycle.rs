@@ -156,10 +156,7 @@ async fn master_users_are_reminded_once_before_an_external_access_ends(database:
     gateway.set_today("2026-06-27");
     assert_eq!(remind().await, 1);
     assert_eq!(remind().await, 0, "once per end date");
-    let mails: Vec<String> = std::fs::read_dir(&gateway.settings.notify.dir)
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .collect();
+    let mails = gateway.spooled_mails();
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains(&format!("To: {}@example.be", logins::INSCRIPTION)), "{}", mails[0]);
     assert!(mails[0].contains(logins::CONSULTATION) && mails[0].contains("2026-07-10"));
@@ -264,10 +261,7 @@ async fn a_user_sheet_adds_changes_and_removes_access_or_changes_nothing(databas
         matches!(&outcome, pension_gateway::admin::SheetOutcome::Applied(changes) if changes.len() == 3),
         "{outcome:?}"
     );
-    let mails: Vec<String> = std::fs::read_dir(&gateway.settings.notify.dir)
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-        .collect();
+    let mails = gateway.spooled_mails();
     let credentials = mails.iter().find(|m| m.contains("To: anne@employer.example")).expect("credentials mailed");
     let new_password = credentials.lines().find_map(|l| l.strip_prefix("Wachtwoord: ")).unwrap().trim().to_string();
     assert!(
@@ -361,9 +355,9 @@ async fn the_faq_access_story_runs_end_to_end_through_sftp_and_the_cli(database:
     assert_eq!(report["status"], "pending", "{report:#}");
     approve("new.xlsx");
     // 2. The new user logs in with the password from the delivered mail.
-    let mail = std::fs::read_dir(&gateway.settings.notify.dir)
-        .unwrap()
-        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+    let mail = gateway
+        .spooled_mails()
+        .into_iter()
         .find(|m| m.contains("To: anne@employer.example"))
         .expect("the credentials were mailed");
     let anne_password = mail.lines().find_map(|l| l.strip_prefix("Mot de passe : ")).unwrap().trim().to_string();

@@ -234,6 +234,13 @@ impl TestGateway {
         self.registry().audit_events(i64::MIN).await.unwrap()
     }
 
+    /// Every message written to the mail spool so far.
+    pub fn spooled_mails(&self) -> Vec<String> {
+        std::fs::read_dir(&self.settings.notify.dir)
+            .map(|entries| entries.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect())
+            .unwrap_or_default()
+    }
+
     /// Publishes a document through the CLI's service, as staff would.
     pub async fn publish(&self, contract: &str, kind: &str, year: Option<u16>, name: &str, content: &[u8]) {
         let dir = tempfile::tempdir().unwrap();
