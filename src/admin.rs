@@ -609,9 +609,65 @@ impl Admin {
             .and_then(|n| n.to_str())
             .ok_or_else(|| AdminError::Invalid(format!("{}: not a file name in UTF-8", file.display())))?;
         let file_name = FileName::parse(file_name).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        let source =
+            tokio::fs::File::open(file).await.map_err(|source| AdminError::Io { path: file.to_path_buf(), source })?;
+        self.publish_from(contract, kind, year, file_name, source, file).await
+    }
+
+    /// Makes the annual-adjustment template of a contract (one row per active affiliate),
+    /// records it so that the return can be checked against it, and publishes it in
+    /// `documents/annual-adjustment/` when asked. Returns the file name and the workbook.
+    pub async fn annual_adjustment_template(
+        &self,
+        contract: &ContractNumber,
+        adjustment_date: Date,
+        publish: bool,
+    ) -> Result<(FileName, Vec<u8>), AdminError> {
+        let record = self.registry.contract(contract).await?;
+        let rows = self.registry.template_rows(record.id).await?;
+        let id_bytes: [u8; 16] = rand::random();
+        let template_id = hex::encode(id_bytes);
+        let workbook = crate::ingest::templates::build(&template_id, contract.as_str(), adjustment_date, &rows)
+            .map_err(|e| AdminError::Invalid(format!("cannot write the template: {e}")))?;
+        self.registry.record_template(&template_id, record.id, adjustment_date, rows.len()).await?;
+        let name = format!("annual-adjustment-{contract}-{}.xlsx", crate::registry::format_date(adjustment_date));
+        let name = FileName::parse(&name).map_err(|e| AdminError::Invalid(e.to_string()))?;
+        if publish {
+            let kind = KindName::parse("annual-adjustment")?;
+            self.publish_bytes(contract, &kind, None, &name, &workbook).await?;
+        }
+        self.audit(
+            "template-annual-adjustment",
+            Some(record.organisation_id),
+            format!("contract {contract}: template {template_id}, {} rows", rows.len()),
+        )
+        .await?;
+        Ok((name, workbook))
+    }
+
+    /// Publishes bytes made in memory (a template) as a document.
+    pub async fn publish_bytes(
+        &self,
+        contract: &ContractNumber,
+        kind: &KindName,
+        period: Option<u16>,
+        file_name: &FileName,
+        bytes: &[u8],
+    ) -> Result<PublishOutcome, AdminError> {
+        self.publish_from(contract, kind, period, file_name.clone(), bytes, Path::new(file_name.as_str())).await
+    }
+
+    async fn publish_from<R: tokio::io::AsyncRead + Unpin>(
+        &self,
+        contract: &ContractNumber,
+        kind: &KindName,
+        year: Option<u16>,
+        file_name: FileName,
+        mut source: R,
+        origin: &Path,
+    ) -> Result<PublishOutcome, AdminError> {
         let contract_record = self.registry.contract(contract).await?;
-        let io_error = |source| AdminError::Io { path: file.to_path_buf(), source };
-        let mut source = tokio::fs::File::open(file).await.map_err(io_error)?;
+        let io_error = |source| AdminError::Io { path: origin.to_path_buf(), source };
         let mut writer = self.storage.create(ObjectKey::for_document(contract, kind)).await?;
         let mut buffer = vec![0u8; 1 << 20];
         loop {

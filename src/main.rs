@@ -67,6 +67,27 @@ enum Command {
     /// User sheets dropped by master users into /access/requests/.
     #[command(subcommand)]
     Access(AccessCommand),
+    /// Pre-filled workbooks sent to contracts.
+    #[command(subcommand)]
+    Template(TemplateCommand),
+}
+
+#[derive(Subcommand)]
+enum TemplateCommand {
+    /// The annual-adjustment workbook of a contract: one row per active affiliate.
+    AnnualAdjustment {
+        #[arg(long, value_name = "C", value_parser = ContractNumber::parse)]
+        contract: ContractNumber,
+        /// The adjustment date (usually 1 January).
+        #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+        date: Date,
+        /// Publish it in the contract's documents/annual-adjustment/ folder.
+        #[arg(long)]
+        publish: bool,
+        /// Also write it to this file.
+        #[arg(long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -609,6 +630,13 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
         Command::Access(AccessCommand::Reject { id, reason }) => {
             admin(&settings).await?.reject_access_request(id, &reason).await?;
             println!("access request {id} rejected");
+        }
+        Command::Template(TemplateCommand::AnnualAdjustment { contract, date, publish, output }) => {
+            let (name, workbook) = admin(&settings).await?.annual_adjustment_template(&contract, date, publish).await?;
+            if let Some(path) = &output {
+                std::fs::write(path, &workbook).with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            println!("{name}{}", if publish { " published in documents/annual-adjustment/" } else { "" });
         }
         Command::Ingest(IngestCommand::Retry { upload_id }) => {
             admin(&settings).await?.retry_ingestion(upload_id).await?;

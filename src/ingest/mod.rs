@@ -7,6 +7,7 @@ pub mod messages;
 pub mod read;
 pub mod report;
 pub mod schema;
+pub mod templates;
 pub mod user_sheet;
 pub mod validate;
 pub mod worker;

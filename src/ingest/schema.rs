@@ -15,6 +15,7 @@ pub const EMBEDDED_SCHEMAS: &[(&str, &str)] = &[
     ("affiliations.v1.toml", include_str!("../../schemas/affiliations.v1.toml")),
     ("exits.v1.toml", include_str!("../../schemas/exits.v1.toml")),
     ("user-sheet.v1.toml", include_str!("../../schemas/user-sheet.v1.toml")),
+    ("annual-adjustment.v1.toml", include_str!("../../schemas/annual-adjustment.v1.toml")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +120,8 @@ pub enum Action {
     Exit,
     /// Not an upload into a contract inbox: applied to the organisation's users.
     UserSheet,
+    /// The return of an annual-adjustment template: checked against the template it came from.
+    AnnualAdjustment,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,6 +211,7 @@ impl Schema {
             "affiliate" => Action::Affiliate,
             "exit" => Action::Exit,
             "user-sheet" => Action::UserSheet,
+            "annual-adjustment" => Action::AnnualAdjustment,
             other => return Err(invalid(format!("field `action`: {other:?} (allowed: affiliate, exit, user-sheet)"))),
         };
         for language in ["en", "fr", "nl"] {

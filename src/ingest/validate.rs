@@ -180,7 +180,8 @@ pub fn normalise(text: &str) -> String {
     out.trim_end().to_string()
 }
 
-fn cell_text(cell: &Cell) -> Option<String> {
+/// A cell as trimmed text; `None` when empty.
+pub fn cell_text(cell: &Cell) -> Option<String> {
     match cell {
         Cell::Empty => None,
         Cell::Text(t) => {

@@ -21,7 +21,11 @@ use crate::storage::{ObjectKey, ObjectStore, StorageError, StoredObject};
 use super::read::{read, ReadError, ReadLimits, Sheet};
 use super::report::{json_report, xlsx_report, Outcome, ReportInput};
 use super::schema::{Action, Schema, Schemas};
+use super::templates::{check_return, read_meta, Meta};
 use super::validate::{validate, ActiveAffiliate, Finding, RegistryFacts, ValidRow, Validation, Value};
+
+/// A new salary more than this much above the previous one is flagged (DOMAIN.md §5).
+const MAX_SALARY_INCREASE_PERCENT: i64 = 25;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -124,8 +128,9 @@ fn changes(schema: &Schema, rows: &[ValidRow]) -> Vec<RegistryChange> {
                     exit_reason: text(row, "exit_reason"),
                     date_of_death: row.date("date_of_death"),
                 }),
-                // User sheets are applied by `user apply`, not by the inbox workers.
-                Action::UserSheet => None,
+                // User sheets are applied by `user apply`; annual adjustments need their
+                // template's rows (see `template_changes`).
+                Action::UserSheet | Action::AnnualAdjustment => None,
             }
         })
         .collect()
@@ -245,10 +250,10 @@ impl Ingestor {
         schema: &Schema,
         upload: &UploadRecord,
         facts: RegistryFacts,
-    ) -> Result<(Option<Sheet>, Validation), IngestError> {
+    ) -> Result<(Option<Sheet>, Validation, Option<Meta>), IngestError> {
         if upload.size > self.settings.limits.max_file_bytes {
             let finding = file_finding(&ReadError::TooLarge { limit: self.settings.limits.max_file_bytes });
-            return Ok((None, Validation { findings: vec![finding], ..Validation::default() }));
+            return Ok((None, Validation { findings: vec![finding], ..Validation::default() }, None));
         }
         let bytes = self.read_object(upload).await?;
         let schema = schema.clone();
@@ -257,9 +262,10 @@ impl Ingestor {
         let work = tokio::task::spawn_blocking(move || match read(&name, &bytes, &schema.formats, &limits) {
             Ok(sheet) => {
                 let validation = validate(&schema, &sheet, &facts);
-                (Some(sheet), validation)
+                let meta = (schema.action == Action::AnnualAdjustment).then(|| read_meta(&bytes)).flatten();
+                (Some(sheet), validation, meta)
             }
-            Err(error) => (None, Validation { findings: vec![file_finding(&error)], ..Validation::default() }),
+            Err(error) => (None, Validation { findings: vec![file_finding(&error)], ..Validation::default() }, None),
         });
         match tokio::time::timeout(self.settings.parse_time_limit, work).await {
             Ok(Ok(result)) => Ok(result),
@@ -269,12 +275,12 @@ impl Ingestor {
                 let finding = Finding::error(None, None, "file-unreadable")
                     .with("format", upload.file_name.rsplit('.').next().unwrap_or("").to_string())
                     .with("detail", "the file could not be read".to_string());
-                Ok((None, Validation { findings: vec![finding], ..Validation::default() }))
+                Ok((None, Validation { findings: vec![finding], ..Validation::default() }, None))
             }
             Err(_) => {
                 let finding = Finding::error(None, None, "parse-timeout")
                     .with("limit", self.settings.parse_time_limit.as_secs().to_string());
-                Ok((None, Validation { findings: vec![finding], ..Validation::default() }))
+                Ok((None, Validation { findings: vec![finding], ..Validation::default() }, None))
             }
         }
     }
@@ -306,10 +312,15 @@ impl Ingestor {
         };
         let contract = self.registry.contract(&upload.contract).await?;
         let duplicate_of = self.registry.accepted_duplicate_of(upload).await?;
-        let (sheet, validation) = match &duplicate_of {
-            Some(_) => (None, Validation::default()),
+        let (sheet, mut validation, meta) = match &duplicate_of {
+            Some(_) => (None, Validation::default(), None),
             None => self.examine(schema, upload, self.facts(upload).await?).await?,
         };
+        let mut salary_changes = Vec::new();
+        if schema.action == Action::AnnualAdjustment && duplicate_of.is_none() && sheet.is_some() {
+            salary_changes =
+                self.check_against_template(&contract, sheet.as_ref(), meta.as_ref(), &mut validation).await?;
+        }
         let outcome = match (&duplicate_of, validation.errors()) {
             (Some(_), _) => Outcome::Duplicate,
             (None, 0) => Outcome::Accepted,
@@ -355,7 +366,11 @@ impl Ingestor {
             data_rows: validation.data_rows as i64,
             errors: validation.errors() as i64,
             warnings: validation.warnings() as i64,
-            changes: if outcome == Outcome::Accepted { changes(schema, &validation.rows) } else { Vec::new() },
+            changes: match outcome {
+                Outcome::Accepted if schema.action == Action::AnnualAdjustment => salary_changes,
+                Outcome::Accepted => changes(schema, &validation.rows),
+                Outcome::Rejected | Outcome::Duplicate => Vec::new(),
+            },
             reports,
         };
         if let Err(error) = self.registry.complete_ingestion(&completion, &self.worker_id).await {
@@ -379,6 +394,56 @@ impl Ingestor {
         });
         tracing::info!(upload = upload.id, outcome = outcome.as_str(), rows = validation.data_rows, "upload processed");
         Ok(Processed { upload_id: upload.id, outcome, errors: validation.errors(), warnings: validation.warnings() })
+    }
+
+    /// An annual-adjustment return must be the template sent to this contract, with every row
+    /// and every locked cell as sent. Returns the salary changes of the rows still employed.
+    async fn check_against_template(
+        &self,
+        contract: &crate::registry::ContractRecord,
+        sheet: Option<&Sheet>,
+        meta: Option<&Meta>,
+        validation: &mut Validation,
+    ) -> Result<Vec<RegistryChange>, IngestError> {
+        let (Some(sheet), Some(header_index)) = (sheet, validation.header_index) else {
+            return Ok(Vec::new());
+        };
+        let Some(meta) = meta else {
+            validation.findings.push(Finding::error(None, None, "template-required"));
+            return Ok(Vec::new());
+        };
+        let template = self.registry.template(&meta.template_id).await?;
+        if template.as_ref().is_none_or(|t| t.contract_id != contract.id) || meta.contract != contract.number.as_str() {
+            validation.findings.push(Finding::error(None, None, "template-unknown"));
+            return Ok(Vec::new());
+        }
+        let (findings, affiliates) = check_return(
+            meta,
+            sheet,
+            header_index,
+            &validation.positions,
+            &validation.rows,
+            MAX_SALARY_INCREASE_PERCENT,
+        );
+        validation.findings.extend(findings);
+        let mut salary = Vec::new();
+        for row in &validation.rows {
+            let (Some(affiliate_id), Some("Y")) = (affiliates.get(&row.number), row.text("still_employed")) else {
+                continue;
+            };
+            if let (Some(Value::Cents(cents)), Some(Value::Rate(rate)), Some(date)) =
+                (row.get("new_salary_fte"), row.get("occupation_rate_at_date"), row.date("adjustment_date"))
+            {
+                salary.push(RegistryChange::Salary {
+                    affiliate_id: *affiliate_id,
+                    effective_date: date,
+                    salary_fte_cents: *cents,
+                    salary_frequency: row.text("salary_frequency").unwrap_or("MONTHLY").to_string(),
+                    occupation_rate: *rate,
+                });
+            }
+        }
+        Ok(salary)
     }
 
     async fn remove_objects(&self, objects: &[StoredObject]) {

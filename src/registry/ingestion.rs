@@ -61,6 +61,36 @@ pub enum RegistryChange {
         exit_reason: String,
         date_of_death: Option<Date>,
     },
+    /// A new salary and occupation rate from an annual adjustment.
+    Salary {
+        affiliate_id: i64,
+        effective_date: Date,
+        salary_fte_cents: i64,
+        salary_frequency: String,
+        occupation_rate: i64,
+    },
+}
+
+/// What an annual-adjustment template carries for one active affiliate.
+#[derive(Debug, Clone)]
+pub struct TemplateRow {
+    pub affiliate_id: i64,
+    pub niss: String,
+    pub last_name: String,
+    pub first_name: String,
+    pub birth_date: String,
+    pub category: String,
+    pub occupation_rate: i64,
+    pub salary_fte_cents: i64,
+    pub salary_frequency: String,
+}
+
+/// A recorded template.
+#[derive(Debug, Clone)]
+pub struct TemplateRecord {
+    pub id: String,
+    pub contract_id: i64,
+    pub adjustment_date: String,
 }
 
 /// A claimed job.
@@ -409,6 +439,69 @@ impl Registry {
         row.as_ref().map(report_from_row).transpose()
     }
 
+    /// The active affiliates of a contract with their latest salary, for a template.
+    pub async fn template_rows(&self, contract_id: i64) -> Result<Vec<TemplateRow>, RegistryError> {
+        let rows = sqlx::query(
+            "WITH last_salary AS (SELECT affiliate_id, MAX(id) AS id FROM salary_history GROUP BY affiliate_id)
+             SELECT a.id, a.niss, a.last_name, a.first_name, a.birth_date, p.category,
+                    s.occupation_rate, s.salary_fte_cents, s.salary_frequency
+             FROM affiliates a
+             JOIN affiliation_periods p ON p.affiliate_id = a.id AND p.exit_date IS NULL
+             JOIN last_salary ls ON ls.affiliate_id = a.id
+             JOIN salary_history s ON s.id = ls.id
+             WHERE a.contract_id = $1 ORDER BY a.last_name, a.first_name, a.id",
+        )
+        .bind(contract_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TemplateRow {
+                    affiliate_id: r.try_get(0)?,
+                    niss: r.try_get(1)?,
+                    last_name: r.try_get(2)?,
+                    first_name: r.try_get(3)?,
+                    birth_date: r.try_get(4)?,
+                    category: r.try_get(5)?,
+                    occupation_rate: r.try_get(6)?,
+                    salary_fte_cents: r.try_get(7)?,
+                    salary_frequency: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn record_template(
+        &self,
+        id: &str,
+        contract_id: i64,
+        adjustment_date: Date,
+        rows: usize,
+    ) -> Result<(), RegistryError> {
+        sqlx::query(
+            "INSERT INTO templates (id, contract_id, adjustment_date, rows, created_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id)
+        .bind(contract_id)
+        .bind(format_date(adjustment_date))
+        .bind(rows as i64)
+        .bind(now_seconds())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn template(&self, id: &str) -> Result<Option<TemplateRecord>, RegistryError> {
+        let row = sqlx::query("SELECT id, contract_id, adjustment_date FROM templates WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok(TemplateRecord { id: r.try_get(0)?, contract_id: r.try_get(1)?, adjustment_date: r.try_get(2)? })
+        })
+        .transpose()
+    }
+
     pub async fn contract_by_id(&self, id: i64) -> Result<ContractNumber, RegistryError> {
         let row = sqlx::query("SELECT number FROM contracts WHERE id = $1")
             .bind(id)
@@ -445,7 +538,7 @@ async fn apply_affiliations(
         .iter()
         .filter_map(|change| match change {
             RegistryChange::Affiliate { .. } => Some(*change),
-            RegistryChange::Exit { .. } => None,
+            RegistryChange::Exit { .. } | RegistryChange::Salary { .. } => None,
         })
         .collect();
     if rows.is_empty() {
@@ -552,6 +645,28 @@ async fn apply_change(
     match change {
         // Affiliations go in batches through apply_affiliations.
         RegistryChange::Affiliate { .. } => {}
+        RegistryChange::Salary {
+            affiliate_id,
+            effective_date,
+            salary_fte_cents,
+            salary_frequency,
+            occupation_rate,
+        } => {
+            sqlx::query(
+                "INSERT INTO salary_history (affiliate_id, effective_date, salary_fte_cents, salary_frequency,
+                                             occupation_rate, upload_id)
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM affiliates WHERE id = $1 AND contract_id = $7)",
+            )
+            .bind(*affiliate_id)
+            .bind(format_date(*effective_date))
+            .bind(*salary_fte_cents)
+            .bind(salary_frequency)
+            .bind(*occupation_rate)
+            .bind(upload_id)
+            .bind(contract_id)
+            .execute(&mut **tx)
+            .await?;
+        }
         RegistryChange::Exit { niss, exit_date, exit_reason, date_of_death } => {
             let updated = sqlx::query(
                 "UPDATE affiliation_periods SET exit_date = $1, exit_reason = $2, date_of_death = $3, exit_upload_id = $4

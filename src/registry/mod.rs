@@ -28,6 +28,7 @@ pub use audit_events::{AuditRecord, NewAuditEvent, GENESIS_HASH};
 pub use documents::{DocumentRecord, NewDocument, Publication};
 pub use ingestion::{
     ActiveAffiliateRecord, AffiliateRecord, Completion, IngestJob, NewReport, RegistryChange, ReportRecord,
+    TemplateRecord, TemplateRow,
 };
 pub use organisations::{ContractRecord, OrganisationRecord};
 pub use uploads::{NewUpload, UploadRecord, UploadStatus};
@@ -84,6 +85,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "conventions", include_str!("../../migrations/sqlite/0003_conventions.sql")),
     (4, "expiry_reminders", include_str!("../../migrations/sqlite/0004_expiry_reminders.sql")),
     (5, "access_requests", include_str!("../../migrations/sqlite/0005_access_requests.sql")),
+    (6, "templates", include_str!("../../migrations/sqlite/0006_templates.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/postgres/0001_registry.sql")),
@@ -91,6 +93,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "conventions", include_str!("../../migrations/postgres/0003_conventions.sql")),
     (4, "expiry_reminders", include_str!("../../migrations/postgres/0004_expiry_reminders.sql")),
     (5, "access_requests", include_str!("../../migrations/postgres/0005_access_requests.sql")),
+    (6, "templates", include_str!("../../migrations/postgres/0006_templates.sql")),
 ];
 
 impl Registry {

@@ -259,7 +259,52 @@ async fn exits_close_the_affiliation_of_active_affiliates_only(database: Databas
     assert_eq!(list[0].exit_date.as_deref(), Some("2026-06-10"));
 }
 
+async fn an_annual_adjustment_template_round_trips_and_tampering_is_caught(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let file = affiliations_xlsx(&[
+        good_row("85073003328", "Dupont", "30/07/1985"),
+        good_row("93051822361", "Martin", "18/05/1993"),
+    ]);
+    upload(&gateway, "affiliations", "in.xlsx", &file).await;
+    assert_eq!(gateway.ingestor.run_once().await.unwrap().unwrap().outcome, Outcome::Accepted);
+
+    let contract = pension_gateway::domain::ContractNumber::parse("GP-1001").unwrap();
+    let (name, _) = gateway.admin.annual_adjustment_template(&contract, date("2027-01-01"), true).await.unwrap();
+    let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+    let template = sftp.read(format!("/GP-1001/documents/annual-adjustment/{name}")).await.unwrap();
+    let template_path = gateway.key_dir.path().join("template.xlsx");
+    std::fs::write(&template_path, &template).unwrap();
+
+    let mut outcomes = Vec::new();
+    for mode in ["tamper", "drop-row", "no-meta", "ok"] {
+        let filled = gateway.key_dir.path().join(format!("{mode}.xlsx"));
+        python_fixture(&["fill-adjustment", template_path.to_str().unwrap(), filled.to_str().unwrap(), mode]);
+        upload(&gateway, "annual-adjustment", &format!("{mode}.xlsx"), &std::fs::read(&filled).unwrap()).await;
+        let processed = gateway.ingestor.run_once().await.unwrap().unwrap();
+        let report = report_json(&gateway, &format!("{mode}.xlsx")).await;
+        let codes: Vec<String> =
+            report["errors"].as_array().unwrap().iter().map(|e| e["code"].as_str().unwrap().to_string()).collect();
+        outcomes.push((mode, processed.outcome, codes, report));
+    }
+    let (_, outcome, codes, report) = &outcomes[0];
+    assert_eq!(*outcome, Outcome::Rejected);
+    assert!(codes.contains(&"locked-changed".to_string()), "{report:#}");
+    assert_eq!(report["errors"].as_array().unwrap().iter().find(|e| e["code"] == "locked-changed").unwrap()["row"], 2);
+    let (_, outcome, codes, report) = &outcomes[1];
+    assert_eq!(*outcome, Outcome::Rejected);
+    assert!(codes.contains(&"row-missing".to_string()), "{report:#}");
+    let (_, outcome, codes, _) = &outcomes[2];
+    assert_eq!((*outcome, codes.clone()), (Outcome::Rejected, vec!["template-required".to_string()]));
+    let (_, outcome, codes, report) = &outcomes[3];
+    assert_eq!(*outcome, Outcome::Accepted, "{codes:?} {report:#}");
+
+    let list = affiliates(&gateway).await;
+    let dupont = list.iter().find(|a| a.last_name == "Dupont").unwrap();
+    assert_eq!(dupont.salary_fte_cents, Some(331_551), "3250.50 raised by 2 %");
+}
+
 crate::on_both_databases!(
+    an_annual_adjustment_template_round_trips_and_tampering_is_caught,
     a_correct_affiliations_file_is_accepted_and_reaches_the_registry,
     a_file_with_one_bad_row_is_rejected_whole_and_changes_nothing,
     the_same_content_twice_is_a_duplicate_and_applied_once,

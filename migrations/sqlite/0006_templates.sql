@@ -1,0 +1,8 @@
+-- Annual-adjustment templates sent to contracts: a returned file is checked against its own.
+CREATE TABLE templates (
+    id TEXT PRIMARY KEY,
+    contract_id INTEGER NOT NULL REFERENCES contracts (id),
+    adjustment_date TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
