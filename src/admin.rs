@@ -645,6 +645,51 @@ impl Admin {
         Ok((name, workbook))
     }
 
+    /// Current documents of a contract, each with who downloaded it and when first.
+    pub async fn documents(
+        &self,
+        contract: &ContractNumber,
+    ) -> Result<Vec<(crate::registry::DocumentRecord, Vec<(String, i64)>)>, AdminError> {
+        let record = self.registry.contract(contract).await?;
+        Ok(self.registry.documents_with_receipts(record.id).await?)
+    }
+
+    /// Tells each organisation, once per publishing run, that new documents are waiting: kinds
+    /// and counts per contract, nothing personal, to the convention's notification address.
+    pub async fn send_publication_digests(
+        &self,
+        published: &std::collections::BTreeMap<ContractNumber, std::collections::BTreeMap<String, usize>>,
+    ) -> Result<usize, AdminError> {
+        let Some(spool) = &self.spool else {
+            return Ok(0);
+        };
+        let mut by_organisation: std::collections::BTreeMap<i64, Vec<String>> = std::collections::BTreeMap::new();
+        for (contract, kinds) in published {
+            let record = self.registry.contract(contract).await?;
+            for (kind, count) in kinds {
+                by_organisation.entry(record.organisation_id).or_default().push(format!("{contract} {kind}: {count}"));
+            }
+        }
+        for (organisation_id, lines) in &by_organisation {
+            let organisation = self.registry.organisation(*organisation_id).await?;
+            let body = format!(
+                "FR — De nouveaux documents sont disponibles sur l'Extranet Pension Complémentaire.\nNL — Er zijn nieuwe documenten beschikbaar op het Extranet Aanvullend Pensioen.\nEN — New documents are available on the Supplementary Pension Extranet.\n\n{}",
+                lines.join("\n")
+            );
+            spool
+                .send(
+                    &organisation.notify_email,
+                    "Extranet Pension Complémentaire — nouveaux documents / nieuwe documenten",
+                    &body,
+                )
+                .map_err(|e| AdminError::Io {
+                    path: spool.dir.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+        }
+        Ok(by_organisation.len())
+    }
+
     /// Publishes bytes made in memory (a template) as a document.
     pub async fn publish_bytes(
         &self,

@@ -25,6 +25,8 @@ const MAX_HELD_UPLOADS: usize = 256;
 pub struct Download {
     pub path: RemotePath,
     pub reader: ObjectReader,
+    /// The published document served, for download receipts.
+    pub document_id: Option<i64>,
 }
 
 /// Where a finished upload goes.
@@ -192,11 +194,13 @@ impl Gateway {
 
     async fn open_download_inner(&self, principal: &Principal, path: &RemotePath) -> Result<Download, GatewayError> {
         let node = self.node_for(principal, path, Operation::Read)?;
+        let mut document_id = None;
         let object_key = match &node {
             Node::Document { contract, kind, year, name } => {
                 let contract = self.contract_record(contract).await?;
                 let document =
                     self.registry.document(contract.id, kind, *year, name).await?.ok_or(GatewayError::NotFound)?;
+                document_id = Some(document.id);
                 document.object_key
             }
             Node::ResultFile { contract, name } => {
@@ -207,17 +211,31 @@ impl Gateway {
             Node::AccessRequestFile { name } => self.access_request_object(principal, name).await?.0,
             Node::AccessFile { name } if name.as_str() == crate::vfs::USERS_FILE => {
                 let reader = crate::storage::ObjectReader::from_bytes(self.users_workbook(principal).await?);
-                return Ok(Download { path: path.clone(), reader });
+                return Ok(Download { path: path.clone(), reader, document_id: None });
             }
             _ => return Err(GatewayError::NotFound),
         };
         let key = ObjectKey::from_stored(&object_key)?;
         let reader = self.storage.open_reader(&key).await?;
-        Ok(Download { path: path.clone(), reader })
+        Ok(Download { path: path.clone(), reader, document_id })
     }
 
-    /// Records the end of a download with the bytes served.
-    pub fn close_download(&self, principal: &Principal, download: &Download, bytes: u64, context: &SessionContext) {
+    /// Records the end of a download with the bytes served, and a user's first download of a
+    /// published document (its receipt).
+    pub async fn close_download(
+        &self,
+        principal: &Principal,
+        download: &Download,
+        bytes: u64,
+        context: &SessionContext,
+    ) {
+        if let (Some(document_id), Role::Employer { user_id, .. }, true) =
+            (download.document_id, &principal.role, bytes > 0)
+        {
+            if let Err(error) = self.registry.record_download(document_id, *user_id).await {
+                tracing::error!(error = ?error, "cannot record a download receipt");
+            }
+        }
         let mut event = self.session_event(
             Some(principal),
             context,

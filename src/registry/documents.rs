@@ -188,4 +188,47 @@ impl Registry {
             })
             .collect()
     }
+
+    /// Records a user's first download of a document; later ones change nothing.
+    pub async fn record_download(&self, document_id: i64, user_id: i64) -> Result<(), RegistryError> {
+        sqlx::query(
+            "INSERT INTO document_downloads (document_id, user_id, first_at) VALUES ($1, $2, $3)
+             ON CONFLICT (document_id, user_id) DO NOTHING",
+        )
+        .bind(document_id)
+        .bind(user_id)
+        .bind(now_seconds())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Current documents of a contract with who downloaded each, and when first.
+    pub async fn documents_with_receipts(
+        &self,
+        contract_id: i64,
+    ) -> Result<Vec<(DocumentRecord, Vec<(String, i64)>)>, RegistryError> {
+        let rows = sqlx::query(sql(
+            "WHERE d.contract_id = $1 AND d.superseded_at IS NULL ORDER BY d.kind, d.year, d.file_name",
+        ))
+        .bind(contract_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut documents = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let document = document_from_row(row)?;
+            let receipts = sqlx::query(
+                "SELECT u.login, r.first_at FROM document_downloads r JOIN users u ON u.id = r.user_id
+                 WHERE r.document_id = $1 ORDER BY r.first_at, u.login",
+            )
+            .bind(document.id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+            .collect::<Result<Vec<_>, RegistryError>>()?;
+            documents.push((document, receipts));
+        }
+        Ok(documents)
+    }
 }

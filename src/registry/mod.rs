@@ -86,6 +86,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "expiry_reminders", include_str!("../../migrations/sqlite/0004_expiry_reminders.sql")),
     (5, "access_requests", include_str!("../../migrations/sqlite/0005_access_requests.sql")),
     (6, "templates", include_str!("../../migrations/sqlite/0006_templates.sql")),
+    (7, "download_receipts", include_str!("../../migrations/sqlite/0007_download_receipts.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/postgres/0001_registry.sql")),
@@ -94,6 +95,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "expiry_reminders", include_str!("../../migrations/postgres/0004_expiry_reminders.sql")),
     (5, "access_requests", include_str!("../../migrations/postgres/0005_access_requests.sql")),
     (6, "templates", include_str!("../../migrations/postgres/0006_templates.sql")),
+    (7, "download_receipts", include_str!("../../migrations/postgres/0007_download_receipts.sql")),
 ];
 
 impl Registry {

@@ -325,12 +325,11 @@ where
             OpenHandle::Upload { path, .. } => {
                 session.audit_lost_upload(&path, "upload interrupted: nothing was recorded")
             }
-            OpenHandle::Download { download, bytes_read } => session.gateway.close_download(
-                &session.principal(),
-                &download,
-                bytes_read.load(Ordering::Acquire),
-                &session.context,
-            ),
+            OpenHandle::Download { download, bytes_read } => {
+                let principal = session.principal();
+                let bytes = bytes_read.load(Ordering::Acquire);
+                session.gateway.close_download(&principal, &download, bytes, &session.context).await;
+            }
             OpenHandle::Folder { .. } => {}
         }
     }
@@ -932,12 +931,9 @@ async fn close(session: &Arc<Session>, id: u32, handle: &str, held: &mut HeldUpl
         None => session.send_status(id, StatusCode::Failure, "unknown handle"),
         Some(OpenHandle::Folder { .. }) => session.send_ok(id),
         Some(OpenHandle::Download { download, bytes_read }) => {
-            session.gateway.close_download(
-                &session.principal(),
-                &download,
-                bytes_read.load(Ordering::Acquire),
-                &session.context,
-            );
+            let principal = session.principal();
+            let bytes = bytes_read.load(Ordering::Acquire);
+            session.gateway.close_download(&principal, &download, bytes, &session.context).await;
             session.send_ok(id);
         }
         Some(OpenHandle::Upload { commands, path, destination, .. }) => {

@@ -208,3 +208,54 @@ async fn the_demo_serves_a_seeded_gateway_and_cleans_up_on_sigterm() {
     assert!(status.success(), "{status:?}");
     assert!(!data_dir.exists(), "the throw-away data folder is removed");
 }
+
+#[test]
+fn a_manifest_publishes_every_line_it_can_and_notifies_each_organisation_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |args: &[&str]| {
+        let output = run(dir.path(), args);
+        assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    ok(&[
+        "org",
+        "add",
+        "--enterprise-number",
+        "0403019261",
+        "--name",
+        "Employer SA",
+        "--notify-email",
+        "dl@employer.be",
+    ]);
+    ok(&["contract", "add", "--org", "0403019261", "--number", "GP-1001"]);
+    ok(&["contract", "add", "--org", "0403019261", "--number", "GP-1002"]);
+    let run_dir = dir.path().join("nightly");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    for name in ["inv-1.pdf", "inv-2.pdf", "sheet-1.pdf", "secret.pdf"] {
+        std::fs::write(run_dir.join(name), name.as_bytes()).unwrap();
+    }
+    std::fs::write(
+        run_dir.join("manifest.csv"),
+        "file,contract,kind,period\ninv-1.pdf,GP-1001,invoices,\ninv-2.pdf,GP-1002,invoices,\nsheet-1.pdf,GP-1001,pension-sheets,2026\nsecret.pdf,GP-1001,secrets,\n",
+    )
+    .unwrap();
+    let output = run(dir.path(), &["publish", "--manifest", run_dir.join("manifest.csv").to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "one line failed");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("3 published, 0 unchanged, 1 failed; 1 organisation(s) notified"), "{stdout}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("secrets"));
+    let mails: Vec<String> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert_eq!(mails.len(), 1, "one digest per organisation per run");
+    assert!(mails[0].contains("To: dl@employer.be"));
+    assert!(
+        mails[0].contains("GP-1001 invoices: 1")
+            && mails[0].contains("GP-1001 pension-sheets: 1")
+            && mails[0].contains("GP-1002 invoices: 1")
+    );
+    let listed: serde_json::Value =
+        serde_json::from_slice(&run(dir.path(), &["documents", "list", "--contract", "GP-1001", "--json"]).stdout)
+            .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+}

@@ -307,7 +307,30 @@ async fn an_upload_cannot_hide_a_colleagues_file_or_exceed_the_size_limit(databa
     assert_eq!(uploads.len(), 1, "only the first upload is recorded");
 }
 
+async fn the_first_download_of_each_user_is_recorded_once(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    gateway.publish("GP-1001", "invoices", None, "invoice.pdf", b"invoice").await;
+    for login in [logins::CONSULTATION, logins::CONSULTATION, logins::INSCRIPTION] {
+        let sftp = gateway.sftp(login, password(PASSWORD)).await.unwrap();
+        assert_eq!(sftp.read("/GP-1001/documents/invoices/invoice.pdf").await.unwrap(), b"invoice");
+        sftp.close().await.unwrap();
+    }
+    let contract = pension_gateway::domain::ContractNumber::parse("GP-1001").unwrap();
+    let mut receipts = Vec::new();
+    for _ in 0..100 {
+        receipts = gateway.admin.documents(&contract).await.unwrap()[0].1.clone();
+        if receipts.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let logins_seen: Vec<&str> = receipts.iter().map(|(login, _)| login.as_str()).collect();
+    assert_eq!(logins_seen.len(), 2, "{logins_seen:?}");
+    assert!(logins_seen.contains(&logins::CONSULTATION) && logins_seen.contains(&logins::INSCRIPTION));
+}
+
 crate::on_both_databases!(
+    the_first_download_of_each_user_is_recorded_once,
     an_admin_command_during_an_upload_leaves_the_upload_alone,
     an_upload_cannot_hide_a_colleagues_file_or_exceed_the_size_limit,
     a_consultation_user_cannot_upload,
