@@ -40,6 +40,8 @@ pub enum AdminError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Mail(#[from] crate::notify::SpoolError),
 }
 
 impl AdminError {
@@ -47,7 +49,7 @@ impl AdminError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AdminError::Invalid(_) | AdminError::NotFound(_) | AdminError::Conflict(_) => 2,
-            AdminError::Registry(_) | AdminError::Storage(_) | AdminError::Io { .. } => 1,
+            AdminError::Registry(_) | AdminError::Storage(_) | AdminError::Io { .. } | AdminError::Mail(_) => 1,
         }
     }
 }
@@ -492,10 +494,7 @@ impl Admin {
                     crate::ingest::messages::render("sheet-applied", master.language, &[]),
                     changes.join("\n")
                 );
-                spool.send(&master.email, "Extranet Pension Complémentaire", &body).map_err(|e| AdminError::Io {
-                    path: spool.dir.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
+                spool.send(&master.email, "Extranet Pension Complémentaire", &body).map_err(AdminError::from)?;
             }
         }
         Ok(SheetOutcome::Applied(changes))
@@ -539,10 +538,7 @@ impl Admin {
             let masters = self.registry.users(Some(request.organisation_id)).await?;
             for master in masters.iter().filter(|u| u.master && u.status == crate::domain::AccountStatus::Active) {
                 let body = format!("{}: {}\n\n{reason}", request.file_name, "rejected / refusée / geweigerd");
-                spool.send(&master.email, "Extranet Pension Complémentaire", &body).map_err(|e| AdminError::Io {
-                    path: spool.dir.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
+                spool.send(&master.email, "Extranet Pension Complémentaire", &body).map_err(AdminError::from)?;
             }
         }
         self.audit("access-reject", Some(request.organisation_id), format!("access request #{id}: {reason}")).await
@@ -557,9 +553,7 @@ impl Admin {
         password: &str,
     ) -> Result<PathBuf, AdminError> {
         let spool = self.spool.as_ref().ok_or_else(|| AdminError::Invalid("no mail spool is configured".into()))?;
-        spool
-            .send_credentials(to, language, login, password)
-            .map_err(|e| AdminError::Io { path: spool.dir.clone(), source: std::io::Error::other(e.to_string()) })
+        spool.send_credentials(to, language, login, password).map_err(AdminError::from)
     }
 
     /// Gives a user a new generated password, sent to the user's own address only.
@@ -682,10 +676,7 @@ impl Admin {
                     "Extranet Pension Complémentaire — nouveaux documents / nieuwe documenten",
                     &body,
                 )
-                .map_err(|e| AdminError::Io {
-                    path: spool.dir.clone(),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
+                .map_err(AdminError::from)?;
         }
         Ok(by_organisation.len())
     }
