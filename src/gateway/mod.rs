@@ -62,10 +62,6 @@ impl Clock {
         Self(Arc::new(|| time::OffsetDateTime::now_utc().date()))
     }
 
-    pub fn fixed(date: Date) -> Self {
-        Self(Arc::new(move || date))
-    }
-
     /// A clock that asks `today` each time: tests move it forward without waiting.
     pub fn from_fn(today: impl Fn() -> Date + Send + Sync + 'static) -> Self {
         Self(Arc::new(today))
@@ -119,10 +115,6 @@ impl Gateway {
             password_checks: Semaphore::new(max_concurrent_password_checks.max(1)),
             ingest_wakeup: state.ingest_wakeup,
         }
-    }
-
-    pub fn schemas(&self) -> &Schemas {
-        &self.schemas
     }
 
     pub fn clock(&self) -> &Clock {

@@ -106,12 +106,6 @@ pub struct StaffRecord {
     pub status: AccountStatus,
 }
 
-#[derive(Debug, Clone)]
-pub struct PublicKeyRecord {
-    pub algorithm: String,
-    pub fingerprint: String,
-}
-
 const DATE_FORMAT: &[time::format_description::FormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
 
@@ -354,21 +348,6 @@ impl Registry {
         })
     }
 
-    pub async fn staff_member(&self, id: i64) -> Result<StaffRecord, RegistryError> {
-        let row = sqlx::query("SELECT id, login, name, email, status FROM staff WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("staff #{id}")))?;
-        Ok(StaffRecord {
-            id: row.try_get("id")?,
-            login: Login::parse(&row.try_get::<String, _>("login")?).map_err(corrupt("staff.login"))?,
-            name: row.try_get("name")?,
-            email: EmailAddress::parse(&row.try_get::<String, _>("email")?).map_err(corrupt("staff.email"))?,
-            status: row.try_get::<String, _>("status")?.parse().map_err(corrupt("staff.status"))?,
-        })
-    }
-
     /// The account behind a login, whatever its state; `None` when no such login exists.
     pub async fn login_account(&self, login: &Login) -> Result<Option<LoginAccount>, RegistryError> {
         let user = sqlx::query(
@@ -455,19 +434,6 @@ impl Registry {
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| Login::parse(&r.try_get::<String, _>(0)?).map_err(corrupt("login"))).transpose()
-    }
-
-    pub async fn public_keys(&self, account: AccountRef) -> Result<Vec<PublicKeyRecord>, RegistryError> {
-        let (sql, id) = match account {
-            AccountRef::User { id, .. } => {
-                ("SELECT algorithm, fingerprint FROM public_keys WHERE user_id = $1 ORDER BY id", id)
-            }
-            AccountRef::Staff { id } => {
-                ("SELECT algorithm, fingerprint FROM public_keys WHERE staff_id = $1 ORDER BY id", id)
-            }
-        };
-        let rows = sqlx::query(sql).bind(id).fetch_all(&self.pool).await?;
-        rows.iter().map(|r| Ok(PublicKeyRecord { algorithm: r.try_get(0)?, fingerprint: r.try_get(1)? })).collect()
     }
 
     /// Active external users whose last day falls between `from` and `until` (inclusive) and

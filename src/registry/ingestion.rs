@@ -11,7 +11,7 @@ use time::Date;
 use super::accounts::format_date;
 use super::uploads::UploadRecord;
 use super::{now_seconds, Dialect, Registry, RegistryError};
-use crate::domain::{ContractNumber, Niss};
+use crate::domain::Niss;
 
 /// An affiliate active in a contract (its last period has no exit date).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -500,15 +500,6 @@ impl Registry {
             Ok(TemplateRecord { id: r.try_get(0)?, contract_id: r.try_get(1)?, adjustment_date: r.try_get(2)? })
         })
         .transpose()
-    }
-
-    pub async fn contract_by_id(&self, id: i64) -> Result<ContractNumber, RegistryError> {
-        let row = sqlx::query("SELECT number FROM contracts WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("contract #{id}")))?;
-        ContractNumber::parse(&row.try_get::<String, _>(0)?).map_err(|e| RegistryError::Corrupt(e.to_string()))
     }
 }
 

@@ -21,9 +21,7 @@ use sqlx::{AnyPool, SqlStr};
 
 pub use access_requests::{AccessRequestRecord, NewAccessRequest};
 pub use accounts::format_date;
-pub use accounts::{
-    AccountRef, LoginAccount, NewStaff, NewUser, PublicKeyRecord, StaffRecord, UserChanges, UserRecord,
-};
+pub use accounts::{AccountRef, LoginAccount, NewStaff, NewUser, StaffRecord, UserChanges, UserRecord};
 pub use audit_events::{AuditRecord, NewAuditEvent, GENESIS_HASH};
 pub use documents::{DocumentRecord, NewDocument, Publication};
 pub use ingestion::{
