@@ -84,13 +84,12 @@ fn generate(rows: usize) -> Vec<u8> {
 
 async fn ingest_once(url: &str, file: &[u8], dir: &std::path::Path) -> Duration {
     let registry = Registry::connect(url, 4).await.unwrap();
-    let settings = Settings::with_overrides(&[("data_dir", toml::Value::String(dir.display().to_string()))]).unwrap();
-    let storage = ObjectStore::open(&pension_gateway::config::StorageSettings::LocalDisk {
-        path: dir.join("objects"),
-        fsync: false,
-    })
-    .await
+    let settings = Settings::with_overrides(&[
+        ("data_dir", toml::Value::String(dir.display().to_string())),
+        ("storage.fsync", toml::Value::Boolean(false)),
+    ])
     .unwrap();
+    let storage = ObjectStore::open(&settings.storage).await.unwrap();
     let admin = Admin::new(registry.clone(), storage.clone(), settings.layout.clone(), "bench");
     let org = EnterpriseNumber::parse("0403019261").unwrap();
     let contract = ContractNumber::parse("BENCH-1").unwrap();

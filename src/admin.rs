@@ -513,8 +513,7 @@ impl Admin {
             return Err(AdminError::Invalid(format!("access request #{id} is {}, not pending", request.status)));
         }
         let organisation = self.registry.organisation(request.organisation_id).await?;
-        let reader = self.storage.open_reader(&ObjectKey::from_stored(&request.object_key)?).await?;
-        let bytes = reader.read_at(0, usize::try_from(reader.size()).unwrap_or(0)).await?;
+        let bytes = self.storage.read_verified(&ObjectKey::from_stored(&request.object_key)?, &request.sha256).await?;
         let outcome = self.apply_user_sheet_bytes(&organisation.enterprise_number, &request.file_name, &bytes).await?;
         let (status, reason) = match &outcome {
             SheetOutcome::Applied(_) => ("approved", None),

@@ -116,6 +116,29 @@ struct RawStorage {
     backend: String,
     path: String,
     fsync: bool,
+    s3: RawS3,
+    encryption: RawEncryption,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawS3 {
+    bucket: String,
+    endpoint: String,
+    region: String,
+    force_path_style: bool,
+    prefix: String,
+    part_size_mib: u64,
+    request_timeout_seconds: u64,
+    max_attempts: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEncryption {
+    enabled: bool,
+    identity_files: Vec<String>,
+    recipients: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -187,12 +210,51 @@ impl fmt::Debug for DatabaseSettings {
 }
 
 #[derive(Debug, Clone)]
-pub enum StorageSettings {
+pub struct StorageSettings {
+    pub backend: BackendSettings,
+    pub encryption: EncryptionSettings,
+}
+
+#[derive(Debug, Clone)]
+pub enum BackendSettings {
     LocalDisk {
         path: PathBuf,
         /// Sync every object to disk before its upload is acknowledged.
         fsync: bool,
     },
+    S3(S3Settings),
+}
+
+/// Where the objects go in S3. Credentials come from the standard AWS chain, never from here.
+#[derive(Debug, Clone)]
+pub struct S3Settings {
+    pub bucket: String,
+    /// `None`: AWS's own endpoint for the region.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub force_path_style: bool,
+    /// Empty, or ending with `/`.
+    pub prefix: String,
+    pub part_size: usize,
+    pub request_timeout: Duration,
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct EncryptionSettings {
+    /// Seal new objects; existing sealed objects are opened either way.
+    pub enabled: bool,
+    /// The first one is the current identity (created on first start when missing).
+    pub identity_files: Vec<PathBuf>,
+    /// `age1...` keys new objects are sealed to; empty: the first identity file's.
+    pub recipients: Vec<String>,
+}
+
+impl EncryptionSettings {
+    /// No sealing and no identity files.
+    pub fn disabled(&self) -> Self {
+        Self { enabled: false, identity_files: Vec::new(), recipients: Vec::new() }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -305,14 +367,72 @@ impl Settings {
             max_connections: positive("database.max_connections", d.max_connections.into())? as u32,
         };
 
-        let storage = match raw.storage.backend.as_str() {
-            "local" => StorageSettings::LocalDisk {
+        let backend = match raw.storage.backend.as_str() {
+            "local" => BackendSettings::LocalDisk {
                 path: with_data_dir("storage.path", &raw.storage.path)?,
                 fsync: raw.storage.fsync,
             },
-            other => {
-                return Err(key_error("storage.backend", format!("{other:?} is not a backend: allowed: \"local\"")))
+            "s3" => {
+                let s3 = raw.storage.s3;
+                if s3.bucket.trim().is_empty() {
+                    return Err(key_error(
+                        "storage.s3.bucket",
+                        "must name the bucket when storage.backend = \"s3\"".into(),
+                    ));
+                }
+                let prefix = s3.prefix.trim_matches('/').to_string();
+                let prefix_ok = prefix
+                    .split('/')
+                    .all(|segment| segment.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')));
+                if !prefix_ok {
+                    return Err(key_error("storage.s3.prefix", "only letters, digits, - _ . and / are allowed".into()));
+                }
+                if s3.part_size_mib < 5 || s3.part_size_mib > 512 {
+                    return Err(key_error(
+                        "storage.s3.part_size_mib",
+                        "must be between 5 and 512 (S3's limits)".into(),
+                    ));
+                }
+                let endpoint = s3.endpoint.trim();
+                if !(endpoint.is_empty() || endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                    return Err(key_error("storage.s3.endpoint", "must start with http:// or https://".into()));
+                }
+                BackendSettings::S3(S3Settings {
+                    bucket: s3.bucket.trim().to_string(),
+                    endpoint: (!endpoint.is_empty()).then(|| endpoint.to_string()),
+                    region: s3.region,
+                    force_path_style: s3.force_path_style,
+                    prefix: if prefix.is_empty() { prefix } else { format!("{prefix}/") },
+                    part_size: usize::try_from(s3.part_size_mib << 20).unwrap_or(usize::MAX),
+                    request_timeout: Duration::from_secs(positive(
+                        "storage.s3.request_timeout_seconds",
+                        s3.request_timeout_seconds,
+                    )?),
+                    max_attempts: positive("storage.s3.max_attempts", s3.max_attempts.into())? as u32,
+                })
             }
+            other => {
+                return Err(key_error(
+                    "storage.backend",
+                    format!("{other:?} is not a backend: allowed: \"local\", \"s3\""),
+                ))
+            }
+        };
+        let e = raw.storage.encryption;
+        let identity_files = e
+            .identity_files
+            .iter()
+            .map(|file| with_data_dir("storage.encryption.identity_files", file))
+            .collect::<Result<Vec<_>, _>>()?;
+        if e.enabled && identity_files.is_empty() && e.recipients.is_empty() {
+            return Err(key_error(
+                "storage.encryption.identity_files",
+                "encryption is on: name at least one identity file (or turn storage.encryption.enabled off)".into(),
+            ));
+        }
+        let storage = StorageSettings {
+            backend,
+            encryption: EncryptionSettings { enabled: e.enabled, identity_files, recipients: e.recipients },
         };
 
         let i = raw.ingest;
@@ -467,9 +587,11 @@ mod tests {
         assert_eq!(settings.data_dir, PathBuf::from("data"));
         assert_eq!(settings.server.host_key, PathBuf::from("data/host_ed25519"));
         assert_eq!(settings.database.url, "sqlite://data/gateway.db");
-        let StorageSettings::LocalDisk { path, fsync } = &settings.storage;
+        let BackendSettings::LocalDisk { path, fsync } = &settings.storage.backend else { panic!("local by default") };
         assert!(*fsync);
         assert_eq!(path, &PathBuf::from("data/objects"));
+        assert!(settings.storage.encryption.enabled);
+        assert_eq!(settings.storage.encryption.identity_files, vec![PathBuf::from("data/storage-identity.txt")]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! staff member and a few published documents.
 
 use crate::admin::{Admin, AdminError, UserRequest};
-use crate::config::{Settings, StorageSettings};
+use crate::config::{BackendSettings, Settings};
 use crate::domain::{
     ContractNumber, EmailAddress, EnterpriseNumber, InvalidIdentifier, KindName, Language, Login, Profile, Scope,
 };
@@ -28,7 +28,8 @@ fn demo_settings(mut settings: Settings) -> Settings {
     let data_dir = std::env::temp_dir().join(format!("pension-gateway-demo-{suffix:016x}"));
     settings.server.host_key = data_dir.join("host_ed25519");
     settings.database.url = format!("sqlite://{}", data_dir.join("gateway.db").display());
-    settings.storage = StorageSettings::LocalDisk { path: data_dir.join("objects"), fsync: false };
+    settings.storage.backend = BackendSettings::LocalDisk { path: data_dir.join("objects"), fsync: false };
+    settings.storage.encryption.identity_files = vec![data_dir.join("storage-identity.txt")];
     settings.data_dir = data_dir;
     settings
 }

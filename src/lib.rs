@@ -22,6 +22,7 @@ pub mod reminders;
 pub mod sftp;
 pub mod startup;
 pub mod storage;
+pub mod storage_check;
 pub mod telemetry;
 pub mod user_sheets;
 pub mod vfs;

@@ -73,6 +73,34 @@ enum Command {
     /// Pre-filled workbooks sent to contracts.
     #[command(subcommand)]
     Template(TemplateCommand),
+    /// The age keys that seal stored objects.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// The stored objects themselves.
+    #[command(subcommand)]
+    Storage(StorageCommand),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new age identity (mode 0600) and print its public key, to rotate to it.
+    Generate {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Re-seal every stored object to the current recipients (resumable; keep the old identity
+    /// in storage.encryption.identity_files until it ends).
+    Rotate,
+}
+
+#[derive(Subcommand)]
+enum StorageCommand {
+    /// Read every recorded object whole and check its size and SHA-256; exit 1 if any is
+    /// missing, unreadable or altered.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -457,6 +485,82 @@ fn main() -> ExitCode {
     }
 }
 
+/// `progress(done, total)` as a line redrawn on a terminal; nothing otherwise.
+fn progress_line(verb: &'static str) -> impl FnMut(usize, usize) {
+    let on_terminal = std::io::stderr().is_terminal();
+    move |done, total| {
+        if on_terminal && (done == total || done % 10 == 0) {
+            eprint!("\r{verb} {done}/{total}");
+            if done == total {
+                eprintln!();
+            }
+        }
+    }
+}
+
+async fn rotate_keys(settings: &Settings) -> Result<(), Failure> {
+    let (_, storage) = startup::open_state(settings).await.context("cannot open the gateway's state")?;
+    let state_file = settings.data_dir.join("keys-rotation.state");
+    let summary = pension_gateway::storage::rotation::rotate(&storage, &state_file, progress_line("re-sealed"))
+        .await
+        .context("the rotation stopped; run it again to resume")?;
+    println!(
+        "{} object(s) re-sealed to {}, {} done by an earlier run, {} failed",
+        summary.resealed,
+        storage.keys().recipient_strings().join(", "),
+        summary.already_done,
+        summary.failed.len()
+    );
+    for (key, error) in &summary.failed {
+        eprintln!("{key}: {error}");
+    }
+    if !summary.failed.is_empty() {
+        return Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!("some objects could not be re-sealed; keep the old identity configured"),
+        });
+    }
+    println!(
+        "every object is sealed to the current recipients: older identities may be removed from the configuration"
+    );
+    Ok(())
+}
+
+async fn verify_storage(settings: &Settings, json: bool) -> Result<(), Failure> {
+    let (registry, storage) = startup::open_state(settings).await.context("cannot open the gateway's state")?;
+    let report = pension_gateway::storage_check::verify(&registry, &storage, progress_line("checked"))
+        .await
+        .context("the check could not finish")?;
+    if json {
+        let problems = report
+            .problems
+            .iter()
+            .map(|(object, problem)| {
+                serde_json::json!({"object": object.owner, "key": object.object_key, "problem": problem.to_string()})
+            })
+            .collect::<Vec<_>>();
+        let unrecorded = report.unrecorded.iter().map(ToString::to_string).collect::<Vec<_>>();
+        print_json(serde_json::json!({
+            "checked": report.checked, "problems": problems, "unrecorded": unrecorded,
+        }));
+    } else {
+        for (object, problem) in &report.problems {
+            println!("{}  {}: {problem}", object.object_key, object.owner);
+        }
+        for key in &report.unrecorded {
+            println!("{key}  not recorded in the registry (left by an interrupted write; harmless)");
+        }
+        println!("{} object(s) checked, {} problem(s)", report.checked, report.problems.len());
+    }
+    if !report.problems.is_empty() {
+        return Err(Failure {
+            code: 1,
+            error: anyhow::anyhow!("{} object(s) missing, unreadable or altered", report.problems.len()),
+        });
+    }
+    Ok(())
+}
+
 fn operator() -> String {
     format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
 }
@@ -545,11 +649,31 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
         Command::Init => {
             let application = Application::build(&settings).await.context("initialisation failed")?;
             let address = application.local_addr();
+            let store = application.gateway().storage().clone();
             drop(application);
             println!("data folder ready: {}", settings.data_dir.display());
             println!("host key: {}", settings.server.host_key.display());
+            println!("objects: {}", store.describe());
+            match settings.storage.encryption.identity_files.first() {
+                Some(identity) if store.keys().seals_new_objects() => {
+                    println!("objects are sealed with age; identity: {} (back it up)", identity.display());
+                    for recipient in store.keys().recipient_strings() {
+                        println!("  recipient: {recipient}");
+                    }
+                }
+                _ => println!("objects are NOT encrypted (storage.encryption.enabled = false)"),
+            }
             println!("listen address checked: {address}");
         }
+        Command::Keys(KeysCommand::Generate { file }) => {
+            let recipient = pension_gateway::storage::sealing::generate_identity_file(&file)
+                .with_context(|| format!("cannot create {}", file.display()))?;
+            println!("identity written to {} (mode 0600)", file.display());
+            println!("public key: {recipient}");
+            println!("to rotate: list it first in storage.encryption.identity_files, keep the old one after it, then run `pension-gateway keys rotate`");
+        }
+        Command::Keys(KeysCommand::Rotate) => rotate_keys(&settings).await?,
+        Command::Storage(StorageCommand::Verify { json }) => verify_storage(&settings, json).await?,
         Command::Serve => {
             let application = Application::build(&settings).await.context("cannot start the gateway")?;
             tracing::info!(address = %application.local_addr(), "SFTP server listening");

@@ -370,8 +370,7 @@ impl Gateway {
             });
             crate::user_sheets::CheckedSheet { rows: Vec::new(), findings: vec![finding] }
         } else {
-            let reader = self.storage.open_reader(&stored.key).await.map_err(storage_error)?;
-            let bytes = reader.read_at(0, usize::try_from(stored.size).unwrap_or(0)).await.map_err(storage_error)?;
+            let bytes = self.storage.read_verified(&stored.key, &stored.sha256).await.map_err(storage_error)?;
             crate::user_sheets::check_sheet(&self.registry, &self.schemas, organisation_id, name.as_str(), &bytes)
                 .await?
         };

@@ -230,18 +230,7 @@ impl Ingestor {
     }
 
     async fn read_object(&self, upload: &UploadRecord) -> Result<Bytes, IngestError> {
-        let reader = self.storage.open_reader(&ObjectKey::from_stored(&upload.object_key)?).await?;
-        let mut data = Vec::with_capacity(usize::try_from(reader.size()).unwrap_or(0));
-        let mut offset = 0u64;
-        while offset < reader.size() {
-            let chunk = reader.read_at(offset, 1 << 20).await?;
-            if chunk.is_empty() {
-                break;
-            }
-            offset += chunk.len() as u64;
-            data.extend_from_slice(&chunk);
-        }
-        Ok(Bytes::from(data))
+        Ok(self.storage.read_verified(&ObjectKey::from_stored(&upload.object_key)?, &upload.sha256).await?)
     }
 
     /// Reads and validates on a blocking thread, within the time limit.

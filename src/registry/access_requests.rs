@@ -27,6 +27,7 @@ pub struct AccessRequestRecord {
     pub uploader_user_id: i64,
     pub file_name: String,
     pub size: u64,
+    pub sha256: String,
     pub object_key: String,
     pub report_key: String,
     pub report_size: u64,
@@ -37,9 +38,8 @@ pub struct AccessRequestRecord {
     pub reason: Option<String>,
 }
 
-const SELECT: &str =
-    "SELECT id, organisation_id, uploader_user_id, file_name, size, object_key, report_key, report_size,
-        status, problems, created_at, decided_by, reason FROM access_requests";
+const SELECT: &str = "SELECT id, organisation_id, uploader_user_id, file_name, size, sha256, object_key, report_key,
+        report_size, status, problems, created_at, decided_by, reason FROM access_requests";
 
 fn from_row(row: &AnyRow) -> Result<AccessRequestRecord, RegistryError> {
     Ok(AccessRequestRecord {
@@ -48,6 +48,7 @@ fn from_row(row: &AnyRow) -> Result<AccessRequestRecord, RegistryError> {
         uploader_user_id: row.try_get("uploader_user_id")?,
         file_name: row.try_get("file_name")?,
         size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
+        sha256: row.try_get("sha256")?,
         object_key: row.try_get("object_key")?,
         report_key: row.try_get("report_key")?,
         report_size: u64::try_from(row.try_get::<i64, _>("report_size")?).unwrap_or(0),

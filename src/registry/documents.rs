@@ -232,3 +232,41 @@ impl Registry {
         Ok(documents)
     }
 }
+
+/// An object the registry points at, with what it should hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedObject {
+    /// What the object is, e.g. "upload #12" (no names, no personal data).
+    pub owner: String,
+    pub object_key: String,
+    pub size: u64,
+    /// Hex SHA-256 of the plaintext; reports of access requests have none recorded.
+    pub sha256: Option<String>,
+}
+
+impl Registry {
+    /// Every object the registry points at: uploads not withdrawn, documents (all versions),
+    /// ingestion reports, user sheets and their reports.
+    pub async fn recorded_objects(&self) -> Result<Vec<RecordedObject>, RegistryError> {
+        let rows = sqlx::query(
+            "SELECT 'upload #' || id AS owner, object_key, size, sha256 FROM uploads WHERE status <> 'withdrawn'
+             UNION ALL SELECT 'document #' || id, object_key, size, sha256 FROM documents
+             UNION ALL SELECT 'report #' || id, object_key, size, sha256 FROM reports
+             UNION ALL SELECT 'access request #' || id, object_key, size, sha256 FROM access_requests
+             UNION ALL SELECT 'access request report #' || id, report_key, report_size, NULL FROM access_requests
+             ORDER BY 2",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(RecordedObject {
+                    owner: row.try_get(0)?,
+                    object_key: row.try_get(1)?,
+                    size: u64::try_from(row.try_get::<i64, _>(2)?).unwrap_or(0),
+                    sha256: row.try_get(3)?,
+                })
+            })
+            .collect()
+    }
+}

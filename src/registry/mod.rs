@@ -23,7 +23,7 @@ pub use access_requests::{AccessRequestRecord, NewAccessRequest};
 pub use accounts::format_date;
 pub use accounts::{AccountRef, LoginAccount, NewStaff, NewUser, StaffRecord, UserChanges, UserRecord};
 pub use audit_events::{AuditRecord, NewAuditEvent, GENESIS_HASH};
-pub use documents::{DocumentRecord, NewDocument, Publication};
+pub use documents::{DocumentRecord, NewDocument, Publication, RecordedObject};
 pub use ingestion::{
     ActiveAffiliateRecord, AffiliateRecord, Completion, IngestJob, NewReport, RegistryChange, ReportRecord,
     TemplateRecord, TemplateRow,

@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 use std::io::Write;
 
-use super::{ObjectKey, StorageError, StoredObject};
+use super::{ObjectKey, StorageError};
 
 #[derive(Debug, Clone)]
 pub struct LocalDisk {
@@ -59,6 +58,10 @@ impl LocalDisk {
         Ok(removed)
     }
 
+    pub(super) fn describe(&self) -> String {
+        format!("folder {}", self.root.display())
+    }
+
     fn path_of(&self, key: &ObjectKey) -> PathBuf {
         self.root.join(key.as_str())
     }
@@ -75,9 +78,6 @@ impl LocalDisk {
             file: Arc::new(file.into_std().await),
             staging: StagingFile(staging_path),
             final_path: self.path_of(&key),
-            key,
-            hasher: Sha256::new(),
-            len: 0,
             write_in_flight: None,
             flush_in_flight: None,
             unflushed: 0,
@@ -93,6 +93,34 @@ impl LocalDisk {
         })?;
         let size = file.metadata().await.map_err(io_error(&path))?.len();
         Ok(DiskReader { file: Arc::new(file.into_std().await), size, path: Arc::new(path) })
+    }
+
+    /// Every object under the root (staging excluded), with its stored size.
+    pub(super) async fn list(&self) -> Result<Vec<(String, u64)>, StorageError> {
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            let mut folders = vec![root.clone()];
+            while let Some(folder) = folders.pop() {
+                for entry in std::fs::read_dir(&folder).map_err(io_error(&folder))? {
+                    let entry = entry.map_err(io_error(&folder))?;
+                    let path = entry.path();
+                    let kind = entry.file_type().map_err(io_error(&path))?;
+                    if kind.is_dir() {
+                        if path != root.join(".staging") {
+                            folders.push(path);
+                        }
+                    } else if let Ok(relative) = path.strip_prefix(&root) {
+                        let size = entry.metadata().map_err(io_error(&path))?.len();
+                        found.push((relative.to_string_lossy().into_owned(), size));
+                    }
+                }
+            }
+            found.sort();
+            Ok(found)
+        })
+        .await
+        .map_err(|e| StorageError::Io { path: self.root.clone(), source: std::io::Error::other(e) })?
     }
 
     pub(super) async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
@@ -127,9 +155,6 @@ pub(super) struct DiskWriter {
     file: Arc<std::fs::File>,
     staging: StagingFile,
     final_path: PathBuf,
-    key: ObjectKey,
-    hasher: Sha256,
-    len: u64,
     /// The write in progress on a blocking thread: one at a time, overlapping the next receive.
     write_in_flight: Option<Pending>,
     flush_in_flight: Option<Pending>,
@@ -146,8 +171,6 @@ async fn settle(pending: Option<Pending>) -> std::io::Result<()> {
 
 impl DiskWriter {
     pub(super) async fn append(&mut self, data: Bytes) -> Result<(), StorageError> {
-        self.hasher.update(&data);
-        self.len += data.len() as u64;
         self.unflushed += data.len() as u64;
         settle(self.write_in_flight.take()).await.map_err(io_error(&self.staging.0))?;
         let file = Arc::clone(&self.file);
@@ -162,10 +185,6 @@ impl DiskWriter {
         Ok(())
     }
 
-    pub(super) fn len(&self) -> u64 {
-        self.len
-    }
-
     pub(super) async fn finish(mut self) -> Result<DiskStaged, StorageError> {
         let path = self.staging.0.clone();
         settle(self.write_in_flight.take()).await.map_err(io_error(&path))?;
@@ -175,32 +194,34 @@ impl DiskWriter {
             settle(Some(tokio::task::spawn_blocking(move || file.sync_all()))).await.map_err(io_error(&path))?;
         }
         let staging = std::mem::replace(&mut self.staging, StagingFile(PathBuf::new()));
-        Ok(DiskStaged {
-            staging,
-            final_path: std::mem::take(&mut self.final_path),
-            key: self.key.clone(),
-            size: self.len,
-            sha256: hex::encode(std::mem::take(&mut self.hasher).finalize()),
-        })
+        Ok(DiskStaged { staging, final_path: std::mem::take(&mut self.final_path), fsync_folder: self.fsync })
     }
 }
 
 pub(super) struct DiskStaged {
     staging: StagingFile,
     final_path: PathBuf,
-    pub(super) key: ObjectKey,
-    pub(super) size: u64,
-    pub(super) sha256: String,
+    /// Sync the folder after the rename, so the new name survives a power cut.
+    fsync_folder: bool,
 }
 
 impl DiskStaged {
-    pub(super) async fn commit(mut self) -> Result<StoredObject, StorageError> {
+    /// Renames the staged file into place, replacing an object of the same key atomically.
+    pub(super) async fn commit(mut self) -> Result<(), StorageError> {
         if let Some(parent) = self.final_path.parent() {
             tokio::fs::create_dir_all(parent).await.map_err(io_error(parent))?;
         }
         tokio::fs::rename(&self.staging.0, &self.final_path).await.map_err(io_error(&self.final_path))?;
         self.staging.0 = PathBuf::new();
-        Ok(StoredObject { key: self.key.clone(), size: self.size, sha256: std::mem::take(&mut self.sha256) })
+        if self.fsync_folder {
+            if let Some(parent) = self.final_path.parent() {
+                let parent = parent.to_path_buf();
+                let synced =
+                    tokio::task::spawn_blocking(move || std::fs::File::open(&parent).and_then(|d| d.sync_all()));
+                settle(Some(synced)).await.map_err(io_error(&self.final_path))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -216,28 +237,36 @@ impl DiskReader {
         self.size
     }
 
+    /// Up to `len` bytes from `offset`, on the calling thread (a blocking one).
+    pub(super) fn read_at_blocking(&self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        if offset >= self.size || len == 0 {
+            return Ok(Vec::new());
+        }
+        let len = len.min(usize::try_from(self.size - offset).unwrap_or(usize::MAX));
+        let mut buffer = vec![0u8; len];
+        let mut filled = 0;
+        while filled < len {
+            match self.file.read_at(&mut buffer[filled..], offset + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buffer.truncate(filled);
+        Ok(buffer)
+    }
+
     pub(super) async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StorageError> {
         if offset >= self.size || len == 0 {
             return Ok(Bytes::new());
         }
-        let len = len.min(usize::try_from(self.size - offset).unwrap_or(usize::MAX));
-        let file = Arc::clone(&self.file);
-        let path = Arc::clone(&self.path);
-        tokio::task::spawn_blocking(move || {
-            let mut buffer = vec![0u8; len];
-            let mut filled = 0;
-            while filled < len {
-                match file.read_at(&mut buffer[filled..], offset + filled as u64) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(StorageError::Io { path: path.to_path_buf(), source: e }),
-                }
-            }
-            buffer.truncate(filled);
-            Ok(Bytes::from(buffer))
-        })
-        .await
-        .map_err(|e| StorageError::Io { path: self.path.to_path_buf(), source: std::io::Error::other(e) })?
+        let reader = self.clone();
+        tokio::task::spawn_blocking(move || reader.read_at_blocking(offset, len))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|read| read)
+            .map(Bytes::from)
+            .map_err(|source| StorageError::Io { path: self.path.to_path_buf(), source })
     }
 }

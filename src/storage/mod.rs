@@ -8,16 +8,24 @@
 //! is removed, so an interrupted upload leaves nothing behind.
 
 mod local_disk;
+pub mod rotation;
+mod s3;
+pub mod sealing;
 
 use std::fmt;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use sha2::{Digest, Sha256};
 
-use crate::config::StorageSettings;
+use crate::config::{BackendSettings, StorageSettings};
 use crate::domain::{ContractNumber, KindName};
 
 pub use local_disk::LocalDisk;
+pub use s3::{S3Failure, S3Store};
+pub use sealing::{KeyError, KeyRing};
 
 /// What went wrong in storage, by kind; the cause is kept for the log.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +40,25 @@ pub enum StorageError {
     },
     #[error("the stored object key {0:?} is not valid")]
     InvalidKey(String),
+    #[error("S3 {operation} on {target} failed: {kind}")]
+    S3 { operation: &'static str, target: String, kind: S3Failure, detail: String },
+    #[error("bucket {bucket:?} at {endpoint} cannot be used: {kind} ({detail})")]
+    BucketUnusable { bucket: String, endpoint: String, kind: S3Failure, detail: String },
+    #[error("object {key} cannot be read: {reason}")]
+    Unreadable { key: ObjectKey, reason: String },
+    #[error("object {key} was altered: its content no longer has the SHA-256 recorded when it was stored")]
+    Altered { key: ObjectKey },
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("the identity file {path} is missing while the store already holds objects: restore it (a new identity would not open them)")]
+    IdentityMissing { path: PathBuf },
+}
+
+impl StorageError {
+    /// Whether trying again later may succeed (the backend was unreachable or slow).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Io { .. } | Self::S3 { kind: S3Failure::Unreachable | S3Failure::TimedOut, .. })
+    }
 }
 
 /// A storage key: `/`-separated segments of `[A-Za-z0-9-]`, built from validated
@@ -90,138 +117,392 @@ impl fmt::Display for ObjectKey {
     }
 }
 
-/// The configured backend. An enum, not a trait: the set of backends is closed.
+/// The configured backend and the keys that seal what it stores.
 #[derive(Debug, Clone)]
-pub enum ObjectStore {
+pub struct ObjectStore {
+    backend: Backend,
+    keys: KeyRing,
+}
+
+/// An enum, not a trait: the set of backends is closed.
+#[derive(Debug, Clone)]
+enum Backend {
     LocalDisk(LocalDisk),
+    S3(S3Store),
+}
+
+/// One object found in the store, with its size as stored (sealed objects are larger).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    pub key: ObjectKey,
+    pub stored_size: u64,
 }
 
 impl ObjectStore {
+    /// Opens the backend and the keys. When encryption is on and the first identity file does
+    /// not exist yet, it is created, but only while the store is still empty.
     pub async fn open(settings: &StorageSettings) -> Result<Self, StorageError> {
-        match settings {
-            StorageSettings::LocalDisk { path, fsync } => {
-                Ok(Self::LocalDisk(LocalDisk::open(path.clone(), *fsync).await?))
+        let backend = match &settings.backend {
+            BackendSettings::LocalDisk { path, fsync } => {
+                Backend::LocalDisk(LocalDisk::open(path.clone(), *fsync).await?)
+            }
+            BackendSettings::S3(s3) => Backend::S3(S3Store::open(s3).await?),
+        };
+        let encryption = &settings.encryption;
+        if let Some(first) = encryption.identity_files.first() {
+            if encryption.enabled && !first.exists() {
+                let store = Self { backend: backend.clone(), keys: KeyRing::load(&[], &[], false)? };
+                if !store.list().await?.is_empty() {
+                    return Err(StorageError::IdentityMissing { path: first.clone() });
+                }
+                let recipient = sealing::generate_identity_file(first)?;
+                tracing::info!(path = %first.display(), %recipient, "created the storage identity: back it up, objects cannot be read without it");
             }
         }
+        let keys = KeyRing::load(&encryption.identity_files, &encryption.recipients, encryption.enabled)?;
+        Ok(Self { backend, keys })
     }
 
-    /// Starts writing a new object under `key`.
+    /// A store with keys given directly (tests, benchmarks).
+    pub async fn with_keys(settings: &StorageSettings, keys: KeyRing) -> Result<Self, StorageError> {
+        let mut store =
+            Self::open(&StorageSettings { encryption: settings.encryption.disabled(), ..settings.clone() }).await?;
+        store.keys = keys;
+        Ok(store)
+    }
+
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Where the objects are, for messages.
+    pub fn describe(&self) -> String {
+        match &self.backend {
+            Backend::LocalDisk(disk) => disk.describe(),
+            Backend::S3(s3) => s3.describe(),
+        }
+    }
+
+    /// Starts writing a new object under `key`, sealed when encryption is on.
     pub async fn create(&self, key: ObjectKey) -> Result<ObjectWriter, StorageError> {
-        match self {
-            Self::LocalDisk(disk) => Ok(ObjectWriter { inner: WriterInner::LocalDisk(disk.create(key).await?) }),
-        }
+        let sealer =
+            self.keys.sealer().map_err(|e| StorageError::Unreadable { key: key.clone(), reason: e.to_string() })?;
+        let raw = match &self.backend {
+            Backend::LocalDisk(disk) => RawWriter::LocalDisk(disk.create(key.clone()).await?),
+            Backend::S3(s3) => RawWriter::S3(s3.create(key.clone())),
+        };
+        Ok(ObjectWriter { raw, sealer, hasher: Sha256::new(), len: 0, key })
     }
 
+    async fn open_raw(&self, key: &ObjectKey) -> Result<RawReader, StorageError> {
+        Ok(match &self.backend {
+            Backend::LocalDisk(disk) => RawReader::LocalDisk(disk.open_reader(key).await?),
+            Backend::S3(s3) => RawReader::S3(s3.open_reader(key).await?),
+        })
+    }
+
+    /// Opens an object for random-offset reads of its plaintext.
     pub async fn open_reader(&self, key: &ObjectKey) -> Result<ObjectReader, StorageError> {
-        match self {
-            Self::LocalDisk(disk) => Ok(ObjectReader { inner: ReaderInner::LocalDisk(disk.open_reader(key).await?) }),
+        let raw = self.open_raw(key).await?;
+        let start = raw.read_at(0, sealing::SEAL_MAGIC_LEN).await?;
+        if !sealing::is_sealed(&start) {
+            return Ok(ObjectReader { inner: ReaderInner::Plain(raw) });
         }
+        let keys = self.keys.clone();
+        let source = BlockingSource { raw, position: 0, runtime: tokio::runtime::Handle::current() };
+        let key_for_error = key.clone();
+        let opened = tokio::task::spawn_blocking(move || keys.open(source))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|opened| opened)
+            .map_err(|e| StorageError::Unreadable { key: key_for_error, reason: e.to_string() })?;
+        let size = opened.size();
+        Ok(ObjectReader {
+            inner: ReaderInner::Sealed(Arc::new(SealedReader { key: key.clone(), size, opened: Mutex::new(opened) })),
+        })
+    }
+
+    /// Reads a whole object and checks it against the SHA-256 recorded when it was stored.
+    pub async fn read_verified(&self, key: &ObjectKey, sha256: &str) -> Result<Bytes, StorageError> {
+        let reader = self.open_reader(key).await?;
+        let mut data = Vec::with_capacity(usize::try_from(reader.size()).unwrap_or(0));
+        let mut hasher = Sha256::new();
+        let mut offset = 0u64;
+        while offset < reader.size() {
+            let chunk = reader.read_at(offset, 1 << 20).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            offset += chunk.len() as u64;
+            hasher.update(&chunk);
+            data.extend_from_slice(&chunk);
+        }
+        if !hex::encode(hasher.finalize()).eq_ignore_ascii_case(sha256) {
+            return Err(StorageError::Altered { key: key.clone() });
+        }
+        Ok(Bytes::from(data))
+    }
+
+    /// Streams a whole object and returns its plaintext size and SHA-256, in constant memory.
+    pub async fn digest(&self, key: &ObjectKey) -> Result<(u64, String), StorageError> {
+        let reader = self.open_reader(key).await?;
+        let mut hasher = Sha256::new();
+        let mut offset = 0u64;
+        while offset < reader.size() {
+            let chunk = reader.read_at(offset, 1 << 20).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            offset += chunk.len() as u64;
+            hasher.update(&chunk);
+        }
+        Ok((offset, hex::encode(hasher.finalize())))
+    }
+
+    /// Rewrites an object with the current keys, replacing it atomically under the same key.
+    /// Returns the plaintext's size and SHA-256.
+    pub async fn reseal(&self, key: &ObjectKey) -> Result<StoredObject, StorageError> {
+        let reader = self.open_reader(key).await?;
+        let mut writer = self.create(key.clone()).await?;
+        let mut offset = 0u64;
+        while offset < reader.size() {
+            let chunk = reader.read_at(offset, 1 << 20).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            offset += chunk.len() as u64;
+            writer.append(chunk).await?;
+        }
+        if offset != reader.size() {
+            return Err(StorageError::Unreadable { key: key.clone(), reason: "shorter than its size".into() });
+        }
+        writer.finish().await?.commit().await
+    }
+
+    /// Every object in the store, staging excluded; names that are not keys are skipped.
+    pub async fn list(&self) -> Result<Vec<ListedObject>, StorageError> {
+        let found = match &self.backend {
+            Backend::LocalDisk(disk) => disk.list().await?,
+            Backend::S3(s3) => s3.list().await?,
+        };
+        Ok(found
+            .into_iter()
+            .filter_map(|(name, stored_size)| {
+                ObjectKey::from_stored(&name).ok().map(|key| ListedObject { key, stored_size })
+            })
+            .collect())
     }
 
     /// Removes what processes that are gone left half-written. Call at server start-up only.
     pub async fn remove_stale_staging(&self) -> Result<usize, StorageError> {
-        match self {
-            Self::LocalDisk(disk) => disk.remove_stale_staging().await,
+        match &self.backend {
+            Backend::LocalDisk(disk) => disk.remove_stale_staging().await,
+            Backend::S3(s3) => s3.abort_stale_uploads().await,
         }
     }
 
     /// Deletes an object; deleting a missing object is not an error.
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
-        match self {
-            Self::LocalDisk(disk) => disk.delete(key).await,
+        match &self.backend {
+            Backend::LocalDisk(disk) => disk.delete(key).await,
+            Backend::S3(s3) => s3.delete(key).await,
         }
     }
 }
 
 /// An object being written. Dropping it discards what was written.
 pub struct ObjectWriter {
-    inner: WriterInner,
+    raw: RawWriter,
+    sealer: Option<sealing::Sealer>,
+    /// Of the plaintext: what the registry records and what verification checks.
+    hasher: Sha256,
+    len: u64,
+    key: ObjectKey,
 }
 
-enum WriterInner {
+enum RawWriter {
     LocalDisk(local_disk::DiskWriter),
+    S3(s3::S3Writer),
+}
+
+impl RawWriter {
+    async fn append(&mut self, data: Bytes) -> Result<(), StorageError> {
+        match self {
+            Self::LocalDisk(w) => w.append(data).await,
+            Self::S3(w) => w.append(data).await,
+        }
+    }
 }
 
 impl ObjectWriter {
-    /// Appends bytes at the end of the object.
-    pub async fn append(&mut self, data: Bytes) -> Result<(), StorageError> {
-        match &mut self.inner {
-            WriterInner::LocalDisk(w) => w.append(data).await,
-        }
+    fn seal_error(&self, error: std::io::Error) -> StorageError {
+        StorageError::Unreadable { key: self.key.clone(), reason: format!("sealing failed: {error}") }
     }
 
-    pub fn len(&self) -> u64 {
-        match &self.inner {
-            WriterInner::LocalDisk(w) => w.len(),
+    /// Appends bytes at the end of the object.
+    pub async fn append(&mut self, data: Bytes) -> Result<(), StorageError> {
+        self.hasher.update(&data);
+        self.len += data.len() as u64;
+        let stored = match &mut self.sealer {
+            Some(sealer) => match sealer.seal(&data) {
+                Ok(sealed) => sealed,
+                Err(e) => return Err(self.seal_error(e)),
+            },
+            None => data,
+        };
+        if stored.is_empty() {
+            return Ok(());
         }
+        self.raw.append(stored).await
+    }
+
+    /// Plaintext bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len == 0
     }
 
     /// Makes the written bytes durable; the object is complete but not yet visible.
-    pub async fn finish(self) -> Result<StagedObject, StorageError> {
-        match self.inner {
-            WriterInner::LocalDisk(w) => Ok(StagedObject { inner: StagedInner::LocalDisk(w.finish().await?) }),
+    pub async fn finish(mut self) -> Result<StagedObject, StorageError> {
+        if let Some(sealer) = self.sealer.take() {
+            let tail = sealer.finish().map_err(|e| self.seal_error(e))?;
+            self.raw.append(tail).await?;
         }
+        let raw = match self.raw {
+            RawWriter::LocalDisk(w) => RawStaged::LocalDisk(w.finish().await?),
+            RawWriter::S3(w) => RawStaged::S3(w.finish().await?),
+        };
+        Ok(StagedObject { raw, key: self.key, size: self.len, sha256: hex::encode(self.hasher.finalize()) })
     }
 }
 
 /// A complete object waiting to be committed. Dropping it discards it.
 pub struct StagedObject {
-    inner: StagedInner,
+    raw: RawStaged,
+    key: ObjectKey,
+    size: u64,
+    sha256: String,
 }
 
-enum StagedInner {
+enum RawStaged {
     LocalDisk(local_disk::DiskStaged),
+    S3(s3::S3Staged),
 }
 
 /// A committed object's identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredObject {
     pub key: ObjectKey,
+    /// Of the plaintext.
     pub size: u64,
-    /// Hex SHA-256 of the content.
+    /// Hex SHA-256 of the plaintext.
     pub sha256: String,
 }
 
 impl StagedObject {
     pub fn size(&self) -> u64 {
-        match &self.inner {
-            StagedInner::LocalDisk(s) => s.size,
-        }
+        self.size
     }
 
     pub fn sha256(&self) -> &str {
-        match &self.inner {
-            StagedInner::LocalDisk(s) => &s.sha256,
-        }
+        &self.sha256
     }
 
     pub fn key(&self) -> &ObjectKey {
-        match &self.inner {
-            StagedInner::LocalDisk(s) => &s.key,
-        }
+        &self.key
     }
 
-    /// Makes the object readable under its key.
+    /// Makes the object readable under its key (replacing one of the same key atomically).
     pub async fn commit(self) -> Result<StoredObject, StorageError> {
-        match self.inner {
-            StagedInner::LocalDisk(s) => s.commit().await,
+        match self.raw {
+            RawStaged::LocalDisk(s) => s.commit().await?,
+            RawStaged::S3(s) => s.commit().await?,
         }
+        Ok(StoredObject { key: self.key, size: self.size, sha256: self.sha256 })
     }
 }
 
-/// Random-offset access to a committed object.
+/// Random-offset access to a committed object's plaintext.
 #[derive(Debug, Clone)]
 pub struct ObjectReader {
     inner: ReaderInner,
 }
 
 #[derive(Debug, Clone)]
-enum ReaderInner {
+enum RawReader {
     LocalDisk(local_disk::DiskReader),
+    S3(s3::S3Reader),
+}
+
+impl RawReader {
+    fn size(&self) -> u64 {
+        match self {
+            Self::LocalDisk(r) => r.size(),
+            Self::S3(r) => r.size(),
+        }
+    }
+
+    async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StorageError> {
+        match self {
+            Self::LocalDisk(r) => r.read_at(offset, len).await,
+            Self::S3(r) => r.read_at(offset, len).await,
+        }
+    }
+}
+
+/// The stored bytes as `Read + Seek`, for age, on a blocking thread.
+struct BlockingSource {
+    raw: RawReader,
+    position: u64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl Read for BlockingSource {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let bytes = match &self.raw {
+            RawReader::LocalDisk(r) => r.read_at_blocking(self.position, buffer.len())?,
+            RawReader::S3(r) => {
+                self.runtime.block_on(r.read_at(self.position, buffer.len())).map_err(std::io::Error::other)?.to_vec()
+            }
+        };
+        buffer[..bytes.len()].copy_from_slice(&bytes);
+        self.position += bytes.len() as u64;
+        Ok(bytes.len())
+    }
+}
+
+impl Seek for BlockingSource {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        let target = match to {
+            SeekFrom::Start(offset) => Some(offset),
+            SeekFrom::End(delta) => self.raw.size().checked_add_signed(delta),
+            SeekFrom::Current(delta) => self.position.checked_add_signed(delta),
+        };
+        self.position =
+            target.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))?;
+        Ok(self.position)
+    }
+}
+
+struct SealedReader {
+    key: ObjectKey,
+    size: u64,
+    opened: Mutex<sealing::Opened<BlockingSource>>,
+}
+
+impl fmt::Debug for SealedReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SealedReader").field("key", &self.key).field("size", &self.size).finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum ReaderInner {
+    Plain(RawReader),
+    Sealed(Arc<SealedReader>),
     /// Content made on demand (users.xlsx), served like a stored object.
     Memory(Bytes),
 }
@@ -232,9 +513,11 @@ impl ObjectReader {
         Self { inner: ReaderInner::Memory(bytes) }
     }
 
+    /// Plaintext size.
     pub fn size(&self) -> u64 {
         match &self.inner {
-            ReaderInner::LocalDisk(r) => r.size(),
+            ReaderInner::Plain(r) => r.size(),
+            ReaderInner::Sealed(r) => r.size,
             ReaderInner::Memory(b) => b.len() as u64,
         }
     }
@@ -242,7 +525,21 @@ impl ObjectReader {
     /// Up to `len` bytes from `offset`; empty at or past the end.
     pub async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StorageError> {
         match &self.inner {
-            ReaderInner::LocalDisk(r) => r.read_at(offset, len).await,
+            ReaderInner::Plain(r) => r.read_at(offset, len).await,
+            ReaderInner::Sealed(sealed) => {
+                let sealed = Arc::clone(sealed);
+                let key = sealed.key.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut opened =
+                        sealed.opened.lock().map_err(|_| std::io::Error::other("an earlier read failed"))?;
+                    opened.read_at(offset, len)
+                })
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|read| read)
+                .map(Bytes::from)
+                .map_err(|e| StorageError::Unreadable { key, reason: e.to_string() })
+            }
             ReaderInner::Memory(bytes) => {
                 let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
                 let end = start.saturating_add(len).min(bytes.len());

@@ -119,7 +119,7 @@ async fn a_login_has_a_bounded_number_of_sessions(database: Database) {
     assert!(again.is_ok(), "a new session is possible after the first ended");
 }
 
-crate::on_both_databases!(
+crate::on_every_backend!(
     a_user_logs_in_with_a_password_through_openssh,
     a_user_logs_in_with_its_public_key_through_openssh_and_russh,
     a_wrong_password_is_refused_like_an_unknown_login,

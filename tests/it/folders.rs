@@ -107,7 +107,7 @@ async fn a_contract_of_another_organisation_does_not_exist_for_a_user(database: 
     assert_eq!(refusal(sftp.read_dir("/GP-9999").await), StatusCode::NoSuchFile);
 }
 
-crate::on_both_databases!(
+crate::on_every_backend!(
     the_root_lists_only_the_contracts_in_scope,
     a_contract_folder_shows_its_areas_and_kinds_with_honest_permissions,
     paths_that_climb_out_or_name_the_host_are_refused,

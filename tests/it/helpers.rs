@@ -18,14 +18,63 @@ use russh_sftp::client::SftpSession;
 use time::Date;
 use tokio::sync::oneshot;
 
-/// Where the registry lives for a test run.
+/// Where the registry lives for a test run (and, for `SqliteWithS3`, the objects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Database {
     Sqlite,
     Postgres,
+    /// Registry on SQLite, objects in the Garage bucket that `scripts/test` starts.
+    SqliteWithS3,
 }
 
 pub const POSTGRES_URL_VARIABLE: &str = "PENSION_GATEWAY_TEST_POSTGRES_URL";
+
+/// The S3 server of `scripts/test` (`scripts/garage start` prints these).
+pub struct S3Server {
+    pub endpoint: String,
+    pub bucket: String,
+    pub forbidden_bucket: String,
+}
+
+pub fn s3_server() -> S3Server {
+    let variable = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the suite with scripts/test, which starts Garage (scripts/garage)")
+        })
+    };
+    S3Server {
+        endpoint: variable("PENSION_GATEWAY_TEST_S3_ENDPOINT"),
+        bucket: variable("PENSION_GATEWAY_TEST_S3_BUCKET"),
+        forbidden_bucket: variable("PENSION_GATEWAY_TEST_S3_FORBIDDEN_BUCKET"),
+    }
+}
+
+/// A client of the test S3 server, to look at the bucket behind the gateway's back.
+pub async fn s3_client(endpoint: &str) -> aws_sdk_s3::Client {
+    let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("garage"))
+        .endpoint_url(endpoint)
+        .load()
+        .await;
+    aws_sdk_s3::Client::from_conf(aws_sdk_s3::config::Builder::from(&shared).force_path_style(true).build())
+}
+
+/// Settings that put the objects under a fresh prefix of the test bucket.
+pub fn s3_overrides(endpoint: &str) -> Vec<(&'static str, toml::Value)> {
+    let server = s3_server();
+    let text = |s: &str| toml::Value::String(s.to_string());
+    vec![
+        ("storage.backend", text("s3")),
+        ("storage.s3.bucket", text(&server.bucket)),
+        ("storage.s3.endpoint", text(endpoint)),
+        ("storage.s3.region", text("garage")),
+        ("storage.s3.force_path_style", toml::Value::Boolean(true)),
+        ("storage.s3.prefix", text(&format!("test-{:016x}", rand::random::<u64>()))),
+        ("storage.s3.part_size_mib", toml::Value::Integer(5)),
+        ("storage.s3.request_timeout_seconds", toml::Value::Integer(5)),
+        ("storage.s3.max_attempts", toml::Value::Integer(3)),
+    ]
+}
 
 pub const PASSWORD: &str = "correct horse battery staple";
 pub const ORG: &str = "0403019261";
@@ -87,7 +136,7 @@ impl TestGateway {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let key_dir = tempfile::tempdir().expect("temp dir");
         let url = match database {
-            Database::Sqlite => format!("sqlite://{}/gateway.db", data_dir.path().display()),
+            Database::Sqlite | Database::SqliteWithS3 => format!("sqlite://{}/gateway.db", data_dir.path().display()),
             Database::Postgres => postgres_database().await,
         };
         let data = data_dir.path().display().to_string();
@@ -103,6 +152,9 @@ impl TestGateway {
             // Tests drive ingestion step by step through `ingestor`.
             ("ingest.workers", toml::Value::Integer(0)),
         ];
+        if database == Database::SqliteWithS3 && !overrides.iter().any(|(key, _)| *key == "storage.backend") {
+            all.extend(s3_overrides(&s3_server().endpoint));
+        }
         all.extend(overrides.iter().cloned());
         let settings = Settings::with_overrides(&all).expect("test settings");
         let today = Arc::new(Mutex::new(date("2026-06-15")));
@@ -211,20 +263,31 @@ impl TestGateway {
         *self.today.lock().unwrap() = date(text);
     }
 
-    /// Files under the object store, staging included.
-    pub fn stored_files(&self) -> Vec<PathBuf> {
-        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    /// What the object store holds, half-written objects included: files under the objects
+    /// folder (staging too), or objects and unfinished multipart uploads under the S3 prefix.
+    pub async fn stored_files(&self) -> Vec<String> {
+        fn walk(dir: &Path, out: &mut Vec<String>) {
             for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 let path = entry.path();
                 if path.is_dir() {
                     walk(&path, out);
                 } else {
-                    out.push(path);
+                    out.push(path.display().to_string());
                 }
             }
         }
         let mut files = Vec::new();
-        walk(&self.data_dir.path().join("objects"), &mut files);
+        match &self.settings.storage.backend {
+            pension_gateway::config::BackendSettings::LocalDisk { path, .. } => walk(path, &mut files),
+            pension_gateway::config::BackendSettings::S3(s3) => {
+                let client = s3_client(s3.endpoint.as_deref().unwrap_or_default()).await;
+                let listed = client.list_objects_v2().bucket(&s3.bucket).prefix(&s3.prefix).send().await.unwrap();
+                files.extend(listed.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+                let uploads =
+                    client.list_multipart_uploads().bucket(&s3.bucket).prefix(&s3.prefix).send().await.unwrap();
+                files.extend(uploads.uploads().iter().filter_map(|u| u.key().map(|k| format!("{k} (unfinished)"))));
+            }
+        }
         files
     }
 
@@ -438,6 +501,22 @@ pub fn stderr(output: &Output) -> String {
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
+}
+
+/// As `on_both_databases!`, and once more with the objects in S3 (Garage).
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_databases!($($name),*);
+        mod s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Database::SqliteWithS3).await
+                }
+            )*
+        }
+    };
 }
 
 /// Runs each named async test function once on SQLite and once on PostgreSQL.

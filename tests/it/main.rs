@@ -12,4 +12,5 @@ mod command_line;
 mod folders;
 mod ingestion;
 mod server;
+mod storage;
 mod transfers;

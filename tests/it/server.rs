@@ -184,7 +184,7 @@ async fn connections_from_one_address_are_bounded(database: Database) {
     drop((first, second));
 }
 
-crate::on_both_databases!(
+crate::on_every_backend!(
     shell_and_exec_are_refused,
     the_host_key_is_created_once_private_and_reused,
     a_malformed_packet_gets_a_status_and_an_oversized_one_ends_the_session,

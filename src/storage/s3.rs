@@ -1,0 +1,509 @@
+//! Objects in an S3 bucket (AWS S3, Garage, MinIO, Ceph): `<prefix><key>`.
+//!
+//! A write is held in memory up to one part; a larger object becomes a multipart upload whose
+//! parts are sent while the client is still sending, and is completed only at commit. A write
+//! that is dropped aborts its multipart upload, so nothing half-written is ever visible.
+//! Reads are ranged GETs through a window that grows while the reader goes forward.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::{Bytes, BytesMut};
+use tokio::task::JoinHandle;
+
+use super::{ObjectKey, StorageError};
+use crate::config::S3Settings;
+
+/// What kind of S3 failure happened; the details go to the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum S3Failure {
+    Unreachable,
+    TimedOut,
+    AccessDenied,
+    NoSuchBucket,
+    NotFound,
+    /// The object changed between the first and a later ranged read.
+    Replaced,
+    Rejected,
+}
+
+impl std::fmt::Display for S3Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Unreachable => "the S3 endpoint cannot be reached",
+            Self::TimedOut => "the S3 endpoint did not answer in time",
+            Self::AccessDenied => "access denied: check the credentials and the bucket policy",
+            Self::NoSuchBucket => "the bucket does not exist",
+            Self::NotFound => "no such object",
+            Self::Replaced => "the object was replaced while it was being read",
+            Self::Rejected => "the S3 server refused the request",
+        })
+    }
+}
+
+fn failure<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    operation: &'static str,
+    target: &str,
+    error: SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+) -> StorageError {
+    let status = error.raw_response().map(|r| r.status().as_u16());
+    let kind = match (&error, error.code(), status) {
+        (SdkError::TimeoutError(_), _, _) => S3Failure::TimedOut,
+        (SdkError::DispatchFailure(d), _, _) if d.is_timeout() => S3Failure::TimedOut,
+        (SdkError::DispatchFailure(_), _, _) => S3Failure::Unreachable,
+        (_, Some("NoSuchBucket"), _) => S3Failure::NoSuchBucket,
+        (_, Some("NoSuchKey" | "NotFound"), _) | (_, _, Some(404)) => S3Failure::NotFound,
+        (_, Some("PreconditionFailed"), _) | (_, _, Some(412)) => S3Failure::Replaced,
+        (_, Some("AccessDenied" | "InvalidAccessKeyId" | "SignatureDoesNotMatch"), _) | (_, _, Some(403)) => {
+            S3Failure::AccessDenied
+        }
+        _ => S3Failure::Rejected,
+    };
+    StorageError::S3 { operation, target: target.to_string(), kind, detail: DisplayErrorContext(&error).to_string() }
+}
+
+#[derive(Debug)]
+struct Bucket {
+    client: aws_sdk_s3::Client,
+    name: String,
+    prefix: String,
+    endpoint: String,
+    part_size: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct S3Store {
+    bucket: Arc<Bucket>,
+}
+
+/// Read windows: small for a jump, growing up to this while reads go forward.
+const FIRST_WINDOW: u64 = 256 * 1024;
+const LARGEST_WINDOW: u64 = 8 * 1024 * 1024;
+
+impl S3Store {
+    /// Builds the client from the standard AWS chain (environment, profile files) and checks
+    /// that the bucket is there and these credentials may use it.
+    pub async fn open(settings: &S3Settings) -> Result<Self, StorageError> {
+        use aws_config::retry::RetryConfig;
+        use aws_config::timeout::TimeoutConfig;
+        let retry = RetryConfig::standard()
+            .with_max_attempts(settings.max_attempts)
+            .with_initial_backoff(Duration::from_millis(200))
+            .with_max_backoff(Duration::from_secs(5));
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(settings.request_timeout)
+            .build();
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .retry_config(retry)
+            .timeout_config(timeouts)
+            .region(aws_config::Region::new(settings.region.clone()));
+        if let Some(endpoint) = &settings.endpoint {
+            loader = loader.endpoint_url(endpoint.clone());
+        }
+        let shared = loader.load().await;
+        let config = aws_sdk_s3::config::Builder::from(&shared).force_path_style(settings.force_path_style).build();
+        let store = Self {
+            bucket: Arc::new(Bucket {
+                client: aws_sdk_s3::Client::from_conf(config),
+                name: settings.bucket.clone(),
+                prefix: settings.prefix.clone(),
+                endpoint: settings.endpoint.clone().unwrap_or_else(|| format!("AWS S3 ({})", settings.region)),
+                part_size: settings.part_size,
+            }),
+        };
+        store.check_bucket().await?;
+        Ok(store)
+    }
+
+    async fn check_bucket(&self) -> Result<(), StorageError> {
+        let b = &self.bucket;
+        match b.client.head_bucket().bucket(&b.name).send().await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let mut error = failure("HeadBucket", &b.name, error);
+                if let StorageError::S3 { kind: kind @ S3Failure::NotFound, .. } = &mut error {
+                    *kind = S3Failure::NoSuchBucket;
+                }
+                if let StorageError::S3 { kind, .. } = &error {
+                    return Err(StorageError::BucketUnusable {
+                        bucket: b.name.clone(),
+                        endpoint: b.endpoint.clone(),
+                        kind: *kind,
+                        detail: error.to_string(),
+                    });
+                }
+                Err(error)
+            }
+        }
+    }
+
+    pub(super) fn describe(&self) -> String {
+        format!("bucket {} at {}", self.bucket.name, self.bucket.endpoint)
+    }
+
+    fn object_name(&self, key: &ObjectKey) -> String {
+        format!("{}{}", self.bucket.prefix, key.as_str())
+    }
+
+    pub(super) fn create(&self, key: ObjectKey) -> S3Writer {
+        S3Writer {
+            bucket: Arc::clone(&self.bucket),
+            name: self.object_name(&key),
+            buffer: BytesMut::new(),
+            upload: None,
+            in_flight: None,
+        }
+    }
+
+    pub(super) async fn open_reader(&self, key: &ObjectKey) -> Result<S3Reader, StorageError> {
+        let b = &self.bucket;
+        let name = self.object_name(key);
+        let head = match b.client.head_object().bucket(&b.name).key(&name).send().await {
+            Ok(head) => head,
+            Err(error) => {
+                let error = failure("HeadObject", &name, error);
+                if let StorageError::S3 { kind: S3Failure::NotFound, .. } = error {
+                    return Err(StorageError::NotFound(key.clone()));
+                }
+                return Err(error);
+            }
+        };
+        Ok(S3Reader {
+            bucket: Arc::clone(&self.bucket),
+            name: Arc::new(name),
+            size: u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0),
+            etag: head.e_tag().map(str::to_string),
+            window: Arc::new(tokio::sync::Mutex::new(Window {
+                start: 0,
+                bytes: Bytes::new(),
+                next_size: FIRST_WINDOW,
+            })),
+        })
+    }
+
+    pub(super) async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
+        let b = &self.bucket;
+        let name = self.object_name(key);
+        b.client
+            .delete_object()
+            .bucket(&b.name)
+            .key(&name)
+            .send()
+            .await
+            .map_err(|e| failure("DeleteObject", &name, e))?;
+        Ok(())
+    }
+
+    /// Every object under the prefix, with its stored size.
+    pub(super) async fn list(&self) -> Result<Vec<(String, u64)>, StorageError> {
+        let b = &self.bucket;
+        let mut found = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = b
+                .client
+                .list_objects_v2()
+                .bucket(&b.name)
+                .prefix(&b.prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| failure("ListObjectsV2", &b.name, e))?;
+            for object in page.contents() {
+                if let Some(name) = object.key().and_then(|k| k.strip_prefix(b.prefix.as_str())) {
+                    found.push((name.to_string(), u64::try_from(object.size().unwrap_or(0)).unwrap_or(0)));
+                }
+            }
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated().unwrap_or(false) => token = Some(next.to_string()),
+                _ => break,
+            }
+        }
+        Ok(found)
+    }
+
+    /// Aborts multipart uploads started more than a day ago: their writer is gone (a crash).
+    /// Younger ones may belong to a command still running beside the server.
+    pub(super) async fn abort_stale_uploads(&self) -> Result<usize, StorageError> {
+        let b = &self.bucket;
+        let listing = b
+            .client
+            .list_multipart_uploads()
+            .bucket(&b.name)
+            .prefix(&b.prefix)
+            .send()
+            .await
+            .map_err(|e| failure("ListMultipartUploads", &b.name, e))?;
+        let cutoff = std::time::SystemTime::now() - Duration::from_secs(24 * 3600);
+        let mut aborted = 0;
+        for upload in listing.uploads() {
+            let started = upload.initiated().and_then(|t| std::time::SystemTime::try_from(*t).ok());
+            if started.is_some_and(|t| t > cutoff) {
+                continue;
+            }
+            if let (Some(key), Some(id)) = (upload.key(), upload.upload_id()) {
+                b.client
+                    .abort_multipart_upload()
+                    .bucket(&b.name)
+                    .key(key)
+                    .upload_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| failure("AbortMultipartUpload", key, e))?;
+                aborted += 1;
+            }
+        }
+        Ok(aborted)
+    }
+}
+
+struct MultipartUpload {
+    id: String,
+    parts: Vec<CompletedPart>,
+}
+
+type PartInFlight = JoinHandle<Result<CompletedPart, StorageError>>;
+
+pub(super) struct S3Writer {
+    bucket: Arc<Bucket>,
+    name: String,
+    /// Bytes not yet sent: never more than one part.
+    buffer: BytesMut,
+    upload: Option<MultipartUpload>,
+    /// The part being sent while the next one fills: at most one, so memory stays bounded.
+    in_flight: Option<PartInFlight>,
+}
+
+impl S3Writer {
+    pub(super) async fn append(&mut self, data: Bytes) -> Result<(), StorageError> {
+        self.buffer.extend_from_slice(&data);
+        while self.buffer.len() >= self.bucket.part_size {
+            let part = self.buffer.split_to(self.bucket.part_size).freeze();
+            self.send_part(part).await?;
+        }
+        Ok(())
+    }
+
+    async fn settle_in_flight(&mut self) -> Result<(), StorageError> {
+        if let Some(task) = self.in_flight.take() {
+            let part = task.await.map_err(|e| StorageError::S3 {
+                operation: "UploadPart",
+                target: self.name.clone(),
+                kind: S3Failure::Rejected,
+                detail: e.to_string(),
+            })??;
+            if let Some(upload) = &mut self.upload {
+                upload.parts.push(part);
+            }
+        }
+        Ok(())
+    }
+
+    async fn send_part(&mut self, part: Bytes) -> Result<(), StorageError> {
+        self.settle_in_flight().await?;
+        let b = Arc::clone(&self.bucket);
+        if self.upload.is_none() {
+            let created = b
+                .client
+                .create_multipart_upload()
+                .bucket(&b.name)
+                .key(&self.name)
+                .send()
+                .await
+                .map_err(|e| failure("CreateMultipartUpload", &self.name, e))?;
+            let id = created.upload_id().unwrap_or_default().to_string();
+            self.upload = Some(MultipartUpload { id, parts: Vec::new() });
+        }
+        let Some(upload) = &self.upload else { return Ok(()) };
+        let number = i32::try_from(upload.parts.len() + 1).unwrap_or(i32::MAX);
+        let id = upload.id.clone();
+        let name = self.name.clone();
+        self.in_flight = Some(tokio::spawn(async move {
+            let sent = b
+                .client
+                .upload_part()
+                .bucket(&b.name)
+                .key(&name)
+                .upload_id(id)
+                .part_number(number)
+                .body(ByteStream::from(part))
+                .send()
+                .await
+                .map_err(|e| failure("UploadPart", &name, e))?;
+            Ok(CompletedPart::builder().part_number(number).set_e_tag(sent.e_tag().map(str::to_string)).build())
+        }));
+        Ok(())
+    }
+
+    /// Sends what is left; the object becomes visible only at [`S3Staged::commit`].
+    pub(super) async fn finish(mut self) -> Result<S3Staged, StorageError> {
+        let rest = std::mem::take(&mut self.buffer).freeze();
+        if self.upload.is_some() {
+            if !rest.is_empty() {
+                self.send_part(rest).await?;
+            }
+            self.settle_in_flight().await?;
+            let upload = self.upload.take();
+            Ok(S3Staged {
+                bucket: Arc::clone(&self.bucket),
+                name: std::mem::take(&mut self.name),
+                content: upload.map(Staged::Multipart),
+            })
+        } else {
+            Ok(S3Staged {
+                bucket: Arc::clone(&self.bucket),
+                name: std::mem::take(&mut self.name),
+                content: Some(Staged::Small(rest)),
+            })
+        }
+    }
+}
+
+/// Aborts a multipart upload nobody will complete, in the background.
+fn abort_in_background(bucket: &Arc<Bucket>, name: &str, upload: MultipartUpload) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
+    let bucket = Arc::clone(bucket);
+    let name = name.to_string();
+    runtime.spawn(async move {
+        let result =
+            bucket.client.abort_multipart_upload().bucket(&bucket.name).key(&name).upload_id(&upload.id).send().await;
+        if let Err(error) = result {
+            tracing::warn!(error = %DisplayErrorContext(&error), "could not abort an unfinished multipart upload; the next server start retries after a day");
+        }
+    });
+}
+
+impl Drop for S3Writer {
+    fn drop(&mut self) {
+        if let Some(task) = self.in_flight.take() {
+            task.abort();
+        }
+        if let Some(upload) = self.upload.take() {
+            abort_in_background(&self.bucket, &self.name, upload);
+        }
+    }
+}
+
+enum Staged {
+    Small(Bytes),
+    Multipart(MultipartUpload),
+}
+
+pub(super) struct S3Staged {
+    bucket: Arc<Bucket>,
+    name: String,
+    content: Option<Staged>,
+}
+
+impl S3Staged {
+    pub(super) async fn commit(mut self) -> Result<(), StorageError> {
+        let b = Arc::clone(&self.bucket);
+        match self.content.take() {
+            Some(Staged::Small(bytes)) => {
+                b.client
+                    .put_object()
+                    .bucket(&b.name)
+                    .key(&self.name)
+                    .body(ByteStream::from(bytes))
+                    .send()
+                    .await
+                    .map_err(|e| failure("PutObject", &self.name, e))?;
+            }
+            Some(Staged::Multipart(upload)) => {
+                let parts = CompletedMultipartUpload::builder().set_parts(Some(upload.parts.clone())).build();
+                let completed = b
+                    .client
+                    .complete_multipart_upload()
+                    .bucket(&b.name)
+                    .key(&self.name)
+                    .upload_id(&upload.id)
+                    .multipart_upload(parts)
+                    .send()
+                    .await;
+                if let Err(error) = completed {
+                    abort_in_background(&b, &self.name, upload);
+                    return Err(failure("CompleteMultipartUpload", &self.name, error));
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+impl Drop for S3Staged {
+    fn drop(&mut self) {
+        if let Some(Staged::Multipart(upload)) = self.content.take() {
+            abort_in_background(&self.bucket, &self.name, upload);
+        }
+    }
+}
+
+struct Window {
+    start: u64,
+    bytes: Bytes,
+    next_size: u64,
+}
+
+#[derive(Clone)]
+pub(super) struct S3Reader {
+    bucket: Arc<Bucket>,
+    name: Arc<String>,
+    size: u64,
+    /// The version read: a ranged GET of a replaced object fails instead of mixing versions.
+    etag: Option<String>,
+    window: Arc<tokio::sync::Mutex<Window>>,
+}
+
+impl std::fmt::Debug for S3Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Reader").field("name", &self.name).field("size", &self.size).finish()
+    }
+}
+
+impl S3Reader {
+    pub(super) fn size(&self) -> u64 {
+        self.size
+    }
+
+    pub(super) async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StorageError> {
+        if offset >= self.size || len == 0 {
+            return Ok(Bytes::new());
+        }
+        let end = offset.saturating_add(len as u64).min(self.size);
+        let mut window = self.window.lock().await;
+        let window_end = window.start + window.bytes.len() as u64;
+        if offset >= window.start && end <= window_end {
+            let from = usize::try_from(offset - window.start).unwrap_or(0);
+            let to = usize::try_from(end - window.start).unwrap_or(0);
+            return Ok(window.bytes.slice(from..to));
+        }
+        let going_forward = offset == window_end && window_end > 0;
+        let size = if going_forward { (window.next_size * 2).min(LARGEST_WINDOW) } else { FIRST_WINDOW };
+        let fetch_end = end.max(offset.saturating_add(size)).min(self.size);
+        let b = &self.bucket;
+        let mut request = b.client.get_object().bucket(&b.name).key(self.name.as_str()).range(format!(
+            "bytes={}-{}",
+            offset,
+            fetch_end - 1
+        ));
+        if let Some(etag) = &self.etag {
+            request = request.if_match(etag);
+        }
+        let response = request.send().await.map_err(|e| failure("GetObject", &self.name, e))?;
+        let bytes = response.body.collect().await.map_err(|e| StorageError::S3 {
+            operation: "GetObject",
+            target: self.name.to_string(),
+            kind: S3Failure::Unreachable,
+            detail: e.to_string(),
+        })?;
+        let bytes = bytes.into_bytes();
+        *window = Window { start: offset, bytes: bytes.clone(), next_size: size };
+        let to = usize::try_from(end - offset).unwrap_or(0).min(bytes.len());
+        Ok(bytes.slice(0..to))
+    }
+}

@@ -1,0 +1,361 @@
+//! The storage conformance suite, run against the local disk and against a real S3 server
+//! (Garage, started by `scripts/test`), with encryption at rest as configured by default.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use pension_gateway::config::{BackendSettings, Settings};
+use pension_gateway::storage::{KeyRing, ObjectKey, ObjectStore, StorageError};
+
+use crate::helpers::{s3_client, s3_overrides, s3_server};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    LocalDisk,
+    S3,
+}
+
+fn settings(backend: Backend, dir: &Path, extra: &[(&str, toml::Value)]) -> Settings {
+    let mut overrides = vec![("data_dir", toml::Value::String(dir.display().to_string()))];
+    if backend == Backend::S3 {
+        overrides.extend(s3_overrides(&s3_server().endpoint));
+    }
+    overrides.extend(extra.iter().cloned());
+    Settings::with_overrides(&overrides).unwrap()
+}
+
+async fn open(backend: Backend, dir: &Path) -> (ObjectStore, Settings) {
+    let settings = settings(backend, dir, &[]);
+    (ObjectStore::open(&settings.storage).await.unwrap(), settings)
+}
+
+fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+fn key(name: &str) -> ObjectKey {
+    ObjectKey::from_stored(&format!("documents/GP-1001/invoices/{name}")).unwrap()
+}
+
+async fn put(store: &ObjectStore, key: &ObjectKey, content: &[u8]) {
+    let mut writer = store.create(key.clone()).await.unwrap();
+    for piece in content.chunks(100_000) {
+        writer.append(Bytes::copy_from_slice(piece)).await.unwrap();
+    }
+    let stored = writer.finish().await.unwrap().commit().await.unwrap();
+    assert_eq!(stored.size, content.len() as u64);
+}
+
+async fn read_all(store: &ObjectStore, key: &ObjectKey) -> Result<Vec<u8>, StorageError> {
+    let reader = store.open_reader(key).await?;
+    let mut out = Vec::new();
+    while (out.len() as u64) < reader.size() {
+        let chunk = reader.read_at(out.len() as u64, 200_000).await?;
+        assert!(!chunk.is_empty());
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// The bytes as the backend holds them, read behind the gateway's back.
+async fn raw_bytes(settings: &Settings, key: &ObjectKey) -> Vec<u8> {
+    match &settings.storage.backend {
+        BackendSettings::LocalDisk { path, .. } => std::fs::read(path.join(key.as_str())).unwrap(),
+        BackendSettings::S3(s3) => {
+            let client = s3_client(s3.endpoint.as_deref().unwrap()).await;
+            let object =
+                client.get_object().bucket(&s3.bucket).key(format!("{}{}", s3.prefix, key)).send().await.unwrap();
+            object.body.collect().await.unwrap().into_bytes().to_vec()
+        }
+    }
+}
+
+async fn unfinished_multipart_uploads(settings: &Settings) -> usize {
+    match &settings.storage.backend {
+        BackendSettings::LocalDisk { .. } => 0,
+        BackendSettings::S3(s3) => {
+            let client = s3_client(s3.endpoint.as_deref().unwrap()).await;
+            let listed = client.list_multipart_uploads().bucket(&s3.bucket).prefix(&s3.prefix).send().await.unwrap();
+            listed.uploads().len()
+        }
+    }
+}
+
+async fn put_get_ranged_get_list_and_delete(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(backend, dir.path()).await;
+    let content = pseudo_random(12 * 1024 * 1024 + 12_345, 1);
+    let first = key("first");
+    put(&store, &first, &content).await;
+    let small = key("small");
+    put(&store, &small, b"tiny").await;
+    let empty = key("empty");
+    put(&store, &empty, b"").await;
+
+    let reader = store.open_reader(&first).await.unwrap();
+    assert_eq!(reader.size(), content.len() as u64);
+    for (offset, len) in [(0u64, 10usize), (65_530, 20), (5 * 1024 * 1024 - 3, 70_000), (12 * 1024 * 1024, 50_000)] {
+        let got = reader.read_at(offset, len).await.unwrap();
+        let end = (offset as usize + len).min(content.len());
+        assert_eq!(&got[..], &content[offset as usize..end], "range at {offset}");
+    }
+    assert!(reader.read_at(content.len() as u64, 10).await.unwrap().is_empty());
+    assert_eq!(read_all(&store, &first).await.unwrap(), content);
+    assert_eq!(read_all(&store, &small).await.unwrap(), b"tiny");
+    assert_eq!(store.open_reader(&empty).await.unwrap().size(), 0);
+
+    let listed: Vec<String> = store.list().await.unwrap().into_iter().map(|o| o.key.to_string()).collect();
+    assert_eq!(listed.len(), 3, "{listed:?}");
+    for k in [&first, &small, &empty] {
+        assert!(listed.contains(&k.to_string()));
+    }
+
+    store.delete(&first).await.unwrap();
+    store.delete(&first).await.unwrap();
+    assert!(matches!(store.open_reader(&first).await, Err(StorageError::NotFound(_))));
+    assert_eq!(store.list().await.unwrap().len(), 2);
+}
+
+async fn an_interrupted_write_leaves_nothing(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, settings) = open(backend, dir.path()).await;
+    let content = Bytes::from(pseudo_random(11 * 1024 * 1024, 2));
+
+    let mut dropped = store.create(key("dropped")).await.unwrap();
+    dropped.append(content.clone()).await.unwrap();
+    drop(dropped);
+    let mut staged_only = store.create(key("staged")).await.unwrap();
+    staged_only.append(content).await.unwrap();
+    drop(staged_only.finish().await.unwrap());
+
+    let mut left = usize::MAX;
+    for _ in 0..100 {
+        left = unfinished_multipart_uploads(&settings).await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(left, 0, "unfinished multipart uploads are aborted");
+    assert!(store.list().await.unwrap().is_empty());
+    if let BackendSettings::LocalDisk { path, .. } = &settings.storage.backend {
+        let staged: Vec<_> = walk(&path.join(".staging"));
+        assert!(staged.is_empty(), "{staged:?}");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.path().is_dir() {
+            files.extend(walk(&entry.path()));
+        } else {
+            files.push(entry.path());
+        }
+    }
+    files
+}
+
+async fn objects_are_sealed_at_rest_and_open_with_the_identity_file(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, settings) = open(backend, dir.path()).await;
+    let identity = dir.path().join("storage-identity.txt");
+    assert!(identity.exists(), "the first start creates the identity");
+    let content = b"NISS 85073003328;DUPONT;Jean;salaire 4200,00\n".repeat(3000);
+    let k = key("sealed");
+    put(&store, &k, &content).await;
+
+    let raw = raw_bytes(&settings, &k).await;
+    assert!(raw.starts_with(b"age-encryption.org/v1\n"));
+    assert_ne!(raw.len(), content.len());
+    for needle in [&b"85073003328"[..], b"DUPONT", b"salaire"] {
+        assert!(!raw.windows(needle.len()).any(|w| w == needle), "plaintext found at rest");
+    }
+    // The identity file alone opens it, as `age -d -i` would.
+    let ring = KeyRing::load(&[identity], &[], true).unwrap();
+    let mut opened = ring.open(std::io::Cursor::new(raw)).unwrap();
+    assert_eq!(opened.read_at(0, content.len()).unwrap(), content);
+
+    // A stranger's identity does not.
+    let stranger = ObjectStore::with_keys(&settings.storage, KeyRing::generated()).await.unwrap();
+    assert!(matches!(stranger.open_reader(&k).await, Err(StorageError::Unreadable { .. })));
+}
+
+async fn rotation_keeps_every_object_readable(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, settings) = open(backend, dir.path()).await;
+    let old_identity = dir.path().join("storage-identity.txt");
+    let mut contents = Vec::new();
+    for (index, size) in [0usize, 1000, 70_000, 6 * 1024 * 1024].into_iter().enumerate() {
+        let k = key(&format!("object-{index}"));
+        let content = pseudo_random(size, index as u64 + 10);
+        put(&store, &k, &content).await;
+        contents.push((k, content));
+    }
+    // An object stored before encryption was turned on.
+    let plain_settings =
+        self::settings(backend, dir.path(), &[("storage.encryption.enabled", toml::Value::Boolean(false))]);
+    let plain = ObjectStore::open(&BackendOnly::of(&settings, &plain_settings)).await.unwrap();
+    let legacy = key("legacy");
+    put(&plain, &legacy, b"stored before encryption").await;
+    contents.push((legacy.clone(), b"stored before encryption".to_vec()));
+
+    let new_identity = dir.path().join("new-identity.txt");
+    pension_gateway::storage::sealing::generate_identity_file(&new_identity).unwrap();
+    let both = self::settings(
+        backend,
+        dir.path(),
+        &[(
+            "storage.encryption.identity_files",
+            toml::Value::Array(vec![
+                toml::Value::String(new_identity.display().to_string()),
+                toml::Value::String(old_identity.display().to_string()),
+            ]),
+        )],
+    );
+    let rotating = ObjectStore::open(&BackendOnly::of(&settings, &both)).await.unwrap();
+
+    // Readers keep reading while the rotation runs: no object is ever unreadable.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader_store = rotating.clone();
+    let reader_contents = contents.clone();
+    let reader_stop = std::sync::Arc::clone(&stop);
+    let readers = tokio::spawn(async move {
+        let mut rounds = 0;
+        while !reader_stop.load(std::sync::atomic::Ordering::Relaxed) || rounds == 0 {
+            for (k, content) in &reader_contents {
+                let read = match read_all(&reader_store, k).await {
+                    Ok(read) => read,
+                    // On S3 a read that began before the object was replaced fails (it never
+                    // mixes versions); opening it again must work at once.
+                    Err(error) if backend == Backend::S3 => {
+                        read_all(&reader_store, k).await.unwrap_or_else(|e| panic!("{k}: {error}, then {e}"))
+                    }
+                    Err(error) => panic!("{k} unreadable during rotation: {error}"),
+                };
+                assert_eq!(&read, content, "{k} during rotation");
+            }
+            rounds += 1;
+        }
+        rounds
+    });
+    let state = dir.path().join("rotation.state");
+    let summary = pension_gateway::storage::rotation::rotate(&rotating, &state, |_, _| {}).await.unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(readers.await.unwrap() >= 1);
+    assert_eq!(summary.resealed, contents.len());
+    assert!(summary.failed.is_empty());
+    assert!(!state.exists(), "a finished rotation leaves no state");
+
+    let only_new = self::settings(
+        backend,
+        dir.path(),
+        &[(
+            "storage.encryption.identity_files",
+            toml::Value::Array(vec![toml::Value::String(new_identity.display().to_string())]),
+        )],
+    );
+    let after = ObjectStore::open(&BackendOnly::of(&settings, &only_new)).await.unwrap();
+    for (k, content) in &contents {
+        assert_eq!(&read_all(&after, k).await.unwrap(), content);
+        assert!(raw_bytes(&settings, k).await.starts_with(b"age-encryption.org/v1\n"), "{k} is sealed");
+    }
+    let old_only = ObjectStore::open(&settings.storage).await.unwrap();
+    assert!(matches!(old_only.open_reader(&contents[1].0).await, Err(StorageError::Unreadable { .. })));
+}
+
+/// The same backend (same folder or S3 prefix) with another settings' encryption.
+struct BackendOnly;
+
+impl BackendOnly {
+    fn of(backend_from: &Settings, encryption_from: &Settings) -> pension_gateway::config::StorageSettings {
+        pension_gateway::config::StorageSettings {
+            backend: backend_from.storage.backend.clone(),
+            encryption: encryption_from.storage.encryption.clone(),
+        }
+    }
+}
+
+async fn an_interrupted_rotation_resumes_where_it_stopped(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(backend, dir.path()).await;
+    for index in 0..4 {
+        put(&store, &key(&format!("object-{index}")), &pseudo_random(1000, index)).await;
+    }
+    let state = dir.path().join("rotation.state");
+    // A run that stopped after two objects left this state behind.
+    let mut recipients = store.keys().recipient_strings();
+    recipients.sort();
+    let fingerprint = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(recipients.join("\n").as_bytes()))
+    };
+    std::fs::write(&state, format!("recipients {fingerprint}\n{}\n{}\n", key("object-0"), key("object-1"))).unwrap();
+    let summary = pension_gateway::storage::rotation::rotate(&store, &state, |_, _| {}).await.unwrap();
+    assert_eq!((summary.already_done, summary.resealed), (2, 2));
+    assert!(!state.exists());
+}
+
+async fn start_up_says_what_is_wrong_with_the_bucket(_: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = s3_server();
+    let text = |s: &str| toml::Value::String(s.to_string());
+    let message = |extra: Vec<(&'static str, toml::Value)>| {
+        let settings = settings(Backend::S3, dir.path(), &extra);
+        async move { ObjectStore::open(&settings.storage).await.err().map(|e| e.to_string()).unwrap_or_default() }
+    };
+    let missing = message(vec![("storage.s3.bucket", text("no-such-bucket-here"))]).await;
+    assert!(missing.contains("no-such-bucket-here") && missing.contains("does not exist"), "{missing}");
+    let forbidden = message(vec![("storage.s3.bucket", text(&server.forbidden_bucket))]).await;
+    assert!(forbidden.contains("access denied"), "{forbidden}");
+    // A closed port on loopback.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let unreachable = message(vec![
+        ("storage.s3.endpoint", text(&format!("http://{closed}"))),
+        ("storage.s3.max_attempts", toml::Value::Integer(1)),
+    ])
+    .await;
+    assert!(unreachable.contains("cannot be reached"), "{unreachable}");
+}
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod local_disk {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::LocalDisk).await
+                }
+            )*
+        }
+        mod s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Backend::S3).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    put_get_ranged_get_list_and_delete,
+    an_interrupted_write_leaves_nothing,
+    objects_are_sealed_at_rest_and_open_with_the_identity_file,
+    rotation_keeps_every_object_readable,
+    an_interrupted_rotation_resumes_where_it_stopped,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_start_up_says_what_is_wrong_with_the_bucket() {
+    start_up_says_what_is_wrong_with_the_bucket(Backend::S3).await
+}
