@@ -363,16 +363,27 @@ impl S3Writer {
     }
 }
 
-/// Aborts a multipart upload nobody will complete, in the background.
+/// Aborts a multipart upload nobody will complete, in the background. The S3 server may be
+/// what failed: it is asked again for about a minute, then left to the start-up sweep.
 fn abort_in_background(bucket: &Arc<Bucket>, name: &str, upload: MultipartUpload) {
     let Ok(runtime) = tokio::runtime::Handle::try_current() else { return };
     let bucket = Arc::clone(bucket);
     let name = name.to_string();
     runtime.spawn(async move {
-        let result =
-            bucket.client.abort_multipart_upload().bucket(&bucket.name).key(&name).upload_id(&upload.id).send().await;
-        if let Err(error) = result {
-            tracing::warn!(error = %DisplayErrorContext(&error), "could not abort an unfinished multipart upload; the next server start retries after a day");
+        let mut pause = Duration::from_millis(500);
+        for attempt in 1..=7 {
+            let result =
+                bucket.client.abort_multipart_upload().bucket(&bucket.name).key(&name).upload_id(&upload.id).send().await;
+            match result {
+                Ok(_) => return,
+                Err(error) if attempt == 7 => {
+                    tracing::warn!(error = %DisplayErrorContext(&error), "could not abort an unfinished multipart upload; the start-up sweep removes it after a day");
+                }
+                Err(_) => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+            }
         }
     });
 }

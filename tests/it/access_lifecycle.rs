@@ -285,13 +285,7 @@ async fn drop_sheet(sftp: &SftpClient, name: &str, bytes: &[u8]) {
 }
 
 fn cli(gateway: &TestGateway, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_pension-gateway"))
-        .args(args)
-        .env("PENSION_GATEWAY__DATA_DIR", gateway.data_dir.path())
-        .env("PENSION_GATEWAY__DATABASE__URL", &gateway.settings.database.url)
-        .env("PENSION_GATEWAY__LOG__LEVEL", "warn")
-        .output()
-        .unwrap()
+    gateway.cli(args, &[])
 }
 
 async fn the_faq_access_story_runs_end_to_end_through_sftp_and_the_cli(database: Database) {

@@ -291,6 +291,31 @@ impl TestGateway {
         files
     }
 
+    /// Runs the real CLI binary on this gateway's data folder, registry and object store, with
+    /// extra `PENSION_GATEWAY__...` variables.
+    pub fn cli(&self, args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pension-gateway"));
+        command
+            .args(args)
+            .env_remove("PENSION_GATEWAY_CONFIG")
+            .env("PENSION_GATEWAY__DATA_DIR", self.data_dir.path())
+            .env("PENSION_GATEWAY__DATABASE__URL", &self.settings.database.url)
+            .env("PENSION_GATEWAY__LOG__LEVEL", "warn");
+        if let pension_gateway::config::BackendSettings::S3(s3) = &self.settings.storage.backend {
+            command
+                .env("PENSION_GATEWAY__STORAGE__BACKEND", "s3")
+                .env("PENSION_GATEWAY__STORAGE__S3__BUCKET", &s3.bucket)
+                .env("PENSION_GATEWAY__STORAGE__S3__ENDPOINT", s3.endpoint.as_deref().unwrap_or_default())
+                .env("PENSION_GATEWAY__STORAGE__S3__REGION", &s3.region)
+                .env("PENSION_GATEWAY__STORAGE__S3__FORCE_PATH_STYLE", s3.force_path_style.to_string())
+                .env("PENSION_GATEWAY__STORAGE__S3__PREFIX", &s3.prefix);
+        }
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().expect("the binary runs")
+    }
+
     /// Waits until every audit event queued so far is written.
     pub async fn audit_events(&self) -> Vec<pension_gateway::registry::AuditRecord> {
         self.gateway.audit().flush().await;
@@ -501,6 +526,54 @@ pub fn stderr(output: &Output) -> String {
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
+}
+
+/// A TCP relay to a server that a test can cut (every connection closed, new ones dropped at
+/// once) and restore: the network between the gateway and its S3 server failing.
+pub struct CuttableLink {
+    pub address: std::net::SocketAddr,
+    cut: tokio::sync::watch::Sender<bool>,
+    relay: tokio::task::JoinHandle<()>,
+}
+
+impl CuttableLink {
+    pub async fn to(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (cut, watch) = tokio::sync::watch::channel(false);
+        let relay = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                if *watch.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                let mut watch = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = watch.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        Self { address, cut, relay }
+    }
+
+    pub fn cut(&self) {
+        let _ = self.cut.send(true);
+    }
+
+    pub fn restore(&self) {
+        let _ = self.cut.send(false);
+    }
+}
+
+impl Drop for CuttableLink {
+    fn drop(&mut self) {
+        self.relay.abort();
+    }
 }
 
 /// As `on_both_databases!`, and once more with the objects in S3 (Garage).

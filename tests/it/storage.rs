@@ -359,3 +359,202 @@ on_both_backends!(
 async fn s3_start_up_says_what_is_wrong_with_the_bucket() {
     start_up_says_what_is_wrong_with_the_bucket(Backend::S3).await
 }
+
+// ---------------------------------------------------------------------------------------------
+// The storage behind the running gateway.
+
+mod behind_the_gateway {
+    use bytes::Bytes;
+    use pension_gateway::config::BackendSettings;
+    use pension_gateway::domain::{ContractNumber, FileName, KindName};
+    use pension_gateway::storage::ObjectKey;
+    use tokio::io::AsyncWriteExt;
+
+    use crate::helpers::*;
+
+    fn contract() -> ContractNumber {
+        ContractNumber::parse("GP-1001").unwrap()
+    }
+
+    async fn overwrite_raw(gateway: &TestGateway, key: &str, bytes: &[u8]) {
+        match &gateway.settings.storage.backend {
+            BackendSettings::LocalDisk { path, .. } => std::fs::write(path.join(key), bytes).unwrap(),
+            BackendSettings::S3(s3) => {
+                let client = s3_client(s3.endpoint.as_deref().unwrap()).await;
+                let body = aws_sdk_s3::primitives::ByteStream::from(bytes.to_vec());
+                client
+                    .put_object()
+                    .bucket(&s3.bucket)
+                    .key(format!("{}{key}", s3.prefix))
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+
+    async fn storage_verify_names_missing_unreadable_and_altered_objects(database: Database) {
+        let gateway = TestGateway::spawn(database).await;
+        let kind = KindName::parse("invoices").unwrap();
+        for index in 0..4 {
+            let name = FileName::parse(&format!("invoice-{index}.pdf")).unwrap();
+            let content = format!("%PDF invoice {index} ").repeat(5000);
+            gateway.admin.publish_bytes(&contract(), &kind, None, &name, content.as_bytes()).await.unwrap();
+        }
+        let output = gateway.cli(&["storage", "verify"], &[]);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.contains("4 object(s) checked, 0 problem(s)"), "{stdout}");
+
+        let registry_contract = gateway.registry().contract(&contract()).await.unwrap();
+        let mut documents = gateway.registry().documents_in_folder(registry_contract.id, &kind, None).await.unwrap();
+        documents.sort_by(|a, b| a.file_name.cmp(&b.file_name));
+        let keys: Vec<String> = documents.iter().map(|d| d.object_key.clone()).collect();
+        let storage = gateway.gateway.storage();
+        storage.delete(&ObjectKey::from_stored(&keys[0]).unwrap()).await.unwrap();
+        let mut replacement = storage.create(ObjectKey::from_stored(&keys[1]).unwrap()).await.unwrap();
+        replacement.append(Bytes::from_static(b"%PDF another invoice")).await.unwrap();
+        replacement.finish().await.unwrap().commit().await.unwrap();
+        overwrite_raw(&gateway, &keys[2], b"age-encryption.org/v1\n-> X25519 broken\n").await;
+
+        let output = gateway.cli(&["storage", "verify", "--json"], &[]);
+        assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(report["checked"], 4);
+        let problem_of = |key: &str| {
+            report["problems"].as_array().unwrap().iter().find(|p| p["key"] == key).map(|p| p["problem"].to_string())
+        };
+        assert!(problem_of(&keys[0]).unwrap().contains("missing"));
+        assert!(problem_of(&keys[1]).unwrap().contains("altered"));
+        assert!(problem_of(&keys[2]).unwrap().contains("unreadable"));
+        assert_eq!(problem_of(&keys[3]), None);
+        assert!(!String::from_utf8_lossy(&output.stdout).contains("invoice-"), "no file names in the report");
+    }
+
+    async fn keys_rotate_moves_every_object_to_a_new_identity(database: Database) {
+        let gateway = TestGateway::spawn(database).await;
+        let kind = KindName::parse("invoices").unwrap();
+        for index in 0..3 {
+            let name = FileName::parse(&format!("invoice-{index}.pdf")).unwrap();
+            gateway.admin.publish_bytes(&contract(), &kind, None, &name, &vec![index; 100_000]).await.unwrap();
+        }
+        let new_identity = gateway.key_dir.path().join("identity-2027.txt");
+        let output = gateway.cli(&["keys", "generate", new_identity.to_str().unwrap()], &[]);
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(String::from_utf8_lossy(&output.stdout).contains("public key: age1"));
+
+        let old_identity = gateway.data_dir.path().join("storage-identity.txt");
+        let both = format!("[\"{}\", \"{}\"]", new_identity.display(), old_identity.display());
+        let only_new = format!("[\"{}\"]", new_identity.display());
+        let identities = |list: &str| vec![("PENSION_GATEWAY__STORAGE__ENCRYPTION__IDENTITY_FILES", list.to_string())];
+
+        let output = gateway.cli(&["storage", "verify"], &identities(&only_new));
+        assert_eq!(output.status.code(), Some(1), "the new identity alone cannot read the old objects yet");
+        let output = gateway.cli(&["keys", "rotate"], &identities(&both));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.contains("3 object(s) re-sealed"), "{stdout}");
+        let output = gateway.cli(&["storage", "verify"], &identities(&only_new));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}");
+        assert!(stdout.contains("3 object(s) checked, 0 problem(s)"), "{stdout}");
+    }
+
+    crate::on_every_backend!(
+        storage_verify_names_missing_unreadable_and_altered_objects,
+        keys_rotate_moves_every_object_to_a_new_identity,
+    );
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_sftp_upload_on_s3_leaves_no_plaintext_in_the_bucket() {
+        let gateway = TestGateway::spawn(Database::SqliteWithS3).await;
+        let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+        let line = "85073003328;DUPONT;Jean;EMPLOYES;2026-01-01;4200,00\n";
+        let content = line.repeat(150_000);
+        let mut file = sftp.create("/GP-1001/inbox/affiliations/affiliations.csv").await.unwrap();
+        file.write_all(content.as_bytes()).await.unwrap();
+        file.shutdown().await.unwrap();
+
+        let uploads = gateway.registry().uploads(None).await.unwrap();
+        assert_eq!(uploads.len(), 1);
+        let BackendSettings::S3(s3) = &gateway.settings.storage.backend else { unreachable!() };
+        let client = s3_client(s3.endpoint.as_deref().unwrap()).await;
+        let stored = client
+            .get_object()
+            .bucket(&s3.bucket)
+            .key(format!("{}{}", s3.prefix, uploads[0].object_key))
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        assert!(stored.len() > content.len(), "the whole file is there, sealed");
+        assert!(stored.starts_with(b"age-encryption.org/v1\n"));
+        for needle in ["85073003328", "DUPONT", "4200,00"] {
+            assert!(!stored.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} stored in clear");
+        }
+        // The gateway reads it back whole and checks its SHA-256 on the way.
+        let bytes = gateway
+            .gateway
+            .storage()
+            .read_verified(&ObjectKey::from_stored(&uploads[0].object_key).unwrap(), &uploads[0].sha256)
+            .await
+            .unwrap();
+        assert_eq!(bytes, content.as_bytes());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_upload_fails_cleanly_when_s3_becomes_unreachable_and_the_server_goes_on() {
+        let server = s3_server();
+        let target: std::net::SocketAddr = server.endpoint.trim_start_matches("http://").parse().unwrap();
+        let link = CuttableLink::to(target).await;
+        let overrides = s3_overrides(&format!("http://{}", link.address));
+        let gateway = TestGateway::spawn_with(Database::SqliteWithS3, &overrides).await;
+        let uploader = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+        let mut file = uploader.create("/GP-1001/inbox/affiliations/big.xlsx").await.unwrap();
+        file.write_all(&vec![1u8; 12 * 1024 * 1024]).await.unwrap();
+        file.flush().await.unwrap();
+        assert!(!gateway.stored_files().await.is_empty(), "parts are already in S3");
+
+        link.cut();
+        let mut failure = None;
+        for _ in 0..40 {
+            if let Err(error) = file.write_all(&vec![2u8; 1024 * 1024]).await {
+                failure = Some(error);
+                break;
+            }
+        }
+        if failure.is_none() {
+            failure = file.shutdown().await.err();
+        }
+        let failure = failure.expect("the upload fails while S3 is unreachable");
+        assert!(failure.to_string().contains("storage is unavailable"), "{failure}");
+        drop(file);
+
+        // Other sessions are still served while S3 is away.
+        let other = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
+        let listing = other.read_dir("/GP-1001").await.unwrap();
+        assert!(listing.into_iter().any(|entry| entry.file_name() == "documents"));
+        assert!(gateway.registry().uploads(None).await.unwrap().is_empty(), "nothing recorded as received");
+
+        link.restore();
+        let mut left = Vec::new();
+        for _ in 0..300 {
+            left = gateway.stored_files().await;
+            if left.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(left.is_empty(), "the multipart upload is aborted once S3 is back: {left:?}");
+
+        let mut again = uploader.create("/GP-1001/inbox/affiliations/again.csv").await.unwrap();
+        again.write_all(b"NISS;NOM\n").await.unwrap();
+        again.shutdown().await.unwrap();
+        assert_eq!(gateway.registry().uploads(None).await.unwrap().len(), 1);
+    }
+}
