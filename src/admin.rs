@@ -15,6 +15,7 @@ use crate::domain::{
     Scope,
 };
 use crate::layout::Layout;
+use crate::notify::messages;
 use crate::passwords::{hash_password, PasswordError};
 use crate::registry::{
     AccountRef, ContractRecord, NewAuditEvent, NewDocument, NewStaff, NewUser, OrganisationRecord, Publication,
@@ -40,8 +41,8 @@ pub enum AdminError {
         #[source]
         source: std::io::Error,
     },
-    #[error(transparent)]
-    Mail(#[from] crate::notify::SpoolError),
+    #[error("no mail transport is configured")]
+    NoMail,
 }
 
 impl AdminError {
@@ -49,7 +50,7 @@ impl AdminError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AdminError::Invalid(_) | AdminError::NotFound(_) | AdminError::Conflict(_) => 2,
-            AdminError::Registry(_) | AdminError::Storage(_) | AdminError::Io { .. } | AdminError::Mail(_) => 1,
+            AdminError::Registry(_) | AdminError::Storage(_) | AdminError::Io { .. } | AdminError::NoMail => 1,
         }
     }
 }
@@ -118,7 +119,7 @@ pub struct Admin {
     storage: ObjectStore,
     layout: Layout,
     actor: String,
-    spool: Option<crate::notify::Spool>,
+    outbox: Option<crate::notify::Outbox>,
     schemas: Option<crate::ingest::schema::Schemas>,
 }
 
@@ -155,7 +156,7 @@ pub fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, AdminError> {
 
 impl Admin {
     pub fn new(registry: Registry, storage: ObjectStore, layout: Layout, actor: impl Into<String>) -> Self {
-        Self { registry, storage, layout, actor: actor.into(), spool: None, schemas: None }
+        Self { registry, storage, layout, actor: actor.into(), outbox: None, schemas: None }
     }
 
     /// Checks user sheets against these schemas instead of the built-in ones.
@@ -164,9 +165,9 @@ impl Admin {
         self
     }
 
-    /// Sends credentials and notices through this spool.
-    pub fn with_spool(mut self, spool: crate::notify::Spool) -> Self {
-        self.spool = Some(spool);
+    /// Sends credentials and notices through this outbox.
+    pub fn with_outbox(mut self, outbox: crate::notify::Outbox) -> Self {
+        self.outbox = Some(outbox);
         self
     }
 
@@ -194,8 +195,19 @@ impl Admin {
         name: &str,
         notify_email: &EmailAddress,
     ) -> Result<OrganisationRecord, AdminError> {
+        self.add_organisation_with_language(number, name, notify_email, Language::Fr).await
+    }
+
+    /// As [`Admin::add_organisation`], with the language of the mail sent to `notify_email`.
+    pub async fn add_organisation_with_language(
+        &self,
+        number: &EnterpriseNumber,
+        name: &str,
+        notify_email: &EmailAddress,
+        language: Language,
+    ) -> Result<OrganisationRecord, AdminError> {
         let name = non_empty("the organisation's name", name)?;
-        let record = self.registry.create_organisation(number, &name, notify_email).await?;
+        let record = self.registry.create_organisation(number, &name, notify_email, language).await?;
         self.audit("org-add", Some(record.id), format!("organisation {number}")).await?;
         Ok(record)
     }
@@ -444,7 +456,7 @@ impl Admin {
                         })
                         .await?;
                     if let Some(password) = password {
-                        self.send_credentials(&email, user.language, &user.login, &password)?;
+                        self.send_credentials(&email, user.language, &user.login, &password).await?;
                     }
                     changes.push(format!("ADD {} ({}, contracts {})", user.login, user.profile, user.scope));
                 }
@@ -481,22 +493,13 @@ impl Admin {
             }
         }
         self.audit("user-sheet-apply", Some(record.id), format!("{}: {}", name, changes.join("; "))).await?;
-        if let Some(spool) = &self.spool {
-            for master in self
-                .registry
-                .users(Some(record.id))
-                .await?
-                .iter()
-                .filter(|u| u.master && u.status == crate::domain::AccountStatus::Active)
-            {
-                let body = format!(
-                    "{}\n\n{}",
-                    crate::ingest::messages::render("sheet-applied", master.language, &[]),
-                    changes.join("\n")
-                );
-                spool.send(&master.email, "Extranet Pension Complémentaire", &body).map_err(AdminError::from)?;
-            }
-        }
+        let masters = self.registry.users(Some(record.id)).await?;
+        let mail = masters
+            .iter()
+            .filter(|u| u.master && u.status == crate::domain::AccountStatus::Active)
+            .map(|master| (master.email.clone(), messages::sheet_applied(master.language, &changes)))
+            .collect();
+        self.mail(mail).await?;
         Ok(SheetOutcome::Applied(changes))
     }
 
@@ -533,46 +536,76 @@ impl Admin {
         if !self.registry.decide_access_request(id, "rejected", &self.actor, Some(&reason)).await? {
             return Err(AdminError::Invalid(format!("access request #{id} is {}, not pending", request.status)));
         }
-        if let Some(spool) = &self.spool {
-            let masters = self.registry.users(Some(request.organisation_id)).await?;
-            for master in masters.iter().filter(|u| u.master && u.status == crate::domain::AccountStatus::Active) {
-                let body = format!("{}: {}\n\n{reason}", request.file_name, "rejected / refusée / geweigerd");
-                spool.send(&master.email, "Extranet Pension Complémentaire", &body).map_err(AdminError::from)?;
-            }
-        }
+        let masters = self.registry.users(Some(request.organisation_id)).await?;
+        let mail = masters
+            .iter()
+            .filter(|u| u.master && u.status == crate::domain::AccountStatus::Active)
+            .map(|master| {
+                (master.email.clone(), messages::sheet_rejected(master.language, &request.file_name, &reason))
+            })
+            .collect();
+        self.mail(mail).await?;
         self.audit("access-reject", Some(request.organisation_id), format!("access request #{id}: {reason}")).await
     }
 
-    /// Mails credentials to their owner's address through the spool.
-    pub fn send_credentials(
+    /// Queues mail (in one transaction) and tries to deliver it at once; what cannot be
+    /// delivered now stays queued for `serve` to retry. Without an outbox, nothing is sent.
+    async fn mail(&self, mail: Vec<(EmailAddress, crate::notify::Message)>) -> Result<(), AdminError> {
+        let Some(outbox) = &self.outbox else { return Ok(()) };
+        outbox.queue(mail).await?;
+        self.deliver_queued_mail().await;
+        Ok(())
+    }
+
+    /// One delivery round, ended by the first transient failure: a mail server that is down
+    /// delays a command by one attempt at most, and `serve` retries.
+    pub async fn deliver_queued_mail(&self) {
+        if let Some(outbox) = &self.outbox {
+            match outbox.deliver_due(true).await {
+                Ok(round) if round.deferred > 0 || round.failed > 0 => {
+                    eprintln!(
+                        "mail: {} sent, {} queued for another attempt, {} failed (see `outbox list`)",
+                        round.sent, round.deferred, round.failed
+                    );
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "cannot deliver queued mail now; serve retries"),
+            }
+        }
+    }
+
+    /// Mails credentials to their owner's address only.
+    pub async fn send_credentials(
         &self,
         to: &EmailAddress,
         language: Language,
         login: &Login,
         password: &str,
-    ) -> Result<PathBuf, AdminError> {
-        let spool = self.spool.as_ref().ok_or_else(|| AdminError::Invalid("no mail spool is configured".into()))?;
-        spool.send_credentials(to, language, login, password).map_err(AdminError::from)
+    ) -> Result<(), AdminError> {
+        if self.outbox.is_none() {
+            return Err(AdminError::NoMail);
+        }
+        self.mail(vec![(to.clone(), messages::credentials(language, login, password))]).await
     }
 
     /// Gives a user a new generated password, sent to the user's own address only.
-    pub async fn reset_password(&self, login: &Login) -> Result<PathBuf, AdminError> {
+    pub async fn reset_password(&self, login: &Login) -> Result<(), AdminError> {
         // Checked before the password changes: a password that cannot be sent is not set.
-        if self.spool.is_none() {
-            return Err(AdminError::Invalid("no mail spool is configured".into()));
+        if self.outbox.is_none() {
+            return Err(AdminError::NoMail);
         }
         let user = self.registry.user(login).await?;
         let password = crate::passwords::generate_password();
         let changes = UserChanges { password_hash: Self::password_hash(Some(&password))?, ..UserChanges::default() };
         self.registry.modify_user(login, &changes).await?;
-        let message = self.send_credentials(&user.email, user.language, &user.login, &password)?;
+        self.send_credentials(&user.email, user.language, &user.login, &password).await?;
         self.audit(
             "user-reset-password",
             Some(user.organisation_id),
             format!("user {login}: new password sent by mail"),
         )
         .await?;
-        Ok(message)
+        Ok(())
     }
 
     /// Publishes one file as a document of a contract.
@@ -649,35 +682,12 @@ impl Admin {
 
     /// Tells each organisation, once per publishing run, that new documents are waiting: kinds
     /// and counts per contract, nothing personal, to the convention's notification address.
-    pub async fn send_publication_digests(
-        &self,
-        published: &std::collections::BTreeMap<ContractNumber, std::collections::BTreeMap<String, usize>>,
-    ) -> Result<usize, AdminError> {
-        let Some(spool) = &self.spool else {
-            return Ok(0);
-        };
-        let mut by_organisation: std::collections::BTreeMap<i64, Vec<String>> = std::collections::BTreeMap::new();
-        for (contract, kinds) in published {
-            let record = self.registry.contract(contract).await?;
-            for (kind, count) in kinds {
-                by_organisation.entry(record.organisation_id).or_default().push(format!("{contract} {kind}: {count}"));
-            }
-        }
-        for (organisation_id, lines) in &by_organisation {
-            let organisation = self.registry.organisation(*organisation_id).await?;
-            let body = format!(
-                "FR — De nouveaux documents sont disponibles sur l'Extranet Pension Complémentaire.\nNL — Er zijn nieuwe documenten beschikbaar op het Extranet Aanvullend Pensioen.\nEN — New documents are available on the Supplementary Pension Extranet.\n\n{}",
-                lines.join("\n")
-            );
-            spool
-                .send(
-                    &organisation.notify_email,
-                    "Extranet Pension Complémentaire — nouveaux documents / nieuwe documenten",
-                    &body,
-                )
-                .map_err(AdminError::from)?;
-        }
-        Ok(by_organisation.len())
+    /// One digest per organisation concerned by a publishing run; returns how many.
+    pub async fn send_publication_digests(&self, published: &crate::notify::Published) -> Result<usize, AdminError> {
+        let Some(outbox) = &self.outbox else { return Ok(0) };
+        let count = outbox.queue_digests(published).await?;
+        self.deliver_queued_mail().await;
+        Ok(count)
     }
 
     /// Publishes bytes made in memory (a template) as a document.

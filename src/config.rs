@@ -69,6 +69,19 @@ struct RawNotify {
     transport: String,
     spool_dir: String,
     from: String,
+    max_attempts: u32,
+    first_retry_seconds: u64,
+    smtp: RawSmtp,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmtp {
+    host: String,
+    port: u16,
+    tls: String,
+    credentials_file: String,
+    timeout_seconds: u64,
 }
 
 #[derive(Deserialize)]
@@ -159,7 +172,7 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub storage: StorageSettings,
     pub ingest: IngestSettings,
-    pub notify: crate::notify::Spool,
+    pub notify: crate::notify::NotifySettings,
     /// Days before an external user's last day when its master users are reminded.
     pub expiry_reminder_days: i64,
     pub log: LogSettings,
@@ -459,13 +472,60 @@ impl Settings {
             lease: Duration::from_secs(positive("ingest.lease_seconds", i.lease_seconds)?),
         };
 
-        if raw.notify.transport != "spool" {
-            return Err(key_error("notify.transport", format!("{:?}: allowed: \"spool\"", raw.notify.transport)));
-        }
-        let notify = crate::notify::Spool {
-            dir: with_data_dir("notify.spool_dir", &raw.notify.spool_dir)?,
-            from: crate::domain::EmailAddress::parse(&raw.notify.from)
-                .map_err(|e| key_error("notify.from", e.to_string()))?,
+        let n = raw.notify;
+        let transport = match n.transport.as_str() {
+            "spool" => {
+                crate::notify::TransportSettings::Spool { dir: with_data_dir("notify.spool_dir", &n.spool_dir)? }
+            }
+            "smtp" => {
+                let smtp = n.smtp;
+                if smtp.host.trim().is_empty() {
+                    return Err(key_error(
+                        "notify.smtp.host",
+                        "must name the mail server when notify.transport = \"smtp\"".into(),
+                    ));
+                }
+                let tls = match smtp.tls.as_str() {
+                    "none" => crate::notify::TlsMode::None,
+                    "starttls" => crate::notify::TlsMode::StartTls,
+                    "tls" => crate::notify::TlsMode::Tls,
+                    other => {
+                        return Err(key_error(
+                            "notify.smtp.tls",
+                            format!("{other:?}: allowed: \"none\", \"starttls\", \"tls\""),
+                        ))
+                    }
+                };
+                let credentials = if smtp.credentials_file.is_empty() {
+                    None
+                } else {
+                    let path = with_data_dir("notify.smtp.credentials_file", &smtp.credentials_file)?;
+                    let text = read_secret_file(&path, "notify.smtp.credentials_file")?;
+                    Some(crate::notify::parse_credentials(&text).ok_or_else(|| {
+                        key_error(
+                            "notify.smtp.credentials_file",
+                            format!(
+                                "{} must hold the login on its first line and the password on the second",
+                                path.display()
+                            ),
+                        )
+                    })?)
+                };
+                crate::notify::TransportSettings::Smtp(crate::notify::SmtpSettings {
+                    host: smtp.host.trim().to_string(),
+                    port: smtp.port,
+                    tls,
+                    credentials,
+                    timeout: Duration::from_secs(positive("notify.smtp.timeout_seconds", smtp.timeout_seconds)?),
+                })
+            }
+            other => return Err(key_error("notify.transport", format!("{other:?}: allowed: \"spool\", \"smtp\""))),
+        };
+        let notify = crate::notify::NotifySettings {
+            transport,
+            from: crate::domain::EmailAddress::parse(&n.from).map_err(|e| key_error("notify.from", e.to_string()))?,
+            max_attempts: positive("notify.max_attempts", n.max_attempts.into())? as u32,
+            first_retry: Duration::from_secs(positive("notify.first_retry_seconds", n.first_retry_seconds)?),
         };
 
         let format = match raw.log.format.as_str() {

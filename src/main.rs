@@ -79,6 +79,25 @@ enum Command {
     /// The stored objects themselves.
     #[command(subcommand)]
     Storage(StorageCommand),
+    /// Outgoing mail: what is pending, sent or failed.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Subcommand)]
+enum OutboxCommand {
+    /// Messages, newest first (never their content).
+    List {
+        /// Only messages in this state: pending, failed or sent.
+        #[arg(long, value_parser = ["pending", "failed", "sent"])]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try now every message that is due (serve does this on its own).
+    Deliver,
 }
 
 #[derive(Subcommand)]
@@ -177,6 +196,9 @@ enum OrgCommand {
         /// The convention's notification address (a distribution list is advised).
         #[arg(long, value_name = "EMAIL", value_parser = EmailAddress::parse)]
         notify_email: EmailAddress,
+        /// The language of the mail sent to that address: fr, nl or en.
+        #[arg(long, default_value = "fr")]
+        language: Language,
     },
     List {
         #[arg(long)]
@@ -567,8 +589,10 @@ fn operator() -> String {
 
 async fn admin(settings: &Settings) -> Result<Admin, Failure> {
     let (registry, storage) = startup::open_state(settings).await.context("cannot open the gateway's state")?;
+    let outbox = pension_gateway::notify::Outbox::new(registry.clone(), &settings.notify)
+        .context("cannot set up the mail transport")?;
     Ok(Admin::new(registry, storage, settings.layout.clone(), operator())
-        .with_spool(settings.notify.clone())
+        .with_outbox(outbox)
         .with_schemas(settings.ingest.schemas.clone()))
 }
 
@@ -674,14 +698,61 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
         }
         Command::Keys(KeysCommand::Rotate) => rotate_keys(&settings).await?,
         Command::Storage(StorageCommand::Verify { json }) => verify_storage(&settings, json).await?,
+        Command::Outbox(OutboxCommand::List { status, limit, json }) => {
+            let (registry, _) = startup::open_state(&settings).await.context("cannot open the gateway's state")?;
+            let messages = registry.outbox(status.as_deref(), limit.max(1)).await.context("cannot read the outbox")?;
+            if json {
+                print_json(serde_json::Value::Array(
+                    messages
+                        .iter()
+                        .map(|m| {
+                            serde_json::json!({
+                                "id": m.id, "status": m.status, "purpose": m.purpose, "recipient": m.recipient,
+                                "subject": m.subject, "attempts": m.attempts, "last_error": m.last_error,
+                                "created_at": format_time(m.created_at),
+                                "next_attempt_at": (m.status == "pending").then(|| format_time(m.next_attempt_at)),
+                                "sent_at": m.sent_at.map(format_time),
+                            })
+                        })
+                        .collect(),
+                ));
+            } else {
+                for m in &messages {
+                    let when = match m.status.as_str() {
+                        "sent" => format!("sent {}", m.sent_at.map(format_time).unwrap_or_default()),
+                        "pending" => format!("next attempt {}", format_time(m.next_attempt_at)),
+                        _ => "given up".to_string(),
+                    };
+                    println!(
+                        "#{:<6} {:<8} {:<20} {:<32} attempts {}  {when}{}",
+                        m.id,
+                        m.status,
+                        m.purpose,
+                        m.recipient,
+                        m.attempts,
+                        m.last_error.as_deref().map(|e| format!("  last error: {e}")).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        Command::Outbox(OutboxCommand::Deliver) => {
+            let (registry, _) = startup::open_state(&settings).await.context("cannot open the gateway's state")?;
+            let outbox = pension_gateway::notify::Outbox::new(registry, &settings.notify)
+                .context("cannot set up the mail transport")?;
+            let round = outbox.deliver_due(false).await.context("cannot read the outbox")?;
+            println!("{} sent, {} to retry later, {} failed", round.sent, round.deferred, round.failed);
+        }
         Command::Serve => {
             let application = Application::build(&settings).await.context("cannot start the gateway")?;
             tracing::info!(address = %application.local_addr(), "SFTP server listening");
             application.run_until(startup::termination_signal()).await;
         }
         Command::Demo => demo::run(settings).await.context("the demo could not start")?,
-        Command::Org(OrgCommand::Add { enterprise_number, name, notify_email }) => {
-            let record = admin(&settings).await?.add_organisation(&enterprise_number, &name, &notify_email).await?;
+        Command::Org(OrgCommand::Add { enterprise_number, name, notify_email, language }) => {
+            let record = admin(&settings)
+                .await?
+                .add_organisation_with_language(&enterprise_number, &name, &notify_email, language)
+                .await?;
             println!("organisation {} ({}) added", record.enterprise_number, record.name);
         }
         Command::Org(OrgCommand::List { json }) => {
@@ -725,8 +796,8 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             }
         }
         Command::User(UserCommand::ResetPassword { login }) => {
-            let message = admin(&settings).await?.reset_password(&login).await?;
-            println!("a new password for {login} was sent to the user's address ({})", message.display());
+            admin(&settings).await?.reset_password(&login).await?;
+            println!("a new password for {login} was sent to the user's address");
         }
         Command::Contract(ContractCommand::Add { org, number, title, categories }) => {
             let admin = admin(&settings).await?;
@@ -908,8 +979,8 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             let user = admin.add_user(&request).await?;
             println!("user {} added ({}, contracts {})", user.login, user.profile, user.scope);
             if let (true, Some(password)) = (generated, password) {
-                let message = admin.send_credentials(&user.email, user.language, &user.login, &password)?;
-                println!("a generated password was mailed to the user's address ({})", message.display());
+                admin.send_credentials(&user.email, user.language, &user.login, &password).await?;
+                println!("a generated password was mailed to the user's address");
             }
         }
         Command::User(UserCommand::Modify { login, fields, master, external, expires }) => {
@@ -1079,13 +1150,12 @@ async fn publish(settings: &Settings, args: PublishArgs) -> Result<(), Failure> 
     let single = items.len() == 1 && problems.is_empty() && args.manifest.is_none();
     let show_progress = std::io::stderr().is_terminal() && items.len() > 1;
     let (mut published, mut unchanged, mut failed) = (0usize, 0usize, problems.len());
-    let mut digest: std::collections::BTreeMap<ContractNumber, std::collections::BTreeMap<String, usize>> =
-        Default::default();
+    let mut digest = pension_gateway::notify::Published::default();
     for (index, item) in items.iter().enumerate() {
         match admin.publish(&item.contract, &item.kind, item.period, &item.file).await {
             Ok(PublishOutcome::Published { replaced }) => {
                 published += 1;
-                *digest.entry(item.contract.clone()).or_default().entry(item.kind.to_string()).or_default() += 1;
+                digest.add(&item.contract, item.kind.as_str());
                 if !show_progress {
                     println!(
                         "{}: published{}",

@@ -5,21 +5,19 @@ use time::Duration;
 
 use crate::domain::AccountStatus;
 use crate::gateway::Clock;
-use crate::notify::Spool;
+use crate::notify::{messages, Outbox};
 use crate::registry::{format_date, Registry, RegistryError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReminderError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    #[error(transparent)]
-    Spool(#[from] crate::notify::SpoolError),
 }
 
 /// Sends the reminders due today; returns how many external users were reminded of.
 pub async fn send_expiry_reminders(
     registry: &Registry,
-    spool: &Spool,
+    outbox: &Outbox,
     clock: &Clock,
     days_before: i64,
 ) -> Result<usize, ReminderError> {
@@ -39,11 +37,14 @@ pub async fn send_expiry_reminders(
         if masters.is_empty() {
             // Without a master user, the convention's notification address is told instead.
             let organisation = registry.organisation(external.organisation_id).await?;
-            spool.send_expiry_reminder(&organisation.notify_email, external.language, &external.login, &shown_date)?;
+            let message = messages::expiry_reminder(organisation.language, &external.login, &shown_date);
+            outbox.queue(vec![(organisation.notify_email.clone(), message)]).await?;
         }
-        for master in &masters {
-            spool.send_expiry_reminder(&master.email, master.language, &external.login, &shown_date)?;
-        }
+        let mail = masters
+            .iter()
+            .map(|m| (m.email.clone(), messages::expiry_reminder(m.language, &external.login, &shown_date)))
+            .collect();
+        outbox.queue(mail).await?;
         registry.mark_reminded(external.id, last_day).await?;
     }
     Ok(due.len())

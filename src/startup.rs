@@ -15,6 +15,7 @@ use crate::audit::AuditLog;
 use crate::config::Settings;
 use crate::gateway::{Clock, Gateway, GatewayState};
 use crate::ingest::worker::{IngestSettingsView, Ingestor};
+use crate::notify::Outbox;
 use crate::registry::{Registry, RegistryError};
 use crate::sftp::{load_or_create_host_key, HostKeyError, SshServer};
 use crate::storage::{ObjectStore, StorageError};
@@ -33,6 +34,8 @@ pub enum StartupError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     HostKey(#[from] HostKeyError),
+    #[error(transparent)]
+    Mail(#[from] crate::notify::TransportError),
     #[error("cannot listen on {address}: is another server using this port?")]
     Bind {
         address: SocketAddr,
@@ -72,11 +75,12 @@ pub struct Application {
     ingest_wakeup: Arc<Notify>,
     ingest_workers: usize,
     reminders: ReminderSchedule,
+    outbox: Outbox,
 }
 
 /// What the hourly expiry reminders need.
 struct ReminderSchedule {
-    spool: crate::notify::Spool,
+    outbox: Outbox,
     days_before: i64,
     clock: Clock,
 }
@@ -96,6 +100,7 @@ impl Application {
         let host_key = load_or_create_host_key(&settings.server.host_key)?;
         let (audit, audit_writer) = AuditLog::start(registry.clone());
         let ingest_wakeup = Arc::new(Notify::new());
+        let outbox = Outbox::new(registry.clone(), &settings.notify)?;
         let state = GatewayState {
             registry: registry.clone(),
             storage: storage.clone(),
@@ -103,21 +108,25 @@ impl Application {
             schemas: settings.ingest.schemas.clone(),
             clock: clock.clone(),
             ingest_wakeup: Arc::clone(&ingest_wakeup),
+            outbox: outbox.clone(),
         };
         let clock_for_reminders = clock.clone();
-        let ingestor = Arc::new(Ingestor::new(
-            registry.clone(),
-            storage,
-            settings.ingest.schemas.clone(),
-            IngestSettingsView {
-                limits: settings.ingest.limits,
-                parse_time_limit: settings.ingest.parse_time_limit,
-                max_attempts: settings.ingest.max_attempts,
-                lease: settings.ingest.lease,
-            },
-            clock,
-            audit.clone(),
-        ));
+        let ingestor = Arc::new(
+            Ingestor::new(
+                registry.clone(),
+                storage,
+                settings.ingest.schemas.clone(),
+                IngestSettingsView {
+                    limits: settings.ingest.limits,
+                    parse_time_limit: settings.ingest.parse_time_limit,
+                    max_attempts: settings.ingest.max_attempts,
+                    lease: settings.ingest.lease,
+                },
+                clock,
+                audit.clone(),
+            )
+            .with_mail_wakeup(outbox.wakeup()),
+        );
         let gateway = Arc::new(Gateway::new(state, audit, settings.server.max_concurrent_password_checks));
         let listener = TcpListener::bind(settings.server.listen)
             .await
@@ -132,8 +141,9 @@ impl Application {
             ingestor,
             ingest_wakeup,
             ingest_workers: settings.ingest.workers,
+            outbox: outbox.clone(),
             reminders: ReminderSchedule {
-                spool: settings.notify.clone(),
+                outbox: outbox.clone(),
                 days_before: settings.expiry_reminder_days,
                 clock: clock_for_reminders,
             },
@@ -146,6 +156,11 @@ impl Application {
 
     pub fn gateway(&self) -> Arc<Gateway> {
         Arc::clone(&self.gateway)
+    }
+
+    /// The mail queue and its deliverer.
+    pub fn outbox(&self) -> Outbox {
+        self.outbox.clone()
     }
 
     /// The ingestion worker, for tests that drive it step by step (with `ingest.workers = 0`).
@@ -166,6 +181,7 @@ impl Application {
             ingest_wakeup,
             ingest_workers,
             reminders,
+            outbox,
         } = self;
         let (stop, stop_signal) = watch::channel(false);
         let serving = tokio::spawn(server.run(listener, stop_signal.clone()));
@@ -174,6 +190,7 @@ impl Application {
             .collect();
         drop(ingestor);
         let reminder_task = tokio::spawn(remind_hourly(registry.clone(), reminders, stop_signal.clone()));
+        let deliverer = tokio::spawn(outbox.run(stop_signal.clone()));
         shutdown.await;
         tracing::info!("shutting down");
         let _ = stop.send(true);
@@ -183,6 +200,7 @@ impl Application {
             let _ = worker.await;
         }
         let _ = reminder_task.await;
+        let _ = deliverer.await;
         gateway.audit().close();
         drop(gateway);
         if tokio::time::timeout(Duration::from_secs(10), audit_writer).await.is_err() {
@@ -194,9 +212,9 @@ impl Application {
 
 /// Sends the expiry reminders that are due, every hour, until shutdown.
 async fn remind_hourly(registry: Registry, schedule: ReminderSchedule, mut stop: watch::Receiver<bool>) {
-    let ReminderSchedule { spool, days_before, clock } = schedule;
+    let ReminderSchedule { outbox, days_before, clock } = schedule;
     loop {
-        match crate::reminders::send_expiry_reminders(&registry, &spool, &clock, days_before).await {
+        match crate::reminders::send_expiry_reminders(&registry, &outbox, &clock, days_before).await {
             Ok(0) => {}
             Ok(sent) => tracing::info!(sent, "expiry reminders sent to master users"),
             Err(error) => tracing::error!(error = ?error, "expiry reminders failed"),

@@ -87,6 +87,7 @@ pub struct GatewayState {
     pub schemas: Schemas,
     pub clock: Clock,
     pub ingest_wakeup: Arc<Notify>,
+    pub outbox: crate::notify::Outbox,
 }
 
 /// The gateway's services, shared by every session.
@@ -101,6 +102,7 @@ pub struct Gateway {
     password_checks: Semaphore,
     /// Woken when an upload is queued for ingestion.
     ingest_wakeup: Arc<Notify>,
+    outbox: crate::notify::Outbox,
 }
 
 impl Gateway {
@@ -114,7 +116,12 @@ impl Gateway {
             clock: state.clock,
             password_checks: Semaphore::new(max_concurrent_password_checks.max(1)),
             ingest_wakeup: state.ingest_wakeup,
+            outbox: state.outbox,
         }
+    }
+
+    pub fn outbox(&self) -> &crate::notify::Outbox {
+        &self.outbox
     }
 
     pub fn clock(&self) -> &Clock {

@@ -39,6 +39,7 @@ enum Destination {
     },
     Documents {
         contract_id: i64,
+        contract: crate::domain::ContractNumber,
         kind: KindName,
         year: Option<u16>,
     },
@@ -95,6 +96,9 @@ struct HeldUpload {
 #[derive(Default)]
 pub struct HeldUploads {
     held: HashMap<RemotePath, HeldUpload>,
+    /// Documents this session published, by contract and kind: told to each organisation in
+    /// one digest when the session ends.
+    published: crate::notify::Published,
 }
 
 impl std::fmt::Debug for HeldUploads {
@@ -142,6 +146,11 @@ impl HeldUploads {
     /// Drops every held upload (their staged objects go with them) and names what was lost.
     pub fn discard(&mut self) -> Vec<RemotePath> {
         self.held.drain().map(|(path, _)| path).collect()
+    }
+
+    /// What the session published, emptied.
+    pub fn take_published(&mut self) -> crate::notify::Published {
+        std::mem::take(&mut self.published)
     }
 }
 
@@ -273,7 +282,12 @@ impl Gateway {
             }
             (Node::Document { contract, kind, year, .. }, Role::Staff { .. }) => {
                 let record = self.contract_record(contract).await?;
-                let destination = Destination::Documents { contract_id: record.id, kind: kind.clone(), year: *year };
+                let destination = Destination::Documents {
+                    contract_id: record.id,
+                    contract: contract.clone(),
+                    kind: kind.clone(),
+                    year: *year,
+                };
                 (destination, ObjectKey::for_document(contract, kind))
             }
             (Node::AccessRequestFile { .. }, Role::Employer { user_id, organisation_id, .. }) => {
@@ -335,7 +349,7 @@ impl Gateway {
                 Ok(UploadOutcome::Held)
             }
         } else {
-            self.commit(principal, &path, destination.0, staged).await
+            self.commit(principal, &path, destination.0, staged, held).await
         };
         if let Ok(outcome) = &result {
             let mut event = self.session_event(
@@ -427,6 +441,7 @@ impl Gateway {
         path: &RemotePath,
         destination: Destination,
         staged: StagedObject,
+        held: &mut HeldUploads,
     ) -> Result<UploadOutcome, GatewayError> {
         let name = path.file_name().cloned().ok_or(GatewayError::NotFound)?;
         let stored = staged.commit().await?;
@@ -454,23 +469,29 @@ impl Gateway {
                 }
                 recorded
             }
-            Destination::Documents { contract_id, kind, year } => self
-                .registry
-                .record_document(&NewDocument {
-                    contract_id,
-                    kind,
-                    year,
-                    file_name: name,
-                    size: stored.size,
-                    sha256: stored.sha256.clone(),
-                    object_key: stored.key.to_string(),
-                    published_by: principal.login.to_string(),
-                })
-                .await
-                .map(|publication| match publication {
-                    Publication::Published { .. } => UploadOutcome::Recorded,
-                    Publication::Unchanged(_) => UploadOutcome::Unchanged,
-                }),
+            Destination::Documents { contract_id, contract, kind, year } => {
+                let recorded = self
+                    .registry
+                    .record_document(&NewDocument {
+                        contract_id,
+                        kind: kind.clone(),
+                        year,
+                        file_name: name,
+                        size: stored.size,
+                        sha256: stored.sha256.clone(),
+                        object_key: stored.key.to_string(),
+                        published_by: principal.login.to_string(),
+                    })
+                    .await;
+                match recorded {
+                    Ok(Publication::Published { .. }) => {
+                        held.published.add(&contract, kind.as_str());
+                        Ok(UploadOutcome::Recorded)
+                    }
+                    Ok(Publication::Unchanged(_)) => Ok(UploadOutcome::Unchanged),
+                    Err(error) => Err(error),
+                }
+            }
             Destination::AccessRequest { organisation_id, uploader_user_id, language } => {
                 self.record_access_request(organisation_id, uploader_user_id, language, &name, &stored).await
             }
@@ -531,7 +552,7 @@ impl Gateway {
                 held.held.insert(to.clone(), pending);
                 return Ok(());
             }
-            return self.commit(principal, to, pending.destination, pending.staged).await.map(|_| ());
+            return self.commit(principal, to, pending.destination, pending.staged, held).await.map(|_| ());
         }
         let (Node::InboxFile { contract, kind, name }, Role::Employer { user_id, .. }) = (&from_node, &principal.role)
         else {

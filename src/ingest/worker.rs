@@ -13,8 +13,10 @@ use tokio::sync::{watch, Notify};
 use crate::audit::{self, AuditLog};
 use crate::domain::Language;
 use crate::gateway::Clock;
+use crate::notify::messages;
 use crate::registry::{
-    now_seconds, Completion, IngestJob, NewAuditEvent, NewReport, Registry, RegistryChange, RegistryError, UploadRecord,
+    now_seconds, Completion, IngestJob, NewAuditEvent, NewMessage, NewReport, Registry, RegistryChange, RegistryError,
+    UploadRecord,
 };
 use crate::storage::{ObjectKey, ObjectStore, StorageError, StoredObject};
 
@@ -64,6 +66,7 @@ pub struct Ingestor {
     clock: Clock,
     audit: AuditLog,
     worker_id: String,
+    mail_wakeup: Option<Arc<Notify>>,
 }
 
 impl std::fmt::Debug for Ingestor {
@@ -147,7 +150,13 @@ impl Ingestor {
     ) -> Self {
         let suffix: u32 = rand::random();
         let worker_id = format!("{}-{suffix:08x}", std::process::id());
-        Self { registry, storage, schemas, settings, clock, audit, worker_id }
+        Self { registry, storage, schemas, settings, clock, audit, worker_id, mail_wakeup: None }
+    }
+
+    /// Wakes the mail deliverer when an upload's result is queued.
+    pub fn with_mail_wakeup(mut self, wakeup: Arc<Notify>) -> Self {
+        self.mail_wakeup = Some(wakeup);
+        self
     }
 
     /// Works until `shutdown`: processes queued uploads, then waits to be woken (or polls, for
@@ -295,10 +304,8 @@ impl Ingestor {
     async fn process(&self, job: &IngestJob) -> Result<Processed, IngestError> {
         let upload = &job.upload;
         let schema = self.schemas.for_kind(&upload.kind).ok_or_else(|| IngestError::NoSchema(upload.kind.clone()))?;
-        let language = match self.registry.user_by_id(upload.uploader_user_id).await {
-            Ok(user) => user.language,
-            Err(_) => Language::Fr,
-        };
+        let uploader = self.registry.user_by_id(upload.uploader_user_id).await.ok();
+        let language = uploader.as_ref().map(|user| user.language).unwrap_or(Language::Fr);
         let contract = self.registry.contract(&upload.contract).await?;
         let duplicate_of = self.registry.accepted_duplicate_of(upload).await?;
         let (sheet, mut validation, meta) = match &duplicate_of {
@@ -360,11 +367,34 @@ impl Ingestor {
                 Outcome::Accepted => changes(schema, &validation.rows),
                 Outcome::Rejected | Outcome::Duplicate => Vec::new(),
             },
+            notice: uploader.map(|user| {
+                let result = match outcome {
+                    Outcome::Accepted => messages::UploadResult::Accepted,
+                    Outcome::Rejected => messages::UploadResult::Rejected,
+                    Outcome::Duplicate => messages::UploadResult::Duplicate,
+                };
+                let message = messages::upload_processed(
+                    user.language,
+                    &format!("/{}/inbox/{}/{}", upload.contract, upload.kind, upload.file_name),
+                    result,
+                    (validation.data_rows as i64, validation.errors() as i64, validation.warnings() as i64),
+                    &format!("/{}/results/{}.report.xlsx", upload.contract, upload.file_name),
+                );
+                NewMessage {
+                    recipient: user.email.to_string(),
+                    purpose: message.purpose,
+                    subject: message.subject,
+                    body: message.body,
+                }
+            }),
             reports,
         };
         if let Err(error) = self.registry.complete_ingestion(&completion, &self.worker_id).await {
             self.remove_objects(&stored).await;
             return Err(error.into());
+        }
+        if let Some(wakeup) = &self.mail_wakeup {
+            wakeup.notify_one();
         }
         self.audit.record(NewAuditEvent {
             actor: "ingest".into(),

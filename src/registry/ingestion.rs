@@ -133,6 +133,8 @@ pub struct Completion {
     pub warnings: i64,
     pub changes: Vec<RegistryChange>,
     pub reports: Vec<NewReport>,
+    /// The mail telling the uploader how it ended, queued in the same transaction.
+    pub notice: Option<super::NewMessage>,
 }
 
 fn report_from_row(row: &AnyRow) -> Result<ReportRecord, RegistryError> {
@@ -405,6 +407,9 @@ impl Registry {
         .bind(completion.upload_id)
         .execute(&mut *tx)
         .await?;
+        if let Some(notice) = &completion.notice {
+            super::queue_message_in(&mut tx, notice).await?;
+        }
         tx.commit().await?;
         // Planner statistics of freshly filled tables are empty until autovacuum runs: without
         // them PostgreSQL picks nested loops and the next lookups of a large contract crawl.

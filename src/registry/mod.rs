@@ -11,6 +11,7 @@ mod audit_events;
 mod documents;
 mod ingestion;
 mod organisations;
+mod outbox;
 mod uploads;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -29,6 +30,8 @@ pub use ingestion::{
     TemplateRecord, TemplateRow,
 };
 pub use organisations::{ContractRecord, OrganisationRecord};
+pub(crate) use outbox::queue_in as queue_message_in;
+pub use outbox::{NewMessage, OutboxRecord};
 pub use uploads::{NewUpload, UploadRecord, UploadStatus};
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +88,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "access_requests", include_str!("../../migrations/sqlite/0005_access_requests.sql")),
     (6, "templates", include_str!("../../migrations/sqlite/0006_templates.sql")),
     (7, "download_receipts", include_str!("../../migrations/sqlite/0007_download_receipts.sql")),
+    (8, "outbox", include_str!("../../migrations/sqlite/0008_outbox.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/postgres/0001_registry.sql")),
@@ -94,6 +98,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "access_requests", include_str!("../../migrations/postgres/0005_access_requests.sql")),
     (6, "templates", include_str!("../../migrations/postgres/0006_templates.sql")),
     (7, "download_receipts", include_str!("../../migrations/postgres/0007_download_receipts.sql")),
+    (8, "outbox", include_str!("../../migrations/postgres/0008_outbox.sql")),
 ];
 
 impl Registry {

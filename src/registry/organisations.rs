@@ -13,6 +13,8 @@ pub struct OrganisationRecord {
     pub notify_email: EmailAddress,
     pub status: AccountStatus,
     pub created_at: i64,
+    /// Of the messages sent to `notify_email`.
+    pub language: crate::domain::Language,
 }
 
 #[derive(Debug, Clone)]
@@ -37,6 +39,7 @@ fn organisation_from_row(row: &sqlx::any::AnyRow) -> Result<OrganisationRecord, 
             .map_err(corrupt("organisations.notify_email"))?,
         status: row.try_get::<String, _>("status")?.parse().map_err(corrupt("organisations.status"))?,
         created_at: row.try_get("created_at")?,
+        language: row.try_get::<String, _>("language")?.parse().map_err(corrupt("organisations.language"))?,
     })
 }
 
@@ -55,16 +58,18 @@ impl Registry {
         number: &EnterpriseNumber,
         name: &str,
         notify_email: &EmailAddress,
+        language: crate::domain::Language,
     ) -> Result<OrganisationRecord, RegistryError> {
         let row = sqlx::query(
-            "INSERT INTO organisations (enterprise_number, name, notify_email, status, created_at)
-             VALUES ($1, $2, $3, 'active', $4)
-             RETURNING id, enterprise_number, name, notify_email, status, created_at",
+            "INSERT INTO organisations (enterprise_number, name, notify_email, status, created_at, language)
+             VALUES ($1, $2, $3, 'active', $4, $5)
+             RETURNING id, enterprise_number, name, notify_email, status, created_at, language",
         )
         .bind(number.as_str())
         .bind(name)
         .bind(notify_email.as_str())
         .bind(now_seconds())
+        .bind(language.as_str())
         .fetch_one(&self.pool)
         .await
         .map_err(unique_or(format!("organisation {number}")))?;
@@ -73,7 +78,7 @@ impl Registry {
 
     pub async fn organisations(&self) -> Result<Vec<OrganisationRecord>, RegistryError> {
         let rows = sqlx::query(
-            "SELECT id, enterprise_number, name, notify_email, status, created_at
+            "SELECT id, enterprise_number, name, notify_email, status, created_at, language
              FROM organisations ORDER BY name, id",
         )
         .fetch_all(&self.pool)
@@ -83,7 +88,7 @@ impl Registry {
 
     pub async fn organisation_by_number(&self, number: &EnterpriseNumber) -> Result<OrganisationRecord, RegistryError> {
         let row = sqlx::query(
-            "SELECT id, enterprise_number, name, notify_email, status, created_at
+            "SELECT id, enterprise_number, name, notify_email, status, created_at, language
              FROM organisations WHERE enterprise_number = $1",
         )
         .bind(number.as_str())
@@ -95,7 +100,7 @@ impl Registry {
 
     pub async fn organisation(&self, id: i64) -> Result<OrganisationRecord, RegistryError> {
         let row = sqlx::query(
-            "SELECT id, enterprise_number, name, notify_email, status, created_at
+            "SELECT id, enterprise_number, name, notify_email, status, created_at, language
              FROM organisations WHERE id = $1",
         )
         .bind(id)

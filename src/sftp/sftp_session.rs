@@ -653,6 +653,12 @@ async fn run_ordered(session: Arc<Session>, mut queue: mpsc::UnboundedReceiver<O
         session
             .audit_lost_upload(&path, "the session ended before the temporary file was renamed: nothing was recorded");
     }
+    let published = held.take_published();
+    if !published.is_empty() {
+        if let Err(error) = session.gateway.outbox().queue_digests(&published).await {
+            tracing::error!(%error, documents = published.total(), "cannot queue the digest of the documents this session published");
+        }
+    }
 }
 
 fn attributes(entry: &EntryAttributes) -> FileAttributes {

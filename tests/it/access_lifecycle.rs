@@ -97,9 +97,10 @@ async fn the_last_master_user_cannot_be_removed(database: Database) {
 
 async fn a_password_reset_is_mailed_to_the_user_only(database: Database) {
     let gateway = TestGateway::spawn(database).await;
-    let admin = gateway.admin.clone().with_spool(gateway.settings.notify.clone());
-    let message = admin.reset_password(&login(logins::CONSULTATION)).await.unwrap();
-    let text = std::fs::read_to_string(&message).unwrap();
+    gateway.admin.reset_password(&login(logins::CONSULTATION)).await.unwrap();
+    let mails = gateway.spooled_mails().await;
+    assert_eq!(mails.len(), 1);
+    let text = mails[0].clone();
     assert!(text.contains(&format!("To: {}@example.be", logins::CONSULTATION)));
     let new_password = text
         .lines()
@@ -145,7 +146,7 @@ async fn master_users_are_reminded_once_before_an_external_access_ends(database:
     let remind = || async {
         pension_gateway::reminders::send_expiry_reminders(
             gateway.registry(),
-            &gateway.settings.notify,
+            gateway.gateway.outbox(),
             gateway.gateway.clock(),
             gateway.settings.expiry_reminder_days,
         )
@@ -156,7 +157,7 @@ async fn master_users_are_reminded_once_before_an_external_access_ends(database:
     gateway.set_today("2026-06-27");
     assert_eq!(remind().await, 1);
     assert_eq!(remind().await, 0, "once per end date");
-    let mails = gateway.spooled_mails();
+    let mails = gateway.spooled_mails().await;
     assert_eq!(mails.len(), 1);
     assert!(mails[0].contains(&format!("To: {}@example.be", logins::INSCRIPTION)), "{}", mails[0]);
     assert!(mails[0].contains(logins::CONSULTATION) && mails[0].contains("2026-07-10"));
@@ -193,7 +194,7 @@ fn user_sheet(rows: &[[&str; 11]]) -> Vec<u8> {
 
 async fn a_user_sheet_adds_changes_and_removes_access_or_changes_nothing(database: Database) {
     let gateway = TestGateway::spawn(database).await;
-    let admin = gateway.admin.clone().with_spool(gateway.settings.notify.clone());
+    let admin = gateway.admin.clone();
     let make_master = UserChanges { master: Some(true), ..UserChanges::default() };
     admin.modify_user(&login(logins::INSCRIPTION), make_master, None, &[]).await.unwrap();
     let org = EnterpriseNumber::parse(ORG).unwrap();
@@ -261,7 +262,7 @@ async fn a_user_sheet_adds_changes_and_removes_access_or_changes_nothing(databas
         matches!(&outcome, pension_gateway::admin::SheetOutcome::Applied(changes) if changes.len() == 3),
         "{outcome:?}"
     );
-    let mails = gateway.spooled_mails();
+    let mails = gateway.spooled_mails().await;
     let credentials = mails.iter().find(|m| m.contains("To: anne@employer.example")).expect("credentials mailed");
     let new_password = credentials.lines().find_map(|l| l.strip_prefix("Wachtwoord: ")).unwrap().trim().to_string();
     assert!(
@@ -351,6 +352,7 @@ async fn the_faq_access_story_runs_end_to_end_through_sftp_and_the_cli(database:
     // 2. The new user logs in with the password from the delivered mail.
     let mail = gateway
         .spooled_mails()
+        .await
         .into_iter()
         .find(|m| m.contains("To: anne@employer.example"))
         .expect("the credentials were mailed");

@@ -164,7 +164,8 @@ impl TestGateway {
         let address = application.local_addr();
         let gateway = application.gateway();
         let ingestor = application.ingestor();
-        let admin = Admin::new(gateway.registry().clone(), gateway.storage().clone(), settings.layout.clone(), "test");
+        let admin = Admin::new(gateway.registry().clone(), gateway.storage().clone(), settings.layout.clone(), "test")
+            .with_outbox(gateway.outbox().clone());
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(application.run_until(async move {
             let _ = stop.await;
@@ -323,9 +324,27 @@ impl TestGateway {
     }
 
     /// Every message written to the mail spool so far.
-    pub fn spooled_mails(&self) -> Vec<String> {
-        std::fs::read_dir(&self.settings.notify.dir)
-            .map(|entries| entries.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()).collect())
+    /// Delivers what the outbox holds (spool transport), then reads every `.eml` file.
+    pub async fn spooled_mails(&self) -> Vec<String> {
+        // The server's own deliverer may be writing a message right now: wait until none is pending.
+        for _ in 0..200 {
+            self.gateway.outbox().deliver_due(false).await.unwrap();
+            if self.registry().outbox(Some("pending"), 1).await.unwrap().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let pension_gateway::notify::TransportSettings::Spool { dir } = &self.settings.notify.transport else {
+            panic!("this gateway does not spool its mail");
+        };
+        std::fs::read_dir(dir)
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
