@@ -11,6 +11,7 @@ mod authentication;
 mod command_line;
 mod folders;
 mod ingestion;
+mod notifications;
 mod server;
 mod storage;
 mod transfers;
