@@ -562,12 +562,12 @@ impl Admin {
     pub async fn deliver_queued_mail(&self) {
         if let Some(outbox) = &self.outbox {
             match outbox.deliver_due(true).await {
-                Ok(round) if round.deferred > 0 || round.failed > 0 => {
-                    eprintln!(
-                        "mail: {} sent, {} queued for another attempt, {} failed (see `outbox list`)",
-                        round.sent, round.deferred, round.failed
-                    );
-                }
+                Ok(round) if round.deferred > 0 || round.failed > 0 => tracing::warn!(
+                    sent = round.sent,
+                    deferred = round.deferred,
+                    failed = round.failed,
+                    "mail queued for another attempt (serve retries; see `pension-gateway outbox list`)"
+                ),
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "cannot deliver queued mail now; serve retries"),
             }

@@ -159,7 +159,13 @@ impl ObjectStore {
                 tracing::info!(path = %first.display(), %recipient, "created the storage identity: back it up, objects cannot be read without it");
             }
         }
-        let keys = KeyRing::load(&encryption.identity_files, &encryption.recipients, encryption.enabled)?;
+        // With sealing off, identities only open what was sealed before: absent ones are skipped.
+        let identity_files: Vec<PathBuf> = if encryption.enabled {
+            encryption.identity_files.clone()
+        } else {
+            encryption.identity_files.iter().filter(|path| path.exists()).cloned().collect()
+        };
+        let keys = KeyRing::load(&identity_files, &encryption.recipients, encryption.enabled)?;
         Ok(Self { backend, keys })
     }
 
@@ -226,18 +232,8 @@ impl ObjectStore {
     pub async fn read_verified(&self, key: &ObjectKey, sha256: &str) -> Result<Bytes, StorageError> {
         let reader = self.open_reader(key).await?;
         let mut data = Vec::with_capacity(usize::try_from(reader.size()).unwrap_or(0));
-        let mut hasher = Sha256::new();
-        let mut offset = 0u64;
-        while offset < reader.size() {
-            let chunk = reader.read_at(offset, 1 << 20).await?;
-            if chunk.is_empty() {
-                break;
-            }
-            offset += chunk.len() as u64;
-            hasher.update(&chunk);
-            data.extend_from_slice(&chunk);
-        }
-        if !hex::encode(hasher.finalize()).eq_ignore_ascii_case(sha256) {
+        let (_, digest) = read_through(&reader, |chunk| data.extend_from_slice(chunk)).await?;
+        if !digest.eq_ignore_ascii_case(sha256) {
             return Err(StorageError::Altered { key: key.clone() });
         }
         Ok(Bytes::from(data))
@@ -245,18 +241,7 @@ impl ObjectStore {
 
     /// Streams a whole object and returns its plaintext size and SHA-256, in constant memory.
     pub async fn digest(&self, key: &ObjectKey) -> Result<(u64, String), StorageError> {
-        let reader = self.open_reader(key).await?;
-        let mut hasher = Sha256::new();
-        let mut offset = 0u64;
-        while offset < reader.size() {
-            let chunk = reader.read_at(offset, 1 << 20).await?;
-            if chunk.is_empty() {
-                break;
-            }
-            offset += chunk.len() as u64;
-            hasher.update(&chunk);
-        }
-        Ok((offset, hex::encode(hasher.finalize())))
+        read_through(&self.open_reader(key).await?, |_| {}).await
     }
 
     /// Rewrites an object with the current keys, replacing it atomically under the same key.
@@ -264,16 +249,11 @@ impl ObjectStore {
     pub async fn reseal(&self, key: &ObjectKey) -> Result<StoredObject, StorageError> {
         let reader = self.open_reader(key).await?;
         let mut writer = self.create(key.clone()).await?;
-        let mut offset = 0u64;
-        while offset < reader.size() {
-            let chunk = reader.read_at(offset, 1 << 20).await?;
-            if chunk.is_empty() {
-                break;
-            }
-            offset += chunk.len() as u64;
-            writer.append(chunk).await?;
+        let mut pieces = Pieces { reader: &reader, offset: 0 };
+        while let Some(piece) = pieces.next().await? {
+            writer.append(piece).await?;
         }
-        if offset != reader.size() {
+        if pieces.offset != reader.size() {
             return Err(StorageError::Unreadable { key: key.clone(), reason: "shorter than its size".into() });
         }
         writer.finish().await?.commit().await
@@ -308,6 +288,35 @@ impl ObjectStore {
             Backend::S3(s3) => s3.delete(key).await,
         }
     }
+}
+
+/// An object read from start to end in 1 MiB pieces.
+struct Pieces<'a> {
+    reader: &'a ObjectReader,
+    /// Bytes read so far.
+    offset: u64,
+}
+
+impl Pieces<'_> {
+    async fn next(&mut self) -> Result<Option<Bytes>, StorageError> {
+        if self.offset >= self.reader.size() {
+            return Ok(None);
+        }
+        let piece = self.reader.read_at(self.offset, 1 << 20).await?;
+        self.offset += piece.len() as u64;
+        Ok((!piece.is_empty()).then_some(piece))
+    }
+}
+
+/// Reads a whole object, handing each piece to `take`; returns the size read and its SHA-256.
+async fn read_through(reader: &ObjectReader, mut take: impl FnMut(&[u8])) -> Result<(u64, String), StorageError> {
+    let mut hasher = Sha256::new();
+    let mut pieces = Pieces { reader, offset: 0 };
+    while let Some(piece) = pieces.next().await? {
+        hasher.update(&piece);
+        take(&piece);
+    }
+    Ok((pieces.offset, hex::encode(hasher.finalize())))
 }
 
 /// An object being written. Dropping it discards what was written.

@@ -3,7 +3,8 @@
 //! A write is held in memory up to one part; a larger object becomes a multipart upload whose
 //! parts are sent while the client is still sending, and is completed only at commit. A write
 //! that is dropped aborts its multipart upload, so nothing half-written is ever visible.
-//! Reads are ranged GETs through a window that grows while the reader goes forward.
+//! Reads are ranged GETs through windows that grow while the reader goes forward, the next one
+//! fetched while the current one is read.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -81,7 +82,7 @@ pub struct S3Store {
 
 /// Read windows: small for a jump, growing up to this while reads go forward.
 const FIRST_WINDOW: u64 = 256 * 1024;
-const LARGEST_WINDOW: u64 = 8 * 1024 * 1024;
+const LARGEST_WINDOW: u64 = 4 * 1024 * 1024;
 
 impl S3Store {
     /// Builds the client from the standard AWS chain (environment, profile files) and checks
@@ -172,17 +173,12 @@ impl S3Store {
                 return Err(error);
             }
         };
-        Ok(S3Reader {
-            bucket: Arc::clone(&self.bucket),
-            name: Arc::new(name),
-            size: u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0),
-            etag: head.e_tag().map(str::to_string),
-            window: Arc::new(tokio::sync::Mutex::new(Window {
-                start: 0,
-                bytes: Bytes::new(),
-                next_size: FIRST_WINDOW,
-            })),
-        })
+        Ok(S3Reader::new(
+            Arc::clone(&self.bucket),
+            name,
+            u64::try_from(head.content_length().unwrap_or(0)).unwrap_or(0),
+            head.e_tag().map(str::to_string),
+        ))
     }
 
     pub(super) async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
@@ -457,8 +453,35 @@ impl Drop for S3Staged {
 struct Window {
     start: u64,
     bytes: Bytes,
-    next_size: u64,
 }
+
+impl Window {
+    fn end(&self) -> u64 {
+        self.start + self.bytes.len() as u64
+    }
+
+    fn slice(&self, offset: u64, end: u64) -> Option<Bytes> {
+        (offset >= self.start && end <= self.end()).then(|| {
+            let from = usize::try_from(offset - self.start).unwrap_or(0);
+            let to = usize::try_from(end - self.start).unwrap_or(0);
+            self.bytes.slice(from..to)
+        })
+    }
+}
+
+type Fetch = JoinHandle<Result<Bytes, StorageError>>;
+
+/// What a reader holds: the last windows read (SFTP clients send their reads a little out of
+/// order) and the next window, fetched ahead while the current one is read.
+struct ReadAhead {
+    windows: std::collections::VecDeque<Window>,
+    next_size: u64,
+    ahead: Option<(u64, u64, Fetch)>,
+}
+
+/// Windows kept per reader besides the one fetched ahead: memory stays under
+/// (WINDOWS_KEPT + 1) x LARGEST_WINDOW per open download.
+const WINDOWS_KEPT: usize = 2;
 
 #[derive(Clone)]
 pub(super) struct S3Reader {
@@ -467,7 +490,7 @@ pub(super) struct S3Reader {
     size: u64,
     /// The version read: a ranged GET of a replaced object fails instead of mixing versions.
     etag: Option<String>,
-    window: Arc<tokio::sync::Mutex<Window>>,
+    state: Arc<tokio::sync::Mutex<ReadAhead>>,
 }
 
 impl std::fmt::Debug for S3Reader {
@@ -476,9 +499,59 @@ impl std::fmt::Debug for S3Reader {
     }
 }
 
+/// One ranged GET of `[start, end)`.
+async fn fetch_range(
+    bucket: Arc<Bucket>,
+    name: Arc<String>,
+    etag: Option<String>,
+    start: u64,
+    end: u64,
+) -> Result<Bytes, StorageError> {
+    let request = bucket
+        .client
+        .get_object()
+        .bucket(&bucket.name)
+        .key(name.as_str())
+        .range(format!("bytes={}-{}", start, end.saturating_sub(1)))
+        .set_if_match(etag);
+    let response = request.send().await.map_err(|e| failure("GetObject", &name, e))?;
+    let body = response.body.collect().await.map_err(|e| StorageError::S3 {
+        operation: "GetObject",
+        target: name.to_string(),
+        kind: S3Failure::Unreachable,
+        detail: e.to_string(),
+    })?;
+    Ok(body.into_bytes())
+}
+
 impl S3Reader {
+    fn new(bucket: Arc<Bucket>, name: String, size: u64, etag: Option<String>) -> Self {
+        let state = ReadAhead { windows: Default::default(), next_size: FIRST_WINDOW, ahead: None };
+        Self { bucket, name: Arc::new(name), size, etag, state: Arc::new(tokio::sync::Mutex::new(state)) }
+    }
+
     pub(super) fn size(&self) -> u64 {
         self.size
+    }
+
+    fn spawn_fetch(&self, start: u64, end: u64) -> Fetch {
+        tokio::spawn(fetch_range(Arc::clone(&self.bucket), Arc::clone(&self.name), self.etag.clone(), start, end))
+    }
+
+    fn keep(&self, state: &mut ReadAhead, window: Window) {
+        state.windows.push_back(window);
+        while state.windows.len() > WINDOWS_KEPT {
+            state.windows.pop_front();
+        }
+    }
+
+    /// Starts fetching the window after the last one, once the reader is in the last one.
+    fn read_ahead(&self, state: &mut ReadAhead) {
+        let Some(last_end) = state.windows.back().map(Window::end) else { return };
+        if state.ahead.is_none() && last_end < self.size {
+            let end = last_end.saturating_add(state.next_size).min(self.size);
+            state.ahead = Some((last_end, end, self.spawn_fetch(last_end, end)));
+        }
     }
 
     pub(super) async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StorageError> {
@@ -486,35 +559,59 @@ impl S3Reader {
             return Ok(Bytes::new());
         }
         let end = offset.saturating_add(len as u64).min(self.size);
-        let mut window = self.window.lock().await;
-        let window_end = window.start + window.bytes.len() as u64;
-        if offset >= window.start && end <= window_end {
-            let from = usize::try_from(offset - window.start).unwrap_or(0);
-            let to = usize::try_from(end - window.start).unwrap_or(0);
-            return Ok(window.bytes.slice(from..to));
+        let mut state = self.state.lock().await;
+        let latest = state.windows.len().saturating_sub(1);
+        if let Some((index, bytes)) =
+            state.windows.iter().enumerate().find_map(|(i, w)| w.slice(offset, end).map(|b| (i, b)))
+        {
+            if index == latest {
+                self.read_ahead(&mut state);
+            }
+            return Ok(bytes);
         }
-        let going_forward = offset == window_end && window_end > 0;
-        let size = if going_forward { (window.next_size * 2).min(LARGEST_WINDOW) } else { FIRST_WINDOW };
-        let fetch_end = end.max(offset.saturating_add(size)).min(self.size);
-        let b = &self.bucket;
-        let mut request = b.client.get_object().bucket(&b.name).key(self.name.as_str()).range(format!(
-            "bytes={}-{}",
-            offset,
-            fetch_end - 1
-        ));
-        if let Some(etag) = &self.etag {
-            request = request.if_match(etag);
+        // The window fetched ahead, if the read falls in it.
+        if let Some((start, ahead_end, task)) = state.ahead.take() {
+            if offset >= start && end <= ahead_end {
+                let bytes = task.await.map_err(|e| StorageError::S3 {
+                    operation: "GetObject",
+                    target: self.name.to_string(),
+                    kind: S3Failure::Rejected,
+                    detail: e.to_string(),
+                })??;
+                let window = Window { start, bytes };
+                let found = window.slice(offset, end);
+                self.keep(&mut state, window);
+                state.next_size = (state.next_size * 2).min(LARGEST_WINDOW);
+                self.read_ahead(&mut state);
+                if let Some(bytes) = found {
+                    return Ok(bytes);
+                }
+            } else {
+                task.abort();
+            }
         }
-        let response = request.send().await.map_err(|e| failure("GetObject", &self.name, e))?;
-        let bytes = response.body.collect().await.map_err(|e| StorageError::S3 {
+        // A read just past the last window goes on from its end, in a larger window; any
+        // other read is a jump and starts small.
+        let last_end = state.windows.back().map(Window::end);
+        let (start, size) = match last_end {
+            Some(last_end) if offset >= last_end && offset < last_end + LARGEST_WINDOW => {
+                (last_end, (state.next_size * 2).min(LARGEST_WINDOW))
+            }
+            _ => (offset, FIRST_WINDOW),
+        };
+        state.next_size = size;
+        let fetch_end = start.saturating_add(size).max(end).min(self.size);
+        let bytes =
+            fetch_range(Arc::clone(&self.bucket), Arc::clone(&self.name), self.etag.clone(), start, fetch_end).await?;
+        let window = Window { start, bytes };
+        let found = window.slice(offset, end);
+        self.keep(&mut state, window);
+        self.read_ahead(&mut state);
+        found.ok_or_else(|| StorageError::S3 {
             operation: "GetObject",
             target: self.name.to_string(),
-            kind: S3Failure::Unreachable,
-            detail: e.to_string(),
-        })?;
-        let bytes = bytes.into_bytes();
-        *window = Window { start: offset, bytes: bytes.clone(), next_size: size };
-        let to = usize::try_from(end - offset).unwrap_or(0).min(bytes.len());
-        Ok(bytes.slice(0..to))
+            kind: S3Failure::Rejected,
+            detail: "the server returned fewer bytes than asked".into(),
+        })
     }
 }

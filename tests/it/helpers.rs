@@ -36,12 +36,14 @@ pub struct S3Server {
     pub forbidden_bucket: String,
 }
 
+/// A variable that `scripts/test` sets when it starts the service `started_by`.
+fn required_variable(name: &str, started_by: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the suite with scripts/test, which starts {started_by}"))
+}
+
 pub fn s3_server() -> S3Server {
-    let variable = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: run the suite with scripts/test, which starts Garage (scripts/garage)")
-        })
-    };
+    let variable = |name: &str| required_variable(name, "Garage (scripts/garage)");
     S3Server {
         endpoint: variable("PENSION_GATEWAY_TEST_S3_ENDPOINT"),
         bucket: variable("PENSION_GATEWAY_TEST_S3_BUCKET"),
@@ -58,11 +60,7 @@ pub struct SmtpSink {
 }
 
 pub fn smtp_sink() -> SmtpSink {
-    let variable = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: run the suite with scripts/test, which starts the SMTP server (scripts/smtp)")
-        })
-    };
+    let variable = |name: &str| required_variable(name, "the SMTP server (scripts/smtp)");
     SmtpSink {
         port: variable("PENSION_GATEWAY_TEST_SMTP_PORT").parse().expect("a port"),
         dir: PathBuf::from(variable("PENSION_GATEWAY_TEST_SMTP_DIR")),

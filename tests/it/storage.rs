@@ -356,6 +356,29 @@ on_both_backends!(
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_encryption_off_objects_are_stored_as_they_are_and_no_identity_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings =
+        settings(Backend::LocalDisk, dir.path(), &[("storage.encryption.enabled", toml::Value::Boolean(false))]);
+    let store = ObjectStore::open(&settings.storage).await.unwrap();
+    assert!(!dir.path().join("storage-identity.txt").exists());
+    put(&store, &key("plain"), b"as it is").await;
+    assert_eq!(raw_bytes(&settings, &key("plain")).await, b"as it is");
+    assert_eq!(read_all(&store, &key("plain")).await.unwrap(), b"as it is");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_identity_is_not_replaced_while_objects_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, settings) = open(Backend::LocalDisk, dir.path()).await;
+    put(&store, &key("sealed"), b"sealed").await;
+    std::fs::remove_file(dir.path().join("storage-identity.txt")).unwrap();
+    let error = ObjectStore::open(&settings.storage).await.err().unwrap().to_string();
+    assert!(error.contains("restore it"), "{error}");
+    assert!(!dir.path().join("storage-identity.txt").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_start_up_says_what_is_wrong_with_the_bucket() {
     start_up_says_what_is_wrong_with_the_bucket(Backend::S3).await
 }
