@@ -15,7 +15,7 @@ pub mod sealing;
 use std::fmt;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -224,7 +224,11 @@ impl ObjectStore {
             .map_err(|e| StorageError::Unreadable { key: key_for_error, reason: e.to_string() })?;
         let size = opened.size();
         Ok(ObjectReader {
-            inner: ReaderInner::Sealed(Arc::new(SealedReader { key: key.clone(), size, opened: Mutex::new(opened) })),
+            inner: ReaderInner::Sealed(Arc::new(SealedReader {
+                key: key.clone(),
+                size,
+                opened: Arc::new(tokio::sync::Mutex::new(opened)),
+            })),
         })
     }
 
@@ -499,7 +503,9 @@ impl Seek for BlockingSource {
 struct SealedReader {
     key: ObjectKey,
     size: u64,
-    opened: Mutex<sealing::Opened<BlockingSource>>,
+    /// A fair lock: pipelined reads are served in the order they came, so the stream goes
+    /// forward instead of seeking back and forth.
+    opened: Arc<tokio::sync::Mutex<sealing::Opened<BlockingSource>>>,
 }
 
 impl fmt::Debug for SealedReader {
@@ -536,18 +542,14 @@ impl ObjectReader {
         match &self.inner {
             ReaderInner::Plain(r) => r.read_at(offset, len).await,
             ReaderInner::Sealed(sealed) => {
-                let sealed = Arc::clone(sealed);
                 let key = sealed.key.clone();
-                tokio::task::spawn_blocking(move || {
-                    let mut opened =
-                        sealed.opened.lock().map_err(|_| std::io::Error::other("an earlier read failed"))?;
-                    opened.read_at(offset, len)
-                })
-                .await
-                .map_err(std::io::Error::other)
-                .and_then(|read| read)
-                .map(Bytes::from)
-                .map_err(|e| StorageError::Unreadable { key, reason: e.to_string() })
+                let mut opened = Arc::clone(&sealed.opened).lock_owned().await;
+                tokio::task::spawn_blocking(move || opened.read_at(offset, len))
+                    .await
+                    .map_err(std::io::Error::other)
+                    .and_then(|read| read)
+                    .map(Bytes::from)
+                    .map_err(|e| StorageError::Unreadable { key, reason: e.to_string() })
             }
             ReaderInner::Memory(bytes) => {
                 let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());

@@ -156,7 +156,8 @@ impl S3Store {
             name: self.object_name(&key),
             buffer: BytesMut::new(),
             upload: None,
-            in_flight: None,
+            in_flight: Default::default(),
+            parts_sent: 0,
         }
     }
 
@@ -267,12 +268,18 @@ type PartInFlight = JoinHandle<Result<CompletedPart, StorageError>>;
 pub(super) struct S3Writer {
     bucket: Arc<Bucket>,
     name: String,
-    /// Bytes not yet sent: never more than one part.
+    /// Bytes not yet sent: less than one part.
     buffer: BytesMut,
     upload: Option<MultipartUpload>,
-    /// The part being sent while the next one fills: at most one, so memory stays bounded.
-    in_flight: Option<PartInFlight>,
+    /// Parts being sent while the next one fills, oldest first: at most `PARTS_IN_FLIGHT`, so
+    /// an upload holds at most `PARTS_IN_FLIGHT + 1` parts in memory.
+    in_flight: std::collections::VecDeque<PartInFlight>,
+    /// Parts handed out so far (the next part's number is one more).
+    parts_sent: i32,
 }
+
+/// Parts of one upload on their way to S3 at the same time.
+const PARTS_IN_FLIGHT: usize = 2;
 
 impl S3Writer {
     pub(super) async fn append(&mut self, data: Bytes) -> Result<(), StorageError> {
@@ -284,8 +291,9 @@ impl S3Writer {
         Ok(())
     }
 
-    async fn settle_in_flight(&mut self) -> Result<(), StorageError> {
-        if let Some(task) = self.in_flight.take() {
+    /// Waits for the oldest part in flight and records it.
+    async fn settle_oldest(&mut self) -> Result<(), StorageError> {
+        if let Some(task) = self.in_flight.pop_front() {
             let part = task.await.map_err(|e| StorageError::S3 {
                 operation: "UploadPart",
                 target: self.name.clone(),
@@ -300,7 +308,9 @@ impl S3Writer {
     }
 
     async fn send_part(&mut self, part: Bytes) -> Result<(), StorageError> {
-        self.settle_in_flight().await?;
+        while self.in_flight.len() >= PARTS_IN_FLIGHT {
+            self.settle_oldest().await?;
+        }
         let b = Arc::clone(&self.bucket);
         if self.upload.is_none() {
             let created = b
@@ -315,10 +325,11 @@ impl S3Writer {
             self.upload = Some(MultipartUpload { id, parts: Vec::new() });
         }
         let Some(upload) = &self.upload else { return Ok(()) };
-        let number = i32::try_from(upload.parts.len() + 1).unwrap_or(i32::MAX);
+        self.parts_sent += 1;
+        let number = self.parts_sent;
         let id = upload.id.clone();
         let name = self.name.clone();
-        self.in_flight = Some(tokio::spawn(async move {
+        self.in_flight.push_back(tokio::spawn(async move {
             let sent = b
                 .client
                 .upload_part()
@@ -342,7 +353,9 @@ impl S3Writer {
             if !rest.is_empty() {
                 self.send_part(rest).await?;
             }
-            self.settle_in_flight().await?;
+            while !self.in_flight.is_empty() {
+                self.settle_oldest().await?;
+            }
             let upload = self.upload.take();
             Ok(S3Staged {
                 bucket: Arc::clone(&self.bucket),
@@ -386,7 +399,7 @@ fn abort_in_background(bucket: &Arc<Bucket>, name: &str, upload: MultipartUpload
 
 impl Drop for S3Writer {
     fn drop(&mut self) {
-        if let Some(task) = self.in_flight.take() {
+        for task in self.in_flight.drain(..) {
             task.abort();
         }
         if let Some(upload) = self.upload.take() {
@@ -560,18 +573,34 @@ impl S3Reader {
         }
         let end = offset.saturating_add(len as u64).min(self.size);
         let mut state = self.state.lock().await;
+        // A read may straddle two windows: it is put together from both.
+        let first = self.piece_at(&mut state, offset, end).await?;
+        if offset + first.len() as u64 >= end {
+            return Ok(first);
+        }
+        let mut joined = BytesMut::from(&first[..]);
+        while (offset + joined.len() as u64) < end {
+            let piece = self.piece_at(&mut state, offset + joined.len() as u64, end).await?;
+            joined.extend_from_slice(&piece);
+        }
+        Ok(joined.freeze())
+    }
+
+    /// The bytes from `position` up to `end` or the end of the window holding `position`,
+    /// fetching that window if no window holds it.
+    async fn piece_at(&self, state: &mut ReadAhead, position: u64, end: u64) -> Result<Bytes, StorageError> {
+        let piece = |window: &Window| window.slice(position, end.min(window.end()));
         let latest = state.windows.len().saturating_sub(1);
-        if let Some((index, bytes)) =
-            state.windows.iter().enumerate().find_map(|(i, w)| w.slice(offset, end).map(|b| (i, b)))
-        {
+        let held = state.windows.iter().enumerate().find(|(_, w)| position >= w.start && position < w.end());
+        if let Some((index, window)) = held {
+            let bytes = piece(window).unwrap_or_default();
             if index == latest {
-                self.read_ahead(&mut state);
+                self.read_ahead(state);
             }
             return Ok(bytes);
         }
-        // The window fetched ahead, if the read falls in it.
         if let Some((start, ahead_end, task)) = state.ahead.take() {
-            if offset >= start && end <= ahead_end {
+            if position >= start && position < ahead_end {
                 let bytes = task.await.map_err(|e| StorageError::S3 {
                     operation: "GetObject",
                     target: self.name.to_string(),
@@ -579,11 +608,11 @@ impl S3Reader {
                     detail: e.to_string(),
                 })??;
                 let window = Window { start, bytes };
-                let found = window.slice(offset, end);
-                self.keep(&mut state, window);
+                let found = piece(&window);
+                self.keep(state, window);
                 state.next_size = (state.next_size * 2).min(LARGEST_WINDOW);
-                self.read_ahead(&mut state);
-                if let Some(bytes) = found {
+                self.read_ahead(state);
+                if let Some(bytes) = found.filter(|b| !b.is_empty()) {
                     return Ok(bytes);
                 }
             } else {
@@ -592,22 +621,21 @@ impl S3Reader {
         }
         // A read just past the last window goes on from its end, in a larger window; any
         // other read is a jump and starts small.
-        let last_end = state.windows.back().map(Window::end);
-        let (start, size) = match last_end {
-            Some(last_end) if offset >= last_end && offset < last_end + LARGEST_WINDOW => {
+        let (start, size) = match state.windows.back().map(Window::end) {
+            Some(last_end) if position >= last_end && position < last_end + LARGEST_WINDOW => {
                 (last_end, (state.next_size * 2).min(LARGEST_WINDOW))
             }
-            _ => (offset, FIRST_WINDOW),
+            _ => (position, FIRST_WINDOW),
         };
         state.next_size = size;
-        let fetch_end = start.saturating_add(size).max(end).min(self.size);
+        let fetch_end = start.saturating_add(size).max(position + 1).min(self.size);
         let bytes =
             fetch_range(Arc::clone(&self.bucket), Arc::clone(&self.name), self.etag.clone(), start, fetch_end).await?;
         let window = Window { start, bytes };
-        let found = window.slice(offset, end);
-        self.keep(&mut state, window);
-        self.read_ahead(&mut state);
-        found.ok_or_else(|| StorageError::S3 {
+        let found = piece(&window);
+        self.keep(state, window);
+        self.read_ahead(state);
+        found.filter(|b| !b.is_empty()).ok_or_else(|| StorageError::S3 {
             operation: "GetObject",
             target: self.name.to_string(),
             kind: S3Failure::Rejected,
