@@ -259,7 +259,7 @@ pub struct EncryptionSettings {
     pub enabled: bool,
     /// The first one is the current identity (created on first start when missing).
     pub identity_files: Vec<PathBuf>,
-    /// `age1...` keys new objects are sealed to; empty: the first identity file's.
+    /// `age1...` keys new objects are sealed to besides the first identity file's own.
     pub recipients: Vec<String>,
 }
 
@@ -437,7 +437,7 @@ impl Settings {
             .iter()
             .map(|file| with_data_dir("storage.encryption.identity_files", file))
             .collect::<Result<Vec<_>, _>>()?;
-        if e.enabled && identity_files.is_empty() && e.recipients.is_empty() {
+        if e.enabled && identity_files.is_empty() {
             return Err(key_error(
                 "storage.encryption.identity_files",
                 "encryption is on: name at least one identity file (or turn storage.encryption.enabled off)".into(),

@@ -694,7 +694,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
                 .with_context(|| format!("cannot create {}", file.display()))?;
             println!("identity written to {} (mode 0600)", file.display());
             println!("public key: {recipient}");
-            println!("to rotate: list it first in storage.encryption.identity_files, keep the old one after it, then run `pension-gateway keys rotate`");
+            println!("to rotate: list it first in storage.encryption.identity_files, keep the old one after it, restart serve (so that new objects are sealed to it), then run `pension-gateway keys rotate`");
         }
         Command::Keys(KeysCommand::Rotate) => rotate_keys(&settings).await?,
         Command::Storage(StorageCommand::Verify { json }) => verify_storage(&settings, json).await?,

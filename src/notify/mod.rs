@@ -202,8 +202,15 @@ impl Outbox {
     /// retries that came due, until shutdown.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
-            if let Err(error) = self.deliver_due(false).await {
-                tracing::warn!(%error, "the outbox cannot be read; trying again shortly");
+            // A round against a mail server that swallows packets can take a while: shutdown
+            // does not wait for it (a message being sent stays pending and is sent again).
+            tokio::select! {
+                delivered = self.deliver_due(false) => {
+                    if let Err(error) = delivered {
+                        tracing::warn!(%error, "the outbox cannot be read; trying again shortly");
+                    }
+                }
+                _ = shutdown.changed() => return,
             }
             tokio::select! {
                 _ = self.wakeup.notified() => {}

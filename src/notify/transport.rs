@@ -148,11 +148,24 @@ impl Transport {
                     .map_err(|e| DeliveryError { permanent: true, reason: e.to_string() })?;
                 match transport.send(email).await {
                     Ok(_) => Ok(()),
-                    Err(error) => Err(DeliveryError { permanent: error.is_permanent(), reason: error.to_string() }),
+                    Err(error) => {
+                        let code = error.status().map(|code| code.to_string());
+                        Err(DeliveryError {
+                            permanent: refuses_the_recipient(code.as_deref()),
+                            reason: error.to_string(),
+                        })
+                    }
                 }
             }
         }
     }
+}
+
+/// Only a refusal of the mailbox itself is final (550 no such mailbox, 551 not local, 553
+/// mailbox name not allowed); every other failure, a wrong relay login (535) or a relay refusal
+/// (554) included, is something an operator fixes, and the message waits for it.
+fn refuses_the_recipient(code: Option<&str>) -> bool {
+    matches!(code, Some("550" | "551" | "553"))
 }
 
 fn render_eml(from: &EmailAddress, to: &str, subject: &str, body: &str, message_id: &str) -> String {
@@ -197,6 +210,14 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("To: jan@employer.be") && text.contains("Wachtwoord: x"));
         assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn only_a_refused_mailbox_stops_the_retries() {
+        assert!(refuses_the_recipient(Some("550")));
+        assert!(!refuses_the_recipient(Some("535")), "a wrong relay login is fixed by the operator");
+        assert!(!refuses_the_recipient(Some("421")));
+        assert!(!refuses_the_recipient(None), "no answer at all: the server is away");
     }
 
     #[test]

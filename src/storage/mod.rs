@@ -152,7 +152,7 @@ impl ObjectStore {
         if let Some(first) = encryption.identity_files.first() {
             if encryption.enabled && !first.exists() {
                 let store = Self { backend: backend.clone(), keys: KeyRing::load(&[], &[], false)? };
-                if !store.list().await?.is_empty() {
+                if store.holds_sealed_objects().await? {
                     return Err(StorageError::IdentityMissing { path: first.clone() });
                 }
                 let recipient = sealing::generate_identity_file(first)?;
@@ -167,6 +167,18 @@ impl ObjectStore {
         };
         let keys = KeyRing::load(&identity_files, &encryption.recipients, encryption.enabled)?;
         Ok(Self { backend, keys })
+    }
+
+    /// Whether any stored object is sealed: then a missing identity is lost, not new. Reads the
+    /// first bytes of objects until one is sealed (a store from before encryption has none).
+    async fn holds_sealed_objects(&self) -> Result<bool, StorageError> {
+        for object in self.list().await? {
+            let start = self.open_raw(&object.key).await?.read_at(0, sealing::SEAL_MAGIC_LEN).await?;
+            if sealing::is_sealed(&start) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// A store with keys given directly (tests, benchmarks).

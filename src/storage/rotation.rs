@@ -27,6 +27,9 @@ pub enum RotationError {
     Storage(#[from] StorageError),
 }
 
+/// Passes over the store at most: each one re-seals what the previous listing did not have.
+const MAX_PASSES: usize = 5;
+
 /// What a rotation did.
 #[derive(Debug, Default)]
 pub struct RotationSummary {
@@ -75,13 +78,23 @@ pub async fn rotate(
     } else {
         std::fs::OpenOptions::new().append(true).open(state_file).map_err(state_error)?
     };
-    let objects = store.list().await?;
-    let total = objects.len();
-    let mut summary = RotationSummary::default();
-    for (index, object) in objects.into_iter().enumerate() {
-        if done.contains(object.key.as_str()) {
-            summary.already_done += 1;
-        } else {
+    // Objects stored while the rotation runs are listed by the next pass: the passes end when
+    // one finds nothing new (a server still sealing to old keys must be restarted first).
+    let mut done = done;
+    let mut failed: BTreeSet<String> = BTreeSet::new();
+    let mut summary = RotationSummary { already_done: done.len(), ..RotationSummary::default() };
+    for _ in 0..MAX_PASSES {
+        let objects: Vec<_> = store
+            .list()
+            .await?
+            .into_iter()
+            .filter(|o| !done.contains(o.key.as_str()) && !failed.contains(o.key.as_str()))
+            .collect();
+        if objects.is_empty() {
+            break;
+        }
+        let total = objects.len();
+        for (index, object) in objects.into_iter().enumerate() {
             match store.reseal(&object.key).await {
                 Ok(_) => {
                     writeln!(state, "{}", object.key).and_then(|()| state.flush()).map_err(state_error)?;
@@ -90,10 +103,14 @@ pub async fn rotate(
                 // Deleted since it was listed (a withdrawn upload): nothing left to rotate.
                 Err(StorageError::NotFound(_)) => {}
                 Err(error) if error.is_transient() => return Err(error.into()),
-                Err(error) => summary.failed.push((object.key, error.to_string())),
+                Err(error) => {
+                    failed.insert(object.key.to_string());
+                    summary.failed.push((object.key.clone(), error.to_string()));
+                }
             }
+            done.insert(object.key.to_string());
+            progress(index + 1, total);
         }
-        progress(index + 1, total);
     }
     if summary.failed.is_empty() {
         std::fs::remove_file(state_file).map_err(state_error)?;

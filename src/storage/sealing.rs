@@ -106,8 +106,9 @@ fn read_identity_file(path: &Path) -> Result<Vec<age::x25519::Identity>, KeyErro
 }
 
 impl KeyRing {
-    /// Reads the identity files; new objects go to `recipients`, or to the first identity
-    /// file's keys when that list is empty.
+    /// Reads the identity files; new objects are sealed to the first identity file's keys
+    /// and to `extra_recipients` (an offline recovery key, say), never to the extras alone:
+    /// the gateway must always be able to read what it stores.
     pub fn load(identity_files: &[PathBuf], recipients: &[String], seal_new_objects: bool) -> Result<Self, KeyError> {
         let mut identities = Vec::new();
         let mut first_file_recipients = Vec::new();
@@ -118,17 +119,18 @@ impl KeyRing {
             }
             identities.extend(found);
         }
-        let recipients = if recipients.is_empty() {
-            first_file_recipients
-        } else {
-            recipients
-                .iter()
-                .map(|r| age::x25519::Recipient::from_str(r.trim()).map_err(|_| KeyError::BadRecipient(r.clone())))
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        if seal_new_objects && recipients.is_empty() {
+        if seal_new_objects && first_file_recipients.is_empty() {
             return Err(KeyError::NoIdentity);
         }
+        let mut all_recipients = first_file_recipients;
+        for extra in recipients {
+            let parsed =
+                age::x25519::Recipient::from_str(extra.trim()).map_err(|_| KeyError::BadRecipient(extra.clone()))?;
+            if !all_recipients.iter().any(|known| known.to_string() == parsed.to_string()) {
+                all_recipients.push(parsed);
+            }
+        }
+        let recipients = all_recipients;
         Ok(Self { identities: Arc::new(identities), recipients: Arc::new(recipients), seal_new_objects })
     }
 
@@ -335,6 +337,6 @@ mod tests {
         std::fs::write(&bad, "# comment\nnot a key\n").unwrap();
         std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert!(matches!(KeyRing::load(&[bad], &[], true), Err(KeyError::BadIdentity { line: 2, .. })));
-        assert!(matches!(KeyRing::load(&[], &["age1nope".to_string()], true), Err(KeyError::BadRecipient(_))));
+        assert!(matches!(KeyRing::load(&[], &["age1nope".to_string()], false), Err(KeyError::BadRecipient(_))));
     }
 }

@@ -119,10 +119,12 @@ async fn mail_waits_in_the_outbox_while_the_mail_server_is_down(database: Databa
     let pending = listed.as_array().unwrap();
     assert_eq!(pending.len(), 2, "{listed:#}");
     assert!(pending.iter().any(|m| m["purpose"] == "credentials"));
-    // Each was tried once at least (by the command, or by the server's deliverer, which may be
-    // trying one right now); the failure of a finished attempt is on record.
-    assert!(pending.iter().all(|m| m["attempts"].as_i64().unwrap() >= 1), "{listed:#}");
-    assert!(pending.iter().any(|m| m["last_error"].as_str().is_some_and(|e| !e.is_empty())), "{listed:#}");
+    // The digest was tried by the publishing command and its failure is on record. (The
+    // credentials may not have been tried yet: a round stops at its first failure, and the
+    // digest may have come due again first.)
+    let digest = pending.iter().find(|m| m["purpose"] == "documents-available").unwrap();
+    assert!(digest["attempts"].as_i64().unwrap() >= 1, "{listed:#}");
+    assert!(digest["last_error"].as_str().is_some_and(|e| !e.is_empty()), "{listed:#}");
     assert!(!String::from_utf8_lossy(&gateway.cli(&["outbox", "list"], &down).stdout).contains("Mot de passe"));
 
     // The mail server is back: once their backoff has passed, both are delivered.

@@ -368,6 +368,37 @@ async fn with_encryption_off_objects_are_stored_as_they_are_and_no_identity_is_m
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turning_encryption_on_over_plain_objects_makes_the_first_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let off = settings(Backend::LocalDisk, dir.path(), &[("storage.encryption.enabled", toml::Value::Boolean(false))]);
+    put(&ObjectStore::open(&off.storage).await.unwrap(), &key("before"), b"stored before encryption").await;
+    let (store, _) = open(Backend::LocalDisk, dir.path()).await;
+    assert!(dir.path().join("storage-identity.txt").exists());
+    assert_eq!(read_all(&store, &key("before")).await.unwrap(), b"stored before encryption");
+    put(&store, &key("after"), b"sealed").await;
+    assert_eq!(read_all(&store, &key("after")).await.unwrap(), b"sealed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_key_is_added_to_the_gateways_own_never_instead_of_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let recovery = dir.path().join("recovery.txt");
+    let recovery_key = pension_gateway::storage::sealing::generate_identity_file(&recovery).unwrap();
+    let with_recovery = settings(
+        Backend::LocalDisk,
+        dir.path(),
+        &[("storage.encryption.recipients", toml::Value::Array(vec![toml::Value::String(recovery_key.clone())]))],
+    );
+    let store = ObjectStore::open(&with_recovery.storage).await.unwrap();
+    assert_eq!(store.keys().recipient_strings().len(), 2);
+    put(&store, &key("both"), b"for two keys").await;
+    assert_eq!(read_all(&store, &key("both")).await.unwrap(), b"for two keys", "the gateway reads it");
+    let recovery_ring = KeyRing::load(&[recovery], &[], true).unwrap();
+    let raw = raw_bytes(&with_recovery, &key("both")).await;
+    assert_eq!(recovery_ring.open(std::io::Cursor::new(raw)).unwrap().read_at(0, 100).unwrap(), b"for two keys");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_identity_is_not_replaced_while_objects_exist() {
     let dir = tempfile::tempdir().unwrap();
     let (store, settings) = open(Backend::LocalDisk, dir.path()).await;
