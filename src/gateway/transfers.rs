@@ -19,6 +19,9 @@ use super::{Gateway, GatewayError, SessionContext};
 
 /// At most this many temporary-named uploads wait for their rename in one session.
 const MAX_HELD_UPLOADS: usize = 256;
+/// Memory the held uploads of one session may keep (on S3, a held object smaller than one
+/// part waits in memory for its rename).
+const MAX_HELD_MEMORY: u64 = 64 * 1024 * 1024;
 
 /// An open download.
 #[derive(Debug)]
@@ -342,8 +345,13 @@ impl Gateway {
         let result = if let Err(error) = self.node_for(principal, &path, Operation::Create) {
             Err(error)
         } else if is_temporary {
+            let in_memory: u64 = held.held.values().map(|h| h.staged.bytes_in_memory()).sum();
             if held.held.len() >= MAX_HELD_UPLOADS && !held.held.contains_key(&path) {
                 Err(GatewayError::Conflict("too many unfinished temporary files in this session"))
+            } else if in_memory + staged.bytes_in_memory() > MAX_HELD_MEMORY {
+                Err(GatewayError::Conflict(
+                    "too many unfinished temporary files in this session: rename them before sending more",
+                ))
             } else {
                 held.held.insert(path.clone(), HeldUpload { destination: destination.0, staged, mtime: now_seconds() });
                 Ok(UploadOutcome::Held)

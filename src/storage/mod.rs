@@ -440,6 +440,15 @@ impl StagedObject {
         &self.key
     }
 
+    /// Bytes this staged object keeps in memory until it is committed (on S3, an object
+    /// smaller than one part); on disk, none.
+    pub fn bytes_in_memory(&self) -> u64 {
+        match &self.raw {
+            RawStaged::LocalDisk(_) => 0,
+            RawStaged::S3(s) => s.in_memory(),
+        }
+    }
+
     /// Makes the object readable under its key (replacing one of the same key atomically).
     pub async fn commit(self) -> Result<StoredObject, StorageError> {
         match self.raw {

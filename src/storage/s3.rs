@@ -420,6 +420,14 @@ pub(super) struct S3Staged {
 }
 
 impl S3Staged {
+    /// Bytes held in memory until commit (an object smaller than one part).
+    pub(super) fn in_memory(&self) -> u64 {
+        match &self.content {
+            Some(Staged::Small(bytes)) => bytes.len() as u64,
+            _ => 0,
+        }
+    }
+
     pub(super) async fn commit(mut self) -> Result<(), StorageError> {
         let b = Arc::clone(&self.bucket);
         match self.content.take() {

@@ -124,6 +124,38 @@ async fn a_256_mib_file_round_trips_with_its_sha256(database: Database) {
     assert_eq!(documents[0].sha256, expected);
 }
 
+/// On S3 a held temporary file smaller than one part waits in memory for its rename: a session
+/// cannot pile them up without bound (64 MiB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_held_temporary_files_are_bounded_in_memory() {
+    let gateway = TestGateway::spawn(Database::SqliteWithS3).await;
+    let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+    // 4 MiB: sealed, still under the 5 MiB part size of the test settings, so held in memory.
+    let piece = vec![3u8; 4 * 1024 * 1024];
+    let mut refused = None;
+    for index in 0..20 {
+        let path = format!("/GP-1001/inbox/affiliations/part-{index}.xlsx.filepart");
+        let mut file = sftp.open_with_flags(&path, write_flags()).await.unwrap();
+        file.write_all(&piece).await.unwrap();
+        if let Err(error) = file.shutdown().await {
+            refused = Some((index, error.to_string()));
+            break;
+        }
+    }
+    let (index, message) = refused.expect("a held file past 64 MiB in memory is refused");
+    // 16 files of 4 MiB are 64 MiB of plaintext; sealed, they are a little more.
+    assert!((15..=16).contains(&index), "refused at {index}: {message}");
+    assert!(message.contains("rename them"), "{message}");
+    // Renaming one makes room again.
+    sftp.rename("/GP-1001/inbox/affiliations/part-0.xlsx.filepart", "/GP-1001/inbox/affiliations/part-0.xlsx")
+        .await
+        .unwrap();
+    let last = format!("/GP-1001/inbox/affiliations/part-{index}.xlsx.filepart");
+    let mut file = sftp.open_with_flags(&last, write_flags()).await.unwrap();
+    file.write_all(&piece).await.unwrap();
+    file.shutdown().await.unwrap();
+}
+
 trait ParseContract {
     fn parse_contract(&self) -> pension_gateway::domain::ContractNumber;
 }
