@@ -583,14 +583,20 @@ async fn verify_storage(settings: &Settings, json: bool) -> Result<(), Failure> 
     Ok(())
 }
 
+fn mail_outbox(
+    settings: &Settings,
+    registry: pension_gateway::registry::Registry,
+) -> Result<pension_gateway::notify::Outbox, Failure> {
+    Ok(pension_gateway::notify::Outbox::new(registry, &settings.notify).context("cannot set up the mail transport")?)
+}
+
 fn operator() -> String {
     format!("cli:{}", std::env::var("USER").unwrap_or_else(|_| "unknown".into()))
 }
 
 async fn admin(settings: &Settings) -> Result<Admin, Failure> {
     let (registry, storage) = startup::open_state(settings).await.context("cannot open the gateway's state")?;
-    let outbox = pension_gateway::notify::Outbox::new(registry.clone(), &settings.notify)
-        .context("cannot set up the mail transport")?;
+    let outbox = mail_outbox(settings, registry.clone())?;
     Ok(Admin::new(registry, storage, settings.layout.clone(), operator())
         .with_outbox(outbox)
         .with_schemas(settings.ingest.schemas.clone()))
@@ -737,8 +743,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
         }
         Command::Outbox(OutboxCommand::Deliver) => {
             let (registry, _) = startup::open_state(&settings).await.context("cannot open the gateway's state")?;
-            let outbox = pension_gateway::notify::Outbox::new(registry, &settings.notify)
-                .context("cannot set up the mail transport")?;
+            let outbox = mail_outbox(&settings, registry)?;
             let round = outbox.deliver_due(false).await.context("cannot read the outbox")?;
             println!("{} sent, {} to retry later, {} failed", round.sent, round.deferred, round.failed);
         }

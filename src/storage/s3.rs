@@ -66,6 +66,11 @@ fn failure<E: ProvideErrorMetadata + std::error::Error + 'static>(
     StorageError::S3 { operation, target: target.to_string(), kind, detail: DisplayErrorContext(&error).to_string() }
 }
 
+/// A request sent from a task of its own that never reported back (cancelled or panicked).
+fn task_lost(operation: &'static str, target: &str, error: &tokio::task::JoinError) -> StorageError {
+    StorageError::S3 { operation, target: target.to_string(), kind: S3Failure::Rejected, detail: error.to_string() }
+}
+
 #[derive(Debug)]
 struct Bucket {
     client: aws_sdk_s3::Client,
@@ -294,12 +299,7 @@ impl S3Writer {
     /// Waits for the oldest part in flight and records it.
     async fn settle_oldest(&mut self) -> Result<(), StorageError> {
         if let Some(task) = self.in_flight.pop_front() {
-            let part = task.await.map_err(|e| StorageError::S3 {
-                operation: "UploadPart",
-                target: self.name.clone(),
-                kind: S3Failure::Rejected,
-                detail: e.to_string(),
-            })??;
+            let part = task.await.map_err(|e| task_lost("UploadPart", &self.name, &e))??;
             if let Some(upload) = &mut self.upload {
                 upload.parts.push(part);
             }
@@ -609,12 +609,7 @@ impl S3Reader {
         }
         if let Some((start, ahead_end, task)) = state.ahead.take() {
             if position >= start && position < ahead_end {
-                let bytes = task.await.map_err(|e| StorageError::S3 {
-                    operation: "GetObject",
-                    target: self.name.to_string(),
-                    kind: S3Failure::Rejected,
-                    detail: e.to_string(),
-                })??;
+                let bytes = task.await.map_err(|e| task_lost("GetObject", &self.name, &e))??;
                 let window = Window { start, bytes };
                 let found = piece(&window);
                 self.keep(state, window);

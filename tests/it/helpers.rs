@@ -92,22 +92,14 @@ pub fn smtp_environment(dir: &Path, port: u16) -> (Vec<(&'static str, String)>, 
     (variables, from)
 }
 
-/// The same settings as configuration keys, for a gateway started in the test.
+/// The same settings as configuration keys, for a gateway started in the test:
+/// `PENSION_GATEWAY__NOTIFY__SMTP__PORT` is `notify.smtp.port`, as the configuration reads it.
 pub fn as_overrides(variables: &[(&'static str, String)]) -> Vec<(&'static str, toml::Value)> {
     variables
         .iter()
         .map(|(name, value)| {
-            let key: &'static str = match *name {
-                "PENSION_GATEWAY__NOTIFY__TRANSPORT" => "notify.transport",
-                "PENSION_GATEWAY__NOTIFY__FROM" => "notify.from",
-                "PENSION_GATEWAY__NOTIFY__FIRST_RETRY_SECONDS" => "notify.first_retry_seconds",
-                "PENSION_GATEWAY__NOTIFY__SMTP__HOST" => "notify.smtp.host",
-                "PENSION_GATEWAY__NOTIFY__SMTP__PORT" => "notify.smtp.port",
-                "PENSION_GATEWAY__NOTIFY__SMTP__TLS" => "notify.smtp.tls",
-                "PENSION_GATEWAY__NOTIFY__SMTP__TIMEOUT_SECONDS" => "notify.smtp.timeout_seconds",
-                "PENSION_GATEWAY__NOTIFY__SMTP__CREDENTIALS_FILE" => "notify.smtp.credentials_file",
-                other => panic!("no key for {other}"),
-            };
+            let path = name.strip_prefix("PENSION_GATEWAY__").expect("a configuration variable");
+            let key: &'static str = path.to_ascii_lowercase().replace("__", ".").leak();
             let value =
                 value.parse::<i64>().map(toml::Value::Integer).unwrap_or_else(|_| toml::Value::String(value.clone()));
             (key, value)
