@@ -95,8 +95,8 @@ impl LocalDisk {
         Ok(DiskReader { file: Arc::new(file.into_std().await), size, path: Arc::new(path) })
     }
 
-    /// Every object under the root (staging excluded), with its stored size.
-    pub(super) async fn list(&self) -> Result<Vec<(String, u64)>, StorageError> {
+    /// The name of every object under the root (staging excluded).
+    pub(super) async fn list(&self) -> Result<Vec<String>, StorageError> {
         let root = self.root.clone();
         tokio::task::spawn_blocking(move || {
             let mut found = Vec::new();
@@ -111,8 +111,7 @@ impl LocalDisk {
                             folders.push(path);
                         }
                     } else if let Ok(relative) = path.strip_prefix(&root) {
-                        let size = entry.metadata().map_err(io_error(&path))?.len();
-                        found.push((relative.to_string_lossy().into_owned(), size));
+                        found.push(relative.to_string_lossy().into_owned());
                     }
                 }
             }

@@ -131,13 +131,6 @@ enum Backend {
     S3(S3Store),
 }
 
-/// One object found in the store, with its size as stored (sealed objects are larger).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedObject {
-    pub key: ObjectKey,
-    pub stored_size: u64,
-}
-
 impl ObjectStore {
     /// Opens the backend and the keys. When encryption is on and the first identity file does
     /// not exist yet, it is created, but only while the store is still empty.
@@ -172,8 +165,8 @@ impl ObjectStore {
     /// Whether any stored object is sealed: then a missing identity is lost, not new. Reads the
     /// first bytes of objects until one is sealed (a store from before encryption has none).
     async fn holds_sealed_objects(&self) -> Result<bool, StorageError> {
-        for object in self.list().await? {
-            let start = self.open_raw(&object.key).await?.read_at(0, sealing::SEAL_MAGIC_LEN).await?;
+        for key in self.list().await? {
+            let start = self.open_raw(&key).await?.read_at(0, sealing::SEAL_MAGIC_LEN).await?;
             if sealing::is_sealed(&start) {
                 return Ok(true);
             }
@@ -276,17 +269,12 @@ impl ObjectStore {
     }
 
     /// Every object in the store, staging excluded; names that are not keys are skipped.
-    pub async fn list(&self) -> Result<Vec<ListedObject>, StorageError> {
-        let found = match &self.backend {
+    pub async fn list(&self) -> Result<Vec<ObjectKey>, StorageError> {
+        let names = match &self.backend {
             Backend::LocalDisk(disk) => disk.list().await?,
             Backend::S3(s3) => s3.list().await?,
         };
-        Ok(found
-            .into_iter()
-            .filter_map(|(name, stored_size)| {
-                ObjectKey::from_stored(&name).ok().map(|key| ListedObject { key, stored_size })
-            })
-            .collect())
+        Ok(names.iter().filter_map(|name| ObjectKey::from_stored(name).ok()).collect())
     }
 
     /// Removes what processes that are gone left half-written. Call at server start-up only.

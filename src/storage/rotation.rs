@@ -88,27 +88,27 @@ pub async fn rotate(
             .list()
             .await?
             .into_iter()
-            .filter(|o| !done.contains(o.key.as_str()) && !failed.contains(o.key.as_str()))
+            .filter(|key| !done.contains(key.as_str()) && !failed.contains(key.as_str()))
             .collect();
         if objects.is_empty() {
             break;
         }
         let total = objects.len();
-        for (index, object) in objects.into_iter().enumerate() {
-            match store.reseal(&object.key).await {
+        for (index, key) in objects.into_iter().enumerate() {
+            match store.reseal(&key).await {
                 Ok(_) => {
-                    writeln!(state, "{}", object.key).and_then(|()| state.flush()).map_err(state_error)?;
+                    writeln!(state, "{key}").and_then(|()| state.flush()).map_err(state_error)?;
                     summary.resealed += 1;
                 }
                 // Deleted since it was listed (a withdrawn upload): nothing left to rotate.
                 Err(StorageError::NotFound(_)) => {}
                 Err(error) if error.is_transient() => return Err(error.into()),
                 Err(error) => {
-                    failed.insert(object.key.to_string());
-                    summary.failed.push((object.key.clone(), error.to_string()));
+                    failed.insert(key.to_string());
+                    summary.failed.push((key.clone(), error.to_string()));
                 }
             }
-            done.insert(object.key.to_string());
+            done.insert(key.to_string());
             progress(index + 1, total);
         }
     }

@@ -200,8 +200,8 @@ impl S3Store {
         Ok(())
     }
 
-    /// Every object under the prefix, with its stored size.
-    pub(super) async fn list(&self) -> Result<Vec<(String, u64)>, StorageError> {
+    /// The name of every object under the prefix.
+    pub(super) async fn list(&self) -> Result<Vec<String>, StorageError> {
         let b = &self.bucket;
         let mut found = Vec::new();
         let mut token: Option<String> = None;
@@ -217,7 +217,7 @@ impl S3Store {
                 .map_err(|e| failure("ListObjectsV2", &b.name, e))?;
             for object in page.contents() {
                 if let Some(name) = object.key().and_then(|k| k.strip_prefix(b.prefix.as_str())) {
-                    found.push((name.to_string(), u64::try_from(object.size().unwrap_or(0)).unwrap_or(0)));
+                    found.push(name.to_string());
                 }
             }
             match page.next_continuation_token() {

@@ -112,7 +112,7 @@ async fn put_get_ranged_get_list_and_delete(backend: Backend) {
     assert_eq!(read_all(&store, &small).await.unwrap(), b"tiny");
     assert_eq!(store.open_reader(&empty).await.unwrap().size(), 0);
 
-    let listed: Vec<String> = store.list().await.unwrap().into_iter().map(|o| o.key.to_string()).collect();
+    let listed: Vec<String> = store.list().await.unwrap().iter().map(ToString::to_string).collect();
     assert_eq!(listed.len(), 3, "{listed:?}");
     for k in [&first, &small, &empty] {
         assert!(listed.contains(&k.to_string()));
