@@ -1,7 +1,10 @@
 //! Ingestion benchmark: a generated affiliations file of N rows (default 100 000), timed as
 //! calamine's bare parse (the floor), the gateway's read + validate, and the whole ingestion
-//! (read, validate, reports, registry transaction) on SQLite and, when
-//! PENSION_GATEWAY_BENCH_POSTGRES_URL is set, on PostgreSQL. Run by scripts/bench-ingest.
+//! (read in the confined child process, validate, reports, registry transaction) on SQLite and,
+//! when PENSION_GATEWAY_BENCH_POSTGRES_URL is set, on PostgreSQL. The read is timed twice: in
+//! this process (as before the child process existed) and through the child process, whose
+//! program is PENSION_GATEWAY_BENCH_READER (the release `pension-gateway`). Run by
+//! scripts/bench-ingest.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a benchmark stops on the first failure
 
@@ -16,6 +19,7 @@ use pension_gateway::domain::{
     ContractNumber, EmailAddress, EnterpriseNumber, KindName, Language, Login, Profile, Scope,
 };
 use pension_gateway::ingest::read::{read, ReadLimits};
+use pension_gateway::ingest::reader_process::{ReaderProcess, ReaderSettings};
 use pension_gateway::ingest::validate::{validate, RegistryFacts};
 use pension_gateway::ingest::worker::{IngestSettingsView, Ingestor};
 use pension_gateway::registry::{NewUpload, Registry};
@@ -143,6 +147,7 @@ async fn ingest_once(url: &str, file: &[u8], dir: &std::path::Path) -> Duration 
             parse_time_limit: Duration::from_secs(600),
             max_attempts: 1,
             lease: Duration::from_secs(600),
+            reader: reader(),
         },
         pension_gateway::gateway::Clock::system(),
         audit,
@@ -153,6 +158,17 @@ async fn ingest_once(url: &str, file: &[u8], dir: &std::path::Path) -> Duration 
     assert_eq!(processed.errors, 0, "the generated file is valid: {processed:?}");
     assert_eq!(registry.affiliates(record.id).await.unwrap().len(), processed_rows(file));
     elapsed
+}
+
+fn reader() -> ReaderProcess {
+    let program = std::env::var("PENSION_GATEWAY_BENCH_READER")
+        .expect("PENSION_GATEWAY_BENCH_READER names the pension-gateway binary (scripts/bench-ingest sets it)");
+    ReaderProcess::new(ReaderSettings {
+        program: program.into(),
+        memory_mib: 512,
+        time_limit: Duration::from_secs(600),
+        concurrency: 1,
+    })
 }
 
 fn processed_rows(file: &[u8]) -> usize {
@@ -191,6 +207,16 @@ async fn main() {
     let read_validate = start.elapsed();
     assert_eq!(validation.errors(), 0, "{:?}", validation.findings.first());
 
+    let start = Instant::now();
+    let contents = reader()
+        .read("bench.xlsx", Bytes::copy_from_slice(&file), &schema.formats, &ReadLimits::default(), false)
+        .await
+        .unwrap()
+        .unwrap();
+    let validation = validate(schema, &contents.sheet, &facts);
+    let child_read_validate = start.elapsed();
+    assert_eq!(validation.errors(), 0, "{:?}", validation.findings.first());
+
     let dir = tempfile::tempdir().unwrap();
     let sqlite = ingest_once(&format!("sqlite://{}/bench.db", dir.path().display()), &file, dir.path()).await;
     let postgres = match std::env::var("PENSION_GATEWAY_BENCH_POSTGRES_URL") {
@@ -214,7 +240,8 @@ async fn main() {
         );
     };
     line("calamine bare parse (floor)", bare);
-    line("read + validate", read_validate);
+    line("read + validate, in this process", read_validate);
+    line("read in the child process + validate", child_read_validate);
     line("full ingestion, SQLite", sqlite);
     if let Some(postgres) = postgres {
         line("full ingestion, PostgreSQL", postgres);

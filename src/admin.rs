@@ -43,6 +43,21 @@ pub enum AdminError {
     },
     #[error("no mail transport is configured")]
     NoMail,
+    #[error(transparent)]
+    Reader(#[from] crate::ingest::reader_process::ReaderError),
+    #[error("no user-sheet schema is configured")]
+    NoSheetSchema,
+}
+
+impl From<crate::user_sheets::SheetCheckError> for AdminError {
+    fn from(error: crate::user_sheets::SheetCheckError) -> Self {
+        use crate::user_sheets::SheetCheckError;
+        match error {
+            SheetCheckError::Registry(error) => error.into(),
+            SheetCheckError::Reader(error) => AdminError::Reader(error),
+            SheetCheckError::NoSchema => AdminError::NoSheetSchema,
+        }
+    }
 }
 
 impl AdminError {
@@ -50,7 +65,12 @@ impl AdminError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AdminError::Invalid(_) | AdminError::NotFound(_) | AdminError::Conflict(_) => 2,
-            AdminError::Registry(_) | AdminError::Storage(_) | AdminError::Io { .. } | AdminError::NoMail => 1,
+            AdminError::Registry(_)
+            | AdminError::Storage(_)
+            | AdminError::Io { .. }
+            | AdminError::NoMail
+            | AdminError::Reader(_)
+            | AdminError::NoSheetSchema => 1,
         }
     }
 }
@@ -120,7 +140,7 @@ pub struct Admin {
     layout: Layout,
     actor: String,
     outbox: Option<crate::notify::Outbox>,
-    schemas: Option<crate::ingest::schema::Schemas>,
+    ingest: Option<(crate::ingest::schema::Schemas, crate::ingest::reader_process::ReaderProcess)>,
 }
 
 fn non_empty(what: &str, value: &str) -> Result<String, AdminError> {
@@ -156,12 +176,17 @@ pub fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, AdminError> {
 
 impl Admin {
     pub fn new(registry: Registry, storage: ObjectStore, layout: Layout, actor: impl Into<String>) -> Self {
-        Self { registry, storage, layout, actor: actor.into(), outbox: None, schemas: None }
+        Self { registry, storage, layout, actor: actor.into(), outbox: None, ingest: None }
     }
 
-    /// Checks user sheets against these schemas instead of the built-in ones.
-    pub fn with_schemas(mut self, schemas: crate::ingest::schema::Schemas) -> Self {
-        self.schemas = Some(schemas);
+    /// Checks user sheets against these schemas, read by these child processes. Without it,
+    /// user sheets cannot be applied.
+    pub fn with_ingest(
+        mut self,
+        schemas: crate::ingest::schema::Schemas,
+        reader: crate::ingest::reader_process::ReaderProcess,
+    ) -> Self {
+        self.ingest = Some((schemas, reader));
         self
     }
 
@@ -421,11 +446,18 @@ impl Admin {
     ) -> Result<SheetOutcome, AdminError> {
         use crate::ingest::user_sheet;
         let record = self.registry.organisation_by_number(organisation).await?;
-        let schemas = match &self.schemas {
-            Some(schemas) => schemas.clone(),
-            None => crate::ingest::schema::Schemas::embedded().map_err(|e| AdminError::Invalid(e.to_string()))?,
+        let Some((schemas, reader)) = &self.ingest else {
+            return Err(AdminError::Invalid("user sheets cannot be read here: no reader is configured".into()));
         };
-        let checked = crate::user_sheets::check_sheet(&self.registry, &schemas, record.id, name, bytes).await?;
+        let checked = crate::user_sheets::check_sheet(
+            &self.registry,
+            schemas,
+            reader,
+            record.id,
+            name,
+            bytes::Bytes::copy_from_slice(bytes),
+        )
+        .await?;
         if checked.errors() > 0 {
             return Ok(SheetOutcome::Rejected(checked.problems(Language::En)));
         }

@@ -93,6 +93,8 @@ struct RawIngest {
     max_rows: u64,
     max_uncompressed_bytes: u64,
     parse_time_limit_seconds: u64,
+    reader_memory_mib: u64,
+    reader_program: String,
     max_attempts: u32,
     lease_seconds: u64,
 }
@@ -184,6 +186,8 @@ pub struct IngestSettings {
     pub workers: usize,
     pub limits: crate::ingest::read::ReadLimits,
     pub parse_time_limit: Duration,
+    /// How uploaded spreadsheets are read: in a child process with these limits.
+    pub reader: crate::ingest::reader_process::ReaderSettings,
     pub max_attempts: u32,
     pub lease: Duration,
 }
@@ -454,7 +458,29 @@ impl Settings {
         } else {
             crate::ingest::schema::Schemas::from_dir(&with_data_dir("ingest.schemas_dir", &i.schemas_dir)?)?
         };
+        let parse_time_limit =
+            Duration::from_secs(positive("ingest.parse_time_limit_seconds", i.parse_time_limit_seconds)?);
+        let reader_memory_mib = positive("ingest.reader_memory_mib", i.reader_memory_mib)?;
+        if reader_memory_mib < 64 {
+            return Err(key_error(
+                "ingest.reader_memory_mib",
+                "at least 64 (MiB): the reader itself needs that".into(),
+            ));
+        }
+        let reader_program = if i.reader_program.is_empty() {
+            std::env::current_exe().map_err(|e| {
+                key_error("ingest.reader_program", format!("cannot find this program to run the reader: {e}"))
+            })?
+        } else {
+            with_data_dir("ingest.reader_program", &i.reader_program)?
+        };
         let ingest = IngestSettings {
+            reader: crate::ingest::reader_process::ReaderSettings {
+                program: reader_program,
+                memory_mib: reader_memory_mib,
+                time_limit: parse_time_limit,
+                concurrency: (i.workers as usize).max(1),
+            },
             schemas,
             workers: i.workers as usize,
             limits: crate::ingest::read::ReadLimits {
@@ -464,10 +490,7 @@ impl Settings {
                 max_uncompressed_bytes: positive("ingest.max_uncompressed_bytes", i.max_uncompressed_bytes)?,
                 max_compression_ratio: 200,
             },
-            parse_time_limit: Duration::from_secs(positive(
-                "ingest.parse_time_limit_seconds",
-                i.parse_time_limit_seconds,
-            )?),
+            parse_time_limit,
             max_attempts: positive("ingest.max_attempts", i.max_attempts.into())? as u32,
             lease: Duration::from_secs(positive("ingest.lease_seconds", i.lease_seconds)?),
         };

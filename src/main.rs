@@ -82,6 +82,15 @@ enum Command {
     /// Outgoing mail: what is pending, sent or failed.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Reads one uploaded spreadsheet from standard input, confined: the gateway runs this
+    /// itself for every file it reads.
+    #[command(name = "read-spreadsheet", hide = true)]
+    ReadSpreadsheet {
+        #[arg(long)]
+        memory_mib: u64,
+        #[arg(long)]
+        cpu_seconds: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -483,6 +492,11 @@ fn invalid(message: impl Into<String>) -> Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The reading child touches nothing but its standard input: no configuration, no log
+    // set-up, no runtime.
+    if let Command::ReadSpreadsheet { memory_mib, cpu_seconds } = cli.command {
+        return ExitCode::from(pension_gateway::ingest::reader_process::run_child(memory_mib, cpu_seconds));
+    }
     let settings = match Settings::load(cli.config.as_deref(), std::env::vars()) {
         Ok(settings) => settings,
         Err(error) => {
@@ -597,9 +611,10 @@ fn operator() -> String {
 async fn admin(settings: &Settings) -> Result<Admin, Failure> {
     let (registry, storage) = startup::open_state(settings).await.context("cannot open the gateway's state")?;
     let outbox = mail_outbox(settings, registry.clone())?;
-    Ok(Admin::new(registry, storage, settings.layout.clone(), operator())
-        .with_outbox(outbox)
-        .with_schemas(settings.ingest.schemas.clone()))
+    Ok(Admin::new(registry, storage, settings.layout.clone(), operator()).with_outbox(outbox).with_ingest(
+        settings.ingest.schemas.clone(),
+        pension_gateway::ingest::reader_process::ReaderProcess::new(settings.ingest.reader.clone()),
+    ))
 }
 
 fn read_password(from_stdin: bool) -> Result<Option<String>, Failure> {
@@ -753,6 +768,7 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             application.run_until(startup::termination_signal()).await;
         }
         Command::Demo => demo::run(settings).await.context("the demo could not start")?,
+        Command::ReadSpreadsheet { .. } => return Err(invalid("read-spreadsheet is run by the gateway itself")),
         Command::Org(OrgCommand::Add { enterprise_number, name, notify_email, language }) => {
             let record = admin(&settings)
                 .await?

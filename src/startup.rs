@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::audit::AuditLog;
 use crate::config::Settings;
 use crate::gateway::{Clock, Gateway, GatewayState};
+use crate::ingest::reader_process::ReaderProcess;
 use crate::ingest::worker::{IngestSettingsView, Ingestor};
 use crate::notify::Outbox;
 use crate::registry::{Registry, RegistryError};
@@ -101,7 +102,10 @@ impl Application {
         let (audit, audit_writer) = AuditLog::start(registry.clone());
         let ingest_wakeup = Arc::new(Notify::new());
         let outbox = Outbox::new(registry.clone(), &settings.notify)?;
+        let reader = ReaderProcess::new(settings.ingest.reader.clone());
         let state = GatewayState {
+            reader: reader.clone(),
+            max_processed_upload_bytes: settings.ingest.limits.max_file_bytes,
             registry: registry.clone(),
             storage: storage.clone(),
             layout: settings.layout.clone(),
@@ -121,6 +125,7 @@ impl Application {
                     parse_time_limit: settings.ingest.parse_time_limit,
                     max_attempts: settings.ingest.max_attempts,
                     lease: settings.ingest.lease,
+                    reader,
                 },
                 clock,
                 audit.clone(),

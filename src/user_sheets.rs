@@ -5,7 +5,8 @@
 use serde_json::json;
 
 use crate::domain::{ContractNumber, Language};
-use crate::ingest::read::{read, ReadLimits};
+use crate::ingest::read::ReadLimits;
+use crate::ingest::reader_process::{ReaderError, ReaderProcess};
 use crate::ingest::schema::Schemas;
 use crate::ingest::user_sheet::{check, KnownUser, OrganisationFacts, SheetRow};
 use crate::ingest::validate::{validate, Finding, RegistryFacts, Severity};
@@ -47,20 +48,32 @@ impl CheckedSheet {
     }
 }
 
-/// Reads and checks a sheet for an organisation.
+/// Why a sheet could not be checked (not the sheet's fault).
+#[derive(Debug, thiserror::Error)]
+pub enum SheetCheckError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Reader(#[from] ReaderError),
+    #[error("no user-sheet schema is configured")]
+    NoSchema,
+}
+
+/// Reads (in a child process) and checks a sheet for an organisation.
 pub async fn check_sheet(
     registry: &Registry,
     schemas: &Schemas,
+    reader: &ReaderProcess,
     organisation_id: i64,
     file_name: &str,
-    bytes: &[u8],
-) -> Result<CheckedSheet, RegistryError> {
+    bytes: bytes::Bytes,
+) -> Result<CheckedSheet, SheetCheckError> {
     let Some(schema) = schemas.for_kind("user-sheet") else {
-        return Err(RegistryError::Refused("no user-sheet schema is configured".into()));
+        return Err(SheetCheckError::NoSchema);
     };
     let limits = ReadLimits { max_file_bytes: MAX_SHEET_BYTES, max_rows: 1_000, ..ReadLimits::default() };
-    let sheet = match read(file_name, bytes, &schema.formats, &limits) {
-        Ok(sheet) => sheet,
+    let sheet = match reader.read(file_name, bytes, &schema.formats, &limits, false).await? {
+        Ok(contents) => contents.sheet,
         Err(error) => {
             return Ok(CheckedSheet { rows: Vec::new(), findings: vec![crate::ingest::worker::file_finding(&error)] })
         }

@@ -18,13 +18,14 @@ use tokio::sync::{Notify, Semaphore};
 use crate::access::{Principal, Refusal};
 use crate::audit::AuditLog;
 use crate::domain::RemotePathError;
+use crate::ingest::reader_process::ReaderProcess;
 use crate::ingest::schema::Schemas;
 use crate::layout::Layout;
 use crate::registry::{NewAuditEvent, Registry, RegistryError};
 use crate::storage::{ObjectStore, StorageError};
 
 pub use folders::{Entry, EntryAttributes};
-pub use transfers::{Download, HeldUploads, Upload, UploadDestination, UploadOutcome};
+pub use transfers::{Download, HeldUploads, SizeLimit, SizeLimitReason, Upload, UploadDestination, UploadOutcome};
 
 /// Why a request failed. `sftp::status` maps each variant to a status code, exhaustively.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,24 @@ pub enum GatewayError {
     Storage(#[from] StorageError),
     #[error("the registry is unavailable, try again later")]
     Registry(#[from] RegistryError),
+    #[error("the file cannot be checked now, try again later")]
+    Reader(#[from] crate::ingest::reader_process::ReaderError),
+    #[error("no user-sheet schema is configured")]
+    NoSheetSchema,
+    /// The file is larger than this folder accepts.
+    #[error("the file is larger than {} MiB, the most this folder accepts", limit / (1024 * 1024))]
+    TooLarge { limit: u64 },
+}
+
+impl From<crate::user_sheets::SheetCheckError> for GatewayError {
+    fn from(error: crate::user_sheets::SheetCheckError) -> Self {
+        use crate::user_sheets::SheetCheckError;
+        match error {
+            SheetCheckError::Registry(error) => Self::Registry(error),
+            SheetCheckError::Reader(error) => Self::Reader(error),
+            SheetCheckError::NoSchema => Self::NoSheetSchema,
+        }
+    }
 }
 
 /// Where a request comes from, for the audit log.
@@ -85,6 +104,10 @@ pub struct GatewayState {
     pub storage: ObjectStore,
     pub layout: Layout,
     pub schemas: Schemas,
+    /// Reads dropped user sheets in a child process.
+    pub reader: ReaderProcess,
+    /// Uploads of kinds that are processed may not be larger (`ingest.max_file_bytes`).
+    pub max_processed_upload_bytes: u64,
     pub clock: Clock,
     pub ingest_wakeup: Arc<Notify>,
     pub outbox: crate::notify::Outbox,
@@ -97,6 +120,8 @@ pub struct Gateway {
     storage: ObjectStore,
     layout: Layout,
     schemas: Schemas,
+    reader: ReaderProcess,
+    max_processed_upload_bytes: u64,
     audit: AuditLog,
     clock: Clock,
     password_checks: Semaphore,
@@ -112,6 +137,8 @@ impl Gateway {
             storage: state.storage,
             layout: state.layout,
             schemas: state.schemas,
+            reader: state.reader,
+            max_processed_upload_bytes: state.max_processed_upload_bytes,
             audit,
             clock: state.clock,
             password_checks: Semaphore::new(max_concurrent_password_checks.max(1)),

@@ -59,6 +59,29 @@ pub struct Upload {
     pub path: RemotePath,
     pub writer: ObjectWriter,
     destination: Destination,
+    limit: Option<SizeLimit>,
+}
+
+/// The most bytes an upload may write, and what its sender is told when it writes more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeLimit {
+    pub bytes: u64,
+    pub reason: SizeLimitReason,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SizeLimitReason {
+    /// The folder's files are processed, and processing refuses larger files.
+    Processed,
+}
+
+impl SizeLimit {
+    /// The refusal of a WRITE that passes the limit.
+    pub fn error(&self) -> GatewayError {
+        match self.reason {
+            SizeLimitReason::Processed => GatewayError::TooLarge { limit: self.bytes },
+        }
+    }
 }
 
 impl std::fmt::Debug for Upload {
@@ -68,9 +91,10 @@ impl std::fmt::Debug for Upload {
 }
 
 impl Upload {
-    /// The destination, to finish the upload once the writer is done.
-    pub fn into_parts(self) -> (RemotePath, ObjectWriter, UploadDestination) {
-        (self.path, self.writer, UploadDestination(self.destination))
+    /// The destination, to finish the upload once the writer is done, and the size the writer
+    /// may reach (besides the server's own `max_upload_bytes`).
+    pub fn into_parts(self) -> (RemotePath, ObjectWriter, UploadDestination, Option<SizeLimit>) {
+        (self.path, self.writer, UploadDestination(self.destination), self.limit)
     }
 }
 
@@ -173,7 +197,10 @@ impl Gateway {
     ) -> Result<T, GatewayError> {
         if let Err(error) = &result {
             let outcome = match error {
-                GatewayError::Storage(_) | GatewayError::Registry(_) => audit::FAILED,
+                GatewayError::Storage(_)
+                | GatewayError::Registry(_)
+                | GatewayError::Reader(_)
+                | GatewayError::NoSheetSchema => audit::FAILED,
                 _ => audit::REFUSED,
             };
             if outcome == audit::FAILED {
@@ -275,13 +302,17 @@ impl Gateway {
 
     async fn begin_upload_inner(&self, principal: &Principal, path: &RemotePath) -> Result<Upload, GatewayError> {
         let node = self.node_for(principal, path, Operation::Create)?;
-        let (destination, key) = match (&node, &principal.role) {
+        let processed = |bytes: u64| Some(SizeLimit { bytes, reason: SizeLimitReason::Processed });
+        let (destination, key, limit) = match (&node, &principal.role) {
             (Node::InboxFile { contract, kind, name }, Role::Employer { user_id, .. }) => {
                 let record = self.contract_record(contract).await?;
                 self.refuse_name_of_another_uploader(record.id, kind, name, *user_id).await?;
                 let destination =
                     Destination::Inbox { contract_id: record.id, kind: kind.clone(), uploader_user_id: *user_id };
-                (destination, ObjectKey::for_upload(contract, kind))
+                // A file processing would refuse is refused while it is written, not stored.
+                let limit =
+                    self.schemas.for_kind(kind.as_str()).and_then(|_| processed(self.max_processed_upload_bytes));
+                (destination, ObjectKey::for_upload(contract, kind), limit)
             }
             (Node::Document { contract, kind, year, .. }, Role::Staff { .. }) => {
                 let record = self.contract_record(contract).await?;
@@ -291,7 +322,7 @@ impl Gateway {
                     kind: kind.clone(),
                     year: *year,
                 };
-                (destination, ObjectKey::for_document(contract, kind))
+                (destination, ObjectKey::for_document(contract, kind), None)
             }
             (Node::AccessRequestFile { .. }, Role::Employer { user_id, organisation_id, .. }) => {
                 let language =
@@ -301,12 +332,16 @@ impl Gateway {
                     uploader_user_id: *user_id,
                     language,
                 };
-                (destination, ObjectKey::for_access_request(*organisation_id))
+                (
+                    destination,
+                    ObjectKey::for_access_request(*organisation_id),
+                    processed(crate::user_sheets::MAX_SHEET_BYTES),
+                )
             }
             _ => return Err(GatewayError::Unsupported("cannot write here")),
         };
         let writer = self.storage.create(key).await?;
-        Ok(Upload { path: path.clone(), writer, destination })
+        Ok(Upload { path: path.clone(), writer, destination, limit })
     }
 
     /// An inbox name that shows someone else's upload cannot be taken over: that would hide it
@@ -384,24 +419,29 @@ impl Gateway {
         language: crate::domain::Language,
         name: &FileName,
         stored: &crate::storage::StoredObject,
-    ) -> Result<UploadOutcome, crate::registry::RegistryError> {
-        let storage_error = |e: crate::storage::StorageError| crate::registry::RegistryError::Refused(e.to_string());
+    ) -> Result<UploadOutcome, GatewayError> {
         let checked = if stored.size > crate::user_sheets::MAX_SHEET_BYTES {
             let finding = crate::ingest::worker::file_finding(&crate::ingest::read::ReadError::TooLarge {
                 limit: crate::user_sheets::MAX_SHEET_BYTES,
             });
             crate::user_sheets::CheckedSheet { rows: Vec::new(), findings: vec![finding] }
         } else {
-            let bytes = self.storage.read_verified(&stored.key, &stored.sha256).await.map_err(storage_error)?;
-            crate::user_sheets::check_sheet(&self.registry, &self.schemas, organisation_id, name.as_str(), &bytes)
-                .await?
+            let bytes = self.storage.read_verified(&stored.key, &stored.sha256).await?;
+            crate::user_sheets::check_sheet(
+                &self.registry,
+                &self.schemas,
+                &self.reader,
+                organisation_id,
+                name.as_str(),
+                bytes,
+            )
+            .await?
         };
         let status = if checked.errors() > 0 { "invalid" } else { "pending" };
         let report = checked.report_json(name.as_str(), status, language);
-        let mut writer =
-            self.storage.create(ObjectKey::for_access_request(organisation_id)).await.map_err(storage_error)?;
-        writer.append(bytes::Bytes::from(report)).await.map_err(storage_error)?;
-        let report = writer.finish().await.map_err(storage_error)?.commit().await.map_err(storage_error)?;
+        let mut writer = self.storage.create(ObjectKey::for_access_request(organisation_id)).await?;
+        writer.append(bytes::Bytes::from(report)).await?;
+        let report = writer.finish().await?.commit().await?;
         let recorded = self
             .registry
             .record_access_request(&crate::registry::NewAccessRequest {
@@ -420,7 +460,7 @@ impl Gateway {
         if recorded.is_err() {
             let _ = self.storage.delete(&report.key).await;
         }
-        recorded.map(|_| UploadOutcome::Recorded)
+        Ok(recorded.map(|_| UploadOutcome::Recorded)?)
     }
 
     /// The stored object behind `/access/requests/<name>`: a sheet or its `.report.json`.
@@ -475,7 +515,7 @@ impl Gateway {
                 if queue_ingestion && recorded.is_ok() {
                     self.ingest_wakeup.notify_one();
                 }
-                recorded
+                recorded.map_err(GatewayError::from)
             }
             Destination::Documents { contract_id, contract, kind, year } => {
                 let recorded = self
@@ -497,7 +537,7 @@ impl Gateway {
                         Ok(UploadOutcome::Recorded)
                     }
                     Ok(Publication::Unchanged(_)) => Ok(UploadOutcome::Unchanged),
-                    Err(error) => Err(error),
+                    Err(error) => Err(GatewayError::from(error)),
                 }
             }
             Destination::AccessRequest { organisation_id, uploader_user_id, language } => {
@@ -514,7 +554,7 @@ impl Gateway {
                 if let Err(cleanup) = self.storage.delete(&stored.key).await {
                     tracing::error!(key = %stored.key, error = ?cleanup, "cannot remove an unrecorded object");
                 }
-                Err(error.into())
+                Err(error)
             }
         }
     }

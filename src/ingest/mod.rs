@@ -5,6 +5,7 @@
 
 pub mod messages;
 pub mod read;
+pub mod reader_process;
 pub mod report;
 pub mod schema;
 pub mod templates;

@@ -3,45 +3,61 @@
 //!
 //! Hostile files are stopped before the parser sees them: the size is capped, a zip container
 //! (`.xlsx`, `.ods`) has its entries counted and every entry decompressed into a counting sink
-//! with a cap (declared sizes can lie), and the row count is capped after reading.
+//! with a cap (declared sizes can lie), and the row count is capped after reading. A text cell
+//! longer than a spreadsheet cell may be is kept as its length only ([`Cell::TooLong`]).
+//!
+//! These functions parse untrusted bytes: the gateway runs them only in the reading child
+//! process (`reader_process`), never in the server itself.
 
 use std::io::Cursor;
 
-use calamine::{Data, Ods, Reader, Xls, Xlsx};
+use calamine::{Data, DataRef, Ods, Reader, Xls, Xlsx};
+use serde::{Deserialize, Serialize};
 use time::Date;
 
 use super::schema::FileFormat;
 
 /// Cells beyond this column are refused: no schema has that many columns.
-const MAX_COLUMNS: u32 = 512;
+pub const MAX_COLUMNS: u32 = 512;
+/// The most characters a cell may hold in xlsx (Excel's own limit), applied to every format.
+pub const MAX_CELL_CHARACTERS: usize = 32_767;
 
 /// One cell as read, before the schema gives it a type.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Cell {
+    #[serde(rename = "e")]
     Empty,
+    #[serde(rename = "t")]
     Text(String),
+    #[serde(rename = "n")]
     Number(f64),
+    #[serde(rename = "b")]
     Bool(bool),
     /// A real date cell.
+    #[serde(rename = "d")]
     Date(Date),
+    #[serde(rename = "x")]
     Error(String),
+    /// A text longer than [`MAX_CELL_CHARACTERS`]: only its length is kept.
+    #[serde(rename = "l")]
+    TooLong { characters: usize },
 }
 
 /// A row with its number as the spreadsheet shows it (1-based).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SheetRow {
     pub number: u32,
     pub cells: Vec<Cell>,
 }
 
 /// The first sheet of a file.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Sheet {
     pub rows: Vec<SheetRow>,
 }
 
 /// Bounds against hostile files.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct ReadLimits {
     pub max_file_bytes: u64,
     pub max_rows: usize,
@@ -63,18 +79,34 @@ impl Default for ReadLimits {
 }
 
 /// Why a file could not be read at all; each becomes one report line.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum ReadError {
     #[error("format .{extension} not allowed")]
-    FormatNotAllowed { extension: String, allowed: Vec<&'static str> },
+    FormatNotAllowed { extension: String, allowed: Vec<String> },
     #[error("file larger than {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("suspicious archive: {detail}")]
     ArchiveSuspicious { detail: String },
     #[error("unreadable {format}: {detail}")]
-    Unreadable { format: &'static str, detail: String },
+    Unreadable { format: String, detail: String },
     #[error("more than {limit} rows")]
     TooManyRows { limit: usize },
+    /// The reading child process broke one of its limits, died, or answered nonsense.
+    #[error("the file could not be read within the limits: {0}")]
+    OutsideLimits(LimitBreach),
+}
+
+/// Which limit of the reading child process a file broke.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum LimitBreach {
+    #[error("reading it needs more than {mib} MiB of memory")]
+    Memory { mib: u64 },
+    #[error("reading it takes more than {seconds} seconds")]
+    Time { seconds: u64 },
+    #[error("reading it produces more than {mib} MiB of cells")]
+    Answer { mib: u64 },
+    #[error("the reader stopped ({how})")]
+    Stopped { how: String },
 }
 
 /// Reads the first sheet of `bytes`, whose format is given by the file name's extension.
@@ -83,13 +115,13 @@ pub fn read(file_name: &str, bytes: &[u8], allowed: &[FileFormat], limits: &Read
     let format = FileFormat::from_extension(file_name).filter(|f| allowed.contains(f)).ok_or_else(|| {
         ReadError::FormatNotAllowed {
             extension: extension.clone(),
-            allowed: allowed.iter().map(|f| f.as_str()).collect(),
+            allowed: allowed.iter().map(|f| f.as_str().to_string()).collect(),
         }
     })?;
     if bytes.len() as u64 > limits.max_file_bytes {
         return Err(ReadError::TooLarge { limit: limits.max_file_bytes });
     }
-    let unreadable = |detail: String| ReadError::Unreadable { format: format.as_str(), detail };
+    let unreadable = |detail: String| ReadError::Unreadable { format: format.as_str().to_string(), detail };
     let sheet = match format {
         FileFormat::Xlsx | FileFormat::Ods => {
             if !bytes.starts_with(b"PK\x03\x04") {
@@ -135,7 +167,8 @@ where
 /// can be made to inflate.
 fn inspect_zip(bytes: &[u8], limits: &ReadLimits) -> Result<(), ReadError> {
     let suspicious = |detail: String| ReadError::ArchiveSuspicious { detail };
-    let unreadable = |e: zip::result::ZipError| ReadError::Unreadable { format: "zip", detail: e.to_string() };
+    let unreadable =
+        |e: zip::result::ZipError| ReadError::Unreadable { format: "zip".to_string(), detail: e.to_string() };
     let archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(unreadable)?;
     if archive.len() > limits.max_zip_entries {
         return Err(suspicious(format!("it holds {} parts (at most {})", archive.len(), limits.max_zip_entries)));
@@ -165,15 +198,15 @@ fn inspect_zip(bytes: &[u8], limits: &ReadLimits) -> Result<(), ReadError> {
 /// The first worksheet of an xlsx, cell by cell: calamine's ranges allocate the whole bounding
 /// box, so one cell far away (XFD1048576) would exhaust memory before any limit is checked.
 fn read_xlsx(bytes: &[u8], limits: &ReadLimits) -> Result<Sheet, ReadError> {
-    let unreadable = |detail: String| ReadError::Unreadable { format: "xlsx", detail };
+    let unreadable = |detail: String| ReadError::Unreadable { format: "xlsx".to_string(), detail };
     let mut workbook: Xlsx<_> = Xlsx::new(Cursor::new(bytes)).map_err(|e| unreadable(e.to_string()))?;
     let name = workbook.sheet_names().first().cloned().ok_or_else(|| unreadable("the workbook has no sheet".into()))?;
     let mut reader = workbook.worksheet_cells_reader(&name).map_err(|e| unreadable(e.to_string()))?;
     let mut rows: std::collections::BTreeMap<u32, Vec<(u32, Cell)>> = std::collections::BTreeMap::new();
     while let Some(cell) = reader.next_cell().map_err(|e| unreadable(e.to_string()))? {
         let (row, column) = cell.get_position();
-        let data: Data = cell.get_value().clone().into();
-        if data == Data::Empty {
+        let value = cell.get_value();
+        if *value == DataRef::Empty {
             continue;
         }
         if column >= MAX_COLUMNS {
@@ -182,7 +215,13 @@ fn read_xlsx(bytes: &[u8], limits: &ReadLimits) -> Result<Sheet, ReadError> {
         if !rows.contains_key(&row) && rows.len() > limits.max_rows + 50 {
             return Err(ReadError::TooManyRows { limit: limits.max_rows });
         }
-        rows.entry(row).or_default().push((column, cell_from(&data)));
+        // A shared string is borrowed: one huge string used by many cells is never copied.
+        let cell = match value {
+            DataRef::SharedString(text) => text_cell(text),
+            DataRef::String(text) => text_cell(text),
+            other => cell_from(&other.clone().into()),
+        };
+        rows.entry(row).or_default().push((column, cell));
     }
     let rows = rows
         .into_iter()
@@ -200,10 +239,22 @@ fn read_xlsx(bytes: &[u8], limits: &ReadLimits) -> Result<Sheet, ReadError> {
     Ok(Sheet { rows })
 }
 
+/// A text cell, or its length only when it is longer than a cell may be.
+fn text_cell(text: &str) -> Cell {
+    // Cheap first: fewer bytes than the limit means fewer characters too.
+    if text.len() <= MAX_CELL_CHARACTERS {
+        return Cell::Text(text.to_string());
+    }
+    match text.chars().count() {
+        characters if characters > MAX_CELL_CHARACTERS => Cell::TooLong { characters },
+        _ => Cell::Text(text.to_string()),
+    }
+}
+
 fn cell_from(data: &Data) -> Cell {
     match data {
         Data::Empty => Cell::Empty,
-        Data::String(s) => Cell::Text(s.clone()),
+        Data::String(s) => text_cell(s),
         Data::Int(i) => Cell::Number(*i as f64),
         Data::Float(f) => Cell::Number(*f),
         Data::Bool(b) => Cell::Bool(*b),
@@ -221,7 +272,7 @@ fn cell_from(data: &Data) -> Cell {
             .and_then(|d| Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).ok())
             .map(Cell::Date)
             .unwrap_or_else(|| Cell::Text(text.clone())),
-        Data::DurationIso(text) => Cell::Text(text.clone()),
+        Data::DurationIso(text) => text_cell(text),
         Data::Error(e) => Cell::Error(format!("{e:?}")),
     }
 }
@@ -261,10 +312,8 @@ fn read_csv(bytes: &[u8], limits: &ReadLimits) -> Result<Sheet, String> {
             break;
         }
         let number = record.position().map(|p| p.line() as u32).unwrap_or(rows.len() as u32 + 1);
-        let cells = record
-            .iter()
-            .map(|field| if field.trim().is_empty() { Cell::Empty } else { Cell::Text(field.to_string()) })
-            .collect();
+        let cells =
+            record.iter().map(|field| if field.trim().is_empty() { Cell::Empty } else { text_cell(field) }).collect();
         rows.push(SheetRow { number, cells });
     }
     Ok(Sheet { rows })
@@ -290,9 +339,9 @@ mod tests {
     #[test]
     fn a_file_that_is_not_what_its_name_says_is_refused_cleanly() {
         let error = read("a.xlsx", b"name;first\n", &ALL, &ReadLimits::default()).unwrap_err();
-        assert!(matches!(error, ReadError::Unreadable { format: "xlsx", .. }), "{error:?}");
+        assert!(matches!(&error, ReadError::Unreadable { format, .. } if format == "xlsx"), "{error:?}");
         let error = read("a.xls", b"PK\x03\x04garbage", &ALL, &ReadLimits::default()).unwrap_err();
-        assert!(matches!(error, ReadError::Unreadable { format: "xls", .. }), "{error:?}");
+        assert!(matches!(&error, ReadError::Unreadable { format, .. } if format == "xls"), "{error:?}");
         let error = read("a.xlsx", b"PK\x03\x04garbage", &ALL, &ReadLimits::default()).unwrap_err();
         assert!(matches!(error, ReadError::Unreadable { .. }), "{error:?}");
         let error = read("a.pdf", b"%PDF", &ALL, &ReadLimits::default()).unwrap_err();

@@ -117,6 +117,7 @@ fn shown(cell: &Cell, is_niss_column: bool) -> String {
         Cell::Bool(b) => b.to_string(),
         Cell::Date(d) => format_date(*d),
         Cell::Error(e) => format!("#{e}"),
+        Cell::TooLong { characters } => format!("[{characters} characters]"),
     };
     if is_niss_column {
         let padded = match cell {

@@ -83,7 +83,7 @@ struct RawRule {
 }
 
 /// File formats a schema accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FileFormat {
     Xlsx,
     Xls,

@@ -138,7 +138,7 @@ pub fn build(
 }
 
 /// What the hidden META sheet of a returned file says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Meta {
     pub template_id: String,
     pub contract: String,

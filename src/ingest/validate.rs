@@ -10,7 +10,7 @@ use unicode_normalization::UnicodeNormalization;
 
 use crate::domain::{ContractNumber, EnterpriseNumber, Niss};
 
-use super::read::{Cell, Sheet};
+use super::read::{Cell, Sheet, MAX_CELL_CHARACTERS};
 use super::schema::{Column, ColumnType, Rule, Schema};
 
 /// How many rows at the top of a sheet are searched for the header row.
@@ -193,6 +193,7 @@ pub fn cell_text(cell: &Cell) -> Option<String> {
         Cell::Bool(b) => Some(b.to_string()),
         Cell::Date(d) => Some(format_date(*d)),
         Cell::Error(e) => Some(format!("#{e}")),
+        Cell::TooLong { characters } => Some(format!("[{characters} characters]")),
     }
 }
 
@@ -441,12 +442,25 @@ pub fn validate(schema: &Schema, sheet: &Sheet, facts: &RegistryFacts) -> Valida
             continue;
         }
         data_rows += 1;
+        for (position, cell) in row.cells.iter().enumerate() {
+            if let Cell::TooLong { characters } = cell {
+                let column = positions.iter().find(|(_, p)| **p == position).map(|(key, _)| key.as_str());
+                findings.push(
+                    Finding::error(Some(row.number), column, "cell-too-long")
+                        .with("characters", characters.to_string())
+                        .with("limit", MAX_CELL_CHARACTERS.to_string()),
+                );
+            }
+        }
         let mut values = BTreeMap::new();
         for column in &schema.columns {
             let Some(&position) = positions.get(&column.key) else {
                 continue;
             };
             let cell = row.cells.get(position).unwrap_or(&Cell::Empty);
+            if matches!(cell, Cell::TooLong { .. }) {
+                continue;
+            }
             match convert(column, cell) {
                 Ok(Some(value)) => {
                     values.insert(column.key.clone(), value);

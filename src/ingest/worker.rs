@@ -20,10 +20,11 @@ use crate::registry::{
 };
 use crate::storage::{ObjectKey, ObjectStore, StorageError, StoredObject};
 
-use super::read::{read, ReadError, ReadLimits, Sheet};
+use super::read::{LimitBreach, ReadError, ReadLimits, Sheet};
+use super::reader_process::{ReaderError, ReaderProcess};
 use super::report::{json_report, xlsx_report, Outcome, ReportInput};
 use super::schema::{Action, Schema, Schemas};
-use super::templates::{check_return, read_meta, Meta};
+use super::templates::{check_return, Meta};
 use super::validate::{validate, ActiveAffiliate, Finding, RegistryFacts, ValidRow, Validation, Value};
 
 /// A new salary more than this much above the previous one is flagged (DOMAIN.md §5).
@@ -39,6 +40,8 @@ pub enum IngestError {
     Report(#[from] rust_xlsxwriter::XlsxError),
     #[error("no schema for uploads of kind {0}")]
     NoSchema(String),
+    #[error(transparent)]
+    Reader(#[from] ReaderError),
 }
 
 /// What one processed job ended as.
@@ -56,6 +59,8 @@ pub struct IngestSettingsView {
     pub parse_time_limit: Duration,
     pub max_attempts: u32,
     pub lease: Duration,
+    /// The child processes that read the files.
+    pub reader: ReaderProcess,
 }
 
 pub struct Ingestor {
@@ -92,6 +97,18 @@ pub fn file_finding(error: &ReadError) -> Finding {
             .with("detail", detail.chars().take(200).collect::<String>()),
         ReadError::TooManyRows { limit } => {
             Finding::error(None, None, "too-many-rows").with("limit", limit.to_string())
+        }
+        ReadError::OutsideLimits(LimitBreach::Memory { mib }) => {
+            Finding::error(None, None, "reader-memory").with("limit", mib.to_string())
+        }
+        ReadError::OutsideLimits(LimitBreach::Time { seconds }) => {
+            Finding::error(None, None, "parse-timeout").with("limit", seconds.to_string())
+        }
+        ReadError::OutsideLimits(LimitBreach::Answer { mib }) => {
+            Finding::error(None, None, "reader-answer").with("limit", mib.to_string())
+        }
+        ReadError::OutsideLimits(LimitBreach::Stopped { how }) => {
+            Finding::error(None, None, "reader-stopped").with("detail", how.chars().take(200).collect::<String>())
         }
     }
 }
@@ -242,44 +259,47 @@ impl Ingestor {
         Ok(self.storage.read_verified(&ObjectKey::from_stored(&upload.object_key)?, &upload.sha256).await?)
     }
 
-    /// Reads and validates on a blocking thread, within the time limit.
+    /// Reads in a child process, then validates on a blocking thread, each within the time limit.
     async fn examine(
         &self,
         schema: &Schema,
         upload: &UploadRecord,
         facts: RegistryFacts,
     ) -> Result<(Option<Sheet>, Validation, Option<Meta>), IngestError> {
+        let refused = |finding: Finding| (None, Validation { findings: vec![finding], ..Validation::default() }, None);
         if upload.size > self.settings.limits.max_file_bytes {
-            let finding = file_finding(&ReadError::TooLarge { limit: self.settings.limits.max_file_bytes });
-            return Ok((None, Validation { findings: vec![finding], ..Validation::default() }, None));
+            return Ok(refused(file_finding(&ReadError::TooLarge { limit: self.settings.limits.max_file_bytes })));
         }
         let bytes = self.read_object(upload).await?;
-        let schema = schema.clone();
-        let name = upload.file_name.clone();
-        let limits = self.settings.limits;
-        let work = tokio::task::spawn_blocking(move || match read(&name, &bytes, &schema.formats, &limits) {
-            Ok(sheet) => {
-                let validation = validate(&schema, &sheet, &facts);
-                let meta = (schema.action == Action::AnnualAdjustment).then(|| read_meta(&bytes)).flatten();
-                (Some(sheet), validation, meta)
+        let template_meta = schema.action == Action::AnnualAdjustment;
+        let read = self
+            .settings
+            .reader
+            .read(&upload.file_name, bytes, &schema.formats, &self.settings.limits, template_meta)
+            .await?;
+        let (sheet, meta) = match read {
+            Ok(contents) => (contents.sheet, contents.meta),
+            Err(error) => {
+                tracing::info!(upload = upload.id, error = %error, "an upload could not be read");
+                return Ok(refused(file_finding(&error)));
             }
-            Err(error) => (None, Validation { findings: vec![file_finding(&error)], ..Validation::default() }, None),
+        };
+        let schema = schema.clone();
+        let work = tokio::task::spawn_blocking(move || {
+            let validation = validate(&schema, &sheet, &facts);
+            (sheet, validation)
         });
         match tokio::time::timeout(self.settings.parse_time_limit, work).await {
-            Ok(Ok(result)) => Ok(result),
+            Ok(Ok((sheet, validation))) => Ok((Some(sheet), validation, meta)),
             Ok(Err(join)) => {
-                // A panic in the parser is a rejected file, not a crashed gateway.
-                tracing::error!(upload = upload.id, error = %join, "reading the file failed");
-                let finding = Finding::error(None, None, "file-unreadable")
-                    .with("format", upload.file_name.rsplit('.').next().unwrap_or("").to_string())
-                    .with("detail", "the file could not be read".to_string());
-                Ok((None, Validation { findings: vec![finding], ..Validation::default() }, None))
+                tracing::error!(upload = upload.id, error = %join, "validating the file failed");
+                Ok(refused(file_finding(&ReadError::OutsideLimits(LimitBreach::Stopped {
+                    how: "its validation failed".into(),
+                }))))
             }
-            Err(_) => {
-                let finding = Finding::error(None, None, "parse-timeout")
-                    .with("limit", self.settings.parse_time_limit.as_secs().to_string());
-                Ok((None, Validation { findings: vec![finding], ..Validation::default() }, None))
-            }
+            Err(_) => Ok(refused(file_finding(&ReadError::OutsideLimits(LimitBreach::Time {
+                seconds: self.settings.parse_time_limit.as_secs(),
+            })))),
         }
     }
 

@@ -21,7 +21,9 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 use crate::access::{decide, Operation, Principal};
 use crate::audit;
 use crate::domain::RemotePath;
-use crate::gateway::{Entry, EntryAttributes, Gateway, GatewayError, HeldUploads, SessionContext, UploadDestination};
+use crate::gateway::{
+    Entry, EntryAttributes, Gateway, GatewayError, HeldUploads, SessionContext, SizeLimit, UploadDestination,
+};
 use crate::storage::{ObjectWriter, StagedObject};
 use crate::vfs::Node;
 
@@ -522,6 +524,7 @@ fn dispatch_write(session: &Arc<Session>, write: WriteRequest) -> Result<(), &'s
 async fn run_upload(
     session: Arc<Session>,
     mut writer: ObjectWriter,
+    limit: Option<SizeLimit>,
     written: Arc<AtomicU64>,
     mut commands: mpsc::UnboundedReceiver<UploadCommand>,
 ) {
@@ -538,6 +541,12 @@ async fn run_upload(
                     session.release(len);
                 } else if offset.saturating_add(len as u64) > session.max_upload_bytes {
                     let error = GatewayError::Conflict("the file is larger than an upload may be");
+                    session.send_error(id, &error);
+                    session.release(len);
+                    failure = Some(error);
+                } else if let Some(limit) = limit.filter(|l| offset.saturating_add(len as u64) > l.bytes) {
+                    // The upload fails whole: its CLOSE reports the error and nothing is kept.
+                    let error = limit.error();
                     session.send_error(id, &error);
                     session.release(len);
                     failure = Some(error);
@@ -908,10 +917,10 @@ async fn open(session: &Arc<Session>, id: u32, raw: &str, flags: OpenFlags) {
         }
         match gateway.begin_upload(&session.principal(), &path, &session.context).await {
             Ok(upload) => {
-                let (path, writer, destination) = upload.into_parts();
+                let (path, writer, destination, limit) = upload.into_parts();
                 let (commands, queue) = mpsc::unbounded_channel();
                 let written = Arc::new(AtomicU64::new(0));
-                tokio::spawn(run_upload(Arc::clone(session), writer, Arc::clone(&written), queue));
+                tokio::spawn(run_upload(Arc::clone(session), writer, limit, Arc::clone(&written), queue));
                 OpenHandle::Upload { commands, path, destination, written }
             }
             Err(error) => return session.send_error(id, &error),

@@ -25,6 +25,9 @@ pub fn status_of(error: &GatewayError) -> (StatusCode, String) {
         GatewayError::Conflict(_) => StatusCode::Failure,
         GatewayError::Storage(_) => StatusCode::Failure,
         GatewayError::Registry(_) => StatusCode::Failure,
+        GatewayError::Reader(_) => StatusCode::Failure,
+        GatewayError::NoSheetSchema => StatusCode::Failure,
+        GatewayError::TooLarge { .. } => StatusCode::Failure,
     };
     (code, message)
 }

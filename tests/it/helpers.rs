@@ -245,6 +245,8 @@ impl TestGateway {
             ("storage.path", toml::Value::String(format!("{data}/objects"))),
             // Tests drive ingestion step by step through `ingestor`.
             ("ingest.workers", toml::Value::Integer(0)),
+            // The gateway runs in this test process: its reading child is the real binary.
+            ("ingest.reader_program", toml::Value::String(env!("CARGO_BIN_EXE_pension-gateway").into())),
         ];
         if database == Database::SqliteWithS3 && !overrides.iter().any(|(key, _)| *key == "storage.backend") {
             all.extend(s3_overrides(&s3_server().endpoint));
@@ -259,7 +261,11 @@ impl TestGateway {
         let gateway = application.gateway();
         let ingestor = application.ingestor();
         let admin = Admin::new(gateway.registry().clone(), gateway.storage().clone(), settings.layout.clone(), "test")
-            .with_outbox(gateway.outbox().clone());
+            .with_outbox(gateway.outbox().clone())
+            .with_ingest(
+                settings.ingest.schemas.clone(),
+                pension_gateway::ingest::reader_process::ReaderProcess::new(settings.ingest.reader.clone()),
+            );
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(application.run_until(async move {
             let _ = stop.await;

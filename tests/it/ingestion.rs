@@ -26,7 +26,7 @@ const FRENCH_HEADER: [&str; 15] = [
     "Fréquence du salaire",
 ];
 
-fn good_row(niss: &str, last_name: &str, birth: &str) -> Vec<String> {
+pub(crate) fn good_row(niss: &str, last_name: &str, birth: &str) -> Vec<String> {
     [
         "GP-1001",
         "BE 0403.019.261",
@@ -50,7 +50,7 @@ fn good_row(niss: &str, last_name: &str, birth: &str) -> Vec<String> {
 }
 
 /// An affiliations file written with the gateway's own xlsx writer; every cell is text.
-fn affiliations_xlsx(rows: &[Vec<String>]) -> Vec<u8> {
+pub(crate) fn affiliations_xlsx(rows: &[Vec<String>]) -> Vec<u8> {
     let mut workbook = rust_xlsxwriter::Workbook::new();
     let sheet = workbook.add_worksheet();
     for (col, header) in FRENCH_HEADER.iter().enumerate() {

@@ -10,6 +10,7 @@ mod access_lifecycle;
 mod authentication;
 mod command_line;
 mod folders;
+mod hostile_files;
 mod ingestion;
 mod notifications;
 mod server;
