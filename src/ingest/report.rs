@@ -24,6 +24,8 @@ pub enum Outcome {
     Accepted,
     Rejected,
     Duplicate,
+    /// The file could not be processed within its attempts: nothing was recorded.
+    Failed,
 }
 
 impl Outcome {
@@ -32,6 +34,7 @@ impl Outcome {
             Outcome::Accepted => "accepted",
             Outcome::Rejected => "rejected",
             Outcome::Duplicate => "duplicate",
+            Outcome::Failed => "failed",
         }
     }
 
@@ -46,6 +49,11 @@ impl Outcome {
             (Outcome::Duplicate, Language::Fr) => "DOUBLON : ce contenu a déjà été accepté",
             (Outcome::Duplicate, Language::Nl) => "DUBBEL: deze inhoud werd al aanvaard",
             (Outcome::Duplicate, Language::En) => "DUPLICATE: this content was already accepted",
+            (Outcome::Failed, Language::Fr) => "ÉCHEC : le fichier n'a pas pu être traité, rien n'a été enregistré",
+            (Outcome::Failed, Language::Nl) => {
+                "MISLUKT: het bestand kon niet verwerkt worden, niets werd geregistreerd"
+            }
+            (Outcome::Failed, Language::En) => "FAILED: the file could not be processed, nothing was recorded",
         }
     }
 }

@@ -44,6 +44,16 @@ pub enum IngestError {
     Reader(#[from] ReaderError),
 }
 
+/// What a job ends with, before its reports are written.
+struct Verdict<'a> {
+    schema_version: Option<u32>,
+    outcome: Outcome,
+    validation: &'a Validation,
+    sheet: Option<&'a Sheet>,
+    duplicate_of: Option<&'a UploadRecord>,
+    changes: Vec<RegistryChange>,
+}
+
 /// What one processed job ended as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Processed {
@@ -205,16 +215,29 @@ impl Ingestor {
     /// worker's lease running out without waiting).
     pub async fn run_once_at(&self, now: i64) -> Result<Option<Processed>, IngestError> {
         let lease = self.settings.lease.as_secs() as i64;
-        let Some(job) = self.registry.claim_ingest_job(&self.worker_id, now, lease).await? else {
+        let max_attempts = i64::from(self.settings.max_attempts);
+        // A job whose every attempt ended with its worker (a file that crashed or stalled it)
+        // is failed first, and never claimed again.
+        if let Some(job) = self.registry.claim_exhausted_ingest_job(&self.worker_id, now, lease, max_attempts).await? {
+            tracing::error!(
+                upload = job.upload.id,
+                attempts = job.attempts,
+                "an upload used every attempt: marked failed"
+            );
+            return self.fail(&job).await.map(Some);
+        }
+        let Some(job) = self.registry.claim_ingest_job(&self.worker_id, now, lease, max_attempts).await? else {
             return Ok(None);
         };
         match self.process(&job).await {
             Ok(processed) => Ok(Some(processed)),
+            Err(error) if job.attempts >= max_attempts => {
+                tracing::error!(upload = job.upload.id, error = ?error, "processing an upload failed on its last attempt");
+                self.fail(&job).await.map(Some)
+            }
             Err(error) => {
                 tracing::error!(upload = job.upload.id, error = ?error, "processing an upload failed; it will be retried");
-                self.registry
-                    .release_ingest_job(&job, &error.to_string(), i64::from(self.settings.max_attempts))
-                    .await?;
+                self.registry.release_ingest_job(&job, &self.worker_id, &error.to_string()).await?;
                 Err(error)
             }
         }
@@ -223,7 +246,8 @@ impl Ingestor {
     /// Claims a job and stops there, as a worker that crashes right after its claim would.
     pub async fn claim_and_abandon(&self, now: i64) -> Result<bool, IngestError> {
         let lease = self.settings.lease.as_secs() as i64;
-        Ok(self.registry.claim_ingest_job(&self.worker_id, now, lease).await?.is_some())
+        let max_attempts = i64::from(self.settings.max_attempts);
+        Ok(self.registry.claim_ingest_job(&self.worker_id, now, lease, max_attempts).await?.is_some())
     }
 
     async fn facts(&self, upload: &UploadRecord) -> Result<RegistryFacts, IngestError> {
@@ -342,20 +366,68 @@ impl Ingestor {
             (None, 0) => Outcome::Accepted,
             (None, _) => Outcome::Rejected,
         };
+        let changes = match outcome {
+            Outcome::Accepted if schema.action == Action::AnnualAdjustment => salary_changes,
+            Outcome::Accepted => changes(schema, &validation.rows),
+            Outcome::Rejected | Outcome::Duplicate | Outcome::Failed => Vec::new(),
+        };
+        let verdict = Verdict {
+            schema_version: Some(schema.version),
+            outcome,
+            validation: &validation,
+            sheet: sheet.as_ref(),
+            duplicate_of: duplicate_of.as_ref(),
+            changes,
+        };
+        self.conclude(job, &contract, uploader, language, verdict).await
+    }
+
+    /// Ends a job that could not be processed in `max_attempts` attempts: a report and a mail
+    /// say so, the insurer sees it as failed (`uploads list`, the log, the audit trail).
+    async fn fail(&self, job: &IngestJob) -> Result<Processed, IngestError> {
+        let upload = &job.upload;
+        let uploader = self.registry.user_by_id(upload.uploader_user_id).await.ok();
+        let language = uploader.as_ref().map(|user| user.language).unwrap_or(Language::Fr);
+        let contract = self.registry.contract(&upload.contract).await?;
+        let finding = Finding::error(None, None, "processing-failed").with("attempts", job.attempts.to_string());
+        let validation = Validation { findings: vec![finding], ..Validation::default() };
+        let verdict = Verdict {
+            schema_version: self.schemas.for_kind(&upload.kind).map(|schema| schema.version),
+            outcome: Outcome::Failed,
+            validation: &validation,
+            sheet: None,
+            duplicate_of: None,
+            changes: Vec::new(),
+        };
+        self.conclude(job, &contract, uploader, language, verdict).await
+    }
+
+    /// Stores the reports, then closes the job in one transaction with the registry changes,
+    /// the upload's status and the mail to its sender.
+    async fn conclude(
+        &self,
+        job: &IngestJob,
+        contract: &crate::registry::ContractRecord,
+        uploader: Option<crate::registry::UserRecord>,
+        language: Language,
+        verdict: Verdict<'_>,
+    ) -> Result<Processed, IngestError> {
+        let upload = &job.upload;
+        let Verdict { schema_version, outcome, validation, sheet, duplicate_of, changes } = verdict;
         let processed_at =
             time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         let input = ReportInput {
             upload,
-            schema_version: Some(schema.version),
+            schema_version,
             language,
             outcome,
             data_rows: validation.data_rows,
             findings: &validation.findings,
-            sheet: match (&sheet, validation.header_index) {
+            sheet: match (sheet, validation.header_index) {
                 (Some(sheet), Some(index)) => Some((sheet, index, &validation.positions)),
                 _ => None,
             },
-            duplicate_of: duplicate_of.as_ref(),
+            duplicate_of,
             processed_at,
         };
         let json = json_report(&input);
@@ -382,16 +454,13 @@ impl Ingestor {
             data_rows: validation.data_rows as i64,
             errors: validation.errors() as i64,
             warnings: validation.warnings() as i64,
-            changes: match outcome {
-                Outcome::Accepted if schema.action == Action::AnnualAdjustment => salary_changes,
-                Outcome::Accepted => changes(schema, &validation.rows),
-                Outcome::Rejected | Outcome::Duplicate => Vec::new(),
-            },
+            changes,
             notice: uploader.map(|user| {
                 let result = match outcome {
                     Outcome::Accepted => messages::UploadResult::Accepted,
                     Outcome::Rejected => messages::UploadResult::Rejected,
                     Outcome::Duplicate => messages::UploadResult::Duplicate,
+                    Outcome::Failed => messages::UploadResult::Failed,
                 };
                 let message = messages::upload_processed(
                     user.language,
@@ -420,7 +489,7 @@ impl Ingestor {
             actor: "ingest".into(),
             action: "ingest".into(),
             path: Some(format!("/{}/inbox/{}/{}", upload.contract, upload.kind, upload.file_name)),
-            outcome: audit::OK.into(),
+            outcome: if outcome == Outcome::Failed { audit::FAILED.into() } else { audit::OK.into() },
             reason: Some(format!(
                 "{} rows {} errors {} warnings {}",
                 outcome.as_str(),

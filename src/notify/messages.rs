@@ -85,6 +85,8 @@ pub enum UploadResult {
     Accepted,
     Rejected,
     Duplicate,
+    /// Could not be processed; the insurer was told.
+    Failed,
 }
 
 /// The result of an ingested upload, with where its report is.
@@ -105,6 +107,24 @@ pub fn upload_processed(
         (Language::Fr, UploadResult::Duplicate) => {
             ("fichier déjà reçu", "a déjà été reçu et accepté : rien n'a changé", "lignes", "Rapport")
         }
+        (Language::Fr, UploadResult::Failed) => (
+            "fichier non traité",
+            "n'a pas pu être traité : rien n'a été enregistré. L'assureur en a été informé et assurera le suivi",
+            "lignes",
+            "Rapport",
+        ),
+        (Language::Nl, UploadResult::Failed) => (
+            "bestand niet verwerkt",
+            "kon niet verwerkt worden: er werd niets geregistreerd. De verzekeraar is op de hoogte gebracht en volgt het op",
+            "rijen",
+            "Verslag",
+        ),
+        (Language::En, UploadResult::Failed) => (
+            "file not processed",
+            "could not be processed: nothing was recorded. The insurer has been told and will follow up",
+            "rows",
+            "Report",
+        ),
         (Language::Nl, UploadResult::Accepted) => {
             ("bestand aanvaard", "werd aanvaard en geregistreerd", "rijen", "Verslag")
         }

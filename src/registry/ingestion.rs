@@ -126,7 +126,7 @@ pub struct Completion {
     pub job_id: i64,
     pub upload_id: i64,
     pub contract_id: i64,
-    /// "accepted", "rejected" or "duplicate".
+    /// "accepted", "rejected", "duplicate", or "failed" (the file could not be processed).
     pub status: &'static str,
     pub data_rows: i64,
     pub errors: i64,
@@ -240,43 +240,60 @@ impl Registry {
             .collect()
     }
 
-    /// Claims the oldest queued job, or one whose worker's lease ran out (a crashed worker).
+    /// Claims the oldest queued job, or one whose worker's lease ran out (a crashed worker),
+    /// that has attempts left. Every claim counts an attempt.
     pub async fn claim_ingest_job(
         &self,
         worker: &str,
         now: i64,
         lease_seconds: i64,
+        max_attempts: i64,
+    ) -> Result<Option<IngestJob>, RegistryError> {
+        self.claim_job_where(worker, now, lease_seconds, "attempts + 1", "attempts < $4", max_attempts).await
+    }
+
+    /// Claims a job that has used all its attempts without ending — each claim's worker died
+    /// or gave up — so that it is marked failed; the claim adds no attempt.
+    pub async fn claim_exhausted_ingest_job(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_seconds: i64,
+        max_attempts: i64,
+    ) -> Result<Option<IngestJob>, RegistryError> {
+        self.claim_job_where(worker, now, lease_seconds, "attempts", "attempts >= $4", max_attempts).await
+    }
+
+    async fn claim_job_where(
+        &self,
+        worker: &str,
+        now: i64,
+        lease_seconds: i64,
+        attempts_after: &'static str,
+        attempts_condition: &'static str,
+        max_attempts: i64,
     ) -> Result<Option<IngestJob>, RegistryError> {
         let mut tx = self.begin_write().await?;
-        let claimed = match self.dialect {
-            Dialect::Postgres => sqlx::query(
-                "UPDATE ingest_jobs SET status = 'running', claimed_by = $1, lease_until = $2, attempts = attempts + 1
-                     WHERE id = (SELECT id FROM ingest_jobs
-                                 WHERE status = 'queued' OR (status = 'running' AND lease_until < $3)
-                                 ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-                     RETURNING id, upload_id, attempts",
-            )
+        // BEGIN IMMEDIATE already serialises claimers on SQLite.
+        let lock = match self.dialect {
+            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let statement = format!(
+            "UPDATE ingest_jobs SET status = 'running', claimed_by = $1, lease_until = $2, attempts = {attempts_after}
+             WHERE id = (SELECT id FROM ingest_jobs
+                         WHERE (status = 'queued' OR (status = 'running' AND lease_until < $3)) AND {attempts_condition}
+                         ORDER BY id LIMIT 1 {lock})
+             RETURNING id, upload_id, attempts"
+        );
+        // Only fixed fragments above: no text from outside enters the statement.
+        let claimed = sqlx::query(sqlx::AssertSqlSafe(statement))
             .bind(worker)
             .bind(now + lease_seconds)
             .bind(now)
+            .bind(max_attempts)
             .fetch_optional(&mut *tx)
-            .await?,
-            Dialect::Sqlite => {
-                // BEGIN IMMEDIATE already serialises claimers.
-                sqlx::query(
-                    "UPDATE ingest_jobs SET status = 'running', claimed_by = $1, lease_until = $2, attempts = attempts + 1
-                     WHERE id = (SELECT id FROM ingest_jobs
-                                 WHERE status = 'queued' OR (status = 'running' AND lease_until < $3)
-                                 ORDER BY id LIMIT 1)
-                     RETURNING id, upload_id, attempts",
-                )
-                .bind(worker)
-                .bind(now + lease_seconds)
-                .bind(now)
-                .fetch_optional(&mut *tx)
-                .await?
-            }
-        };
+            .await?;
         let Some(row) = claimed else {
             tx.commit().await?;
             return Ok(None);
@@ -291,26 +308,25 @@ impl Registry {
         Ok(Some(IngestJob { job_id, attempts, upload }))
     }
 
-    /// Puts a job back in the queue after a failure; after `max_attempts` it fails for good.
-    pub async fn release_ingest_job(
-        &self,
-        job: &IngestJob,
-        error: &str,
-        max_attempts: i64,
-    ) -> Result<(), RegistryError> {
-        let failed = job.attempts >= max_attempts;
+    /// Puts a job back in the queue after a failure, if this worker still holds it (a worker
+    /// whose lease ran out while another took the job over changes nothing).
+    pub async fn release_ingest_job(&self, job: &IngestJob, worker: &str, error: &str) -> Result<(), RegistryError> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE ingest_jobs SET status = $1, lease_until = NULL, last_error = $2 WHERE id = $3")
-            .bind(if failed { "failed" } else { "queued" })
-            .bind(error)
-            .bind(job.job_id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE uploads SET status = $1 WHERE id = $2")
-            .bind(if failed { "failed" } else { "received" })
-            .bind(job.upload.id)
-            .execute(&mut *tx)
-            .await?;
+        let released = sqlx::query(
+            "UPDATE ingest_jobs SET status = 'queued', lease_until = NULL, last_error = $1
+             WHERE id = $2 AND status = 'running' AND claimed_by = $3",
+        )
+        .bind(error)
+        .bind(job.job_id)
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        if released.rows_affected() == 1 {
+            sqlx::query("UPDATE uploads SET status = 'received' WHERE id = $1")
+                .bind(job.upload.id)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -361,12 +377,13 @@ impl Registry {
     pub async fn complete_ingestion(&self, completion: &Completion, worker: &str) -> Result<(), RegistryError> {
         let mut tx = self.begin_write().await?;
         let closed = sqlx::query(
-            "UPDATE ingest_jobs SET status = 'done', finished_at = $1, lease_until = NULL
+            "UPDATE ingest_jobs SET status = $4, finished_at = $1, lease_until = NULL
              WHERE id = $2 AND status = 'running' AND claimed_by = $3",
         )
         .bind(now_seconds())
         .bind(completion.job_id)
         .bind(worker)
+        .bind(if completion.status == "failed" { "failed" } else { "done" })
         .execute(&mut *tx)
         .await?;
         if closed.rows_affected() != 1 {

@@ -474,6 +474,26 @@ impl TestGateway {
         }
     }
 
+    /// Stops the server and starts it again on the same data folder and registry, with
+    /// `workers` ingestion workers running in the background (tests otherwise drive them).
+    pub async fn restart_with_workers(&mut self, workers: usize) {
+        self.stop().await;
+        let mut settings = self.settings.clone();
+        settings.ingest.workers = workers;
+        let clock_today = Arc::clone(&self.today);
+        let clock = Clock::from_fn(move || *clock_today.lock().expect("clock"));
+        let application = Application::build_with_clock(&settings, clock).await.expect("gateway starts again");
+        self.address = application.local_addr();
+        self.gateway = application.gateway();
+        self.ingestor = application.ingestor();
+        let (shutdown, stop) = oneshot::channel::<()>();
+        self.server = Some(tokio::spawn(application.run_until(async move {
+            let _ = stop.await;
+        })));
+        self.shutdown = Some(shutdown);
+        self.settings = settings;
+    }
+
     /// Starts stopping without waiting.
     pub fn begin_stop(&mut self) -> Option<tokio::task::JoinHandle<()>> {
         if let Some(shutdown) = self.shutdown.take() {

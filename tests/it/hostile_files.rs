@@ -143,7 +143,86 @@ async fn a_file_larger_than_processing_accepts_is_refused_while_it_is_written(da
     assert_eq!(gateway.registry().uploads(None).await.unwrap().len(), 1);
 }
 
+async fn a_job_whose_worker_dies_at_every_attempt_ends_failed_and_is_never_claimed_again(database: Database) {
+    let gateway = TestGateway::spawn_with(database, &[("ingest.max_attempts", toml::Value::Integer(3))]).await;
+    let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+    put(&sftp, "/GP-1001/inbox/affiliations/poison.xlsx", &valid_affiliations()).await.unwrap();
+    let lease = gateway.settings.ingest.lease.as_secs() as i64;
+    let mut now = pension_gateway::registry::now_seconds();
+    for attempt in 1..=3 {
+        assert!(gateway.ingestor.claim_and_abandon(now).await.unwrap(), "attempt {attempt}: a worker claims and dies");
+        now += lease + 1;
+    }
+    let processed = gateway.ingestor.run_once_at(now).await.unwrap().unwrap();
+    assert_eq!(processed.outcome, Outcome::Failed, "{processed:?}");
+    assert!(gateway.ingestor.run_once_at(now + 10 * lease).await.unwrap().is_none(), "never claimed again");
+
+    let upload = &gateway.registry().uploads(None).await.unwrap()[0];
+    assert_eq!(upload.status.as_str(), "failed");
+    let reader = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
+    let bytes = reader.read("/GP-1001/results/poison.xlsx.report.json").await.unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(report["status"], "failed");
+    assert_eq!(error_codes(&report), vec!["processing-failed"]);
+    assert!(report["errors"][0]["message"].as_str().unwrap().contains("3 tentatives"), "{report:#}");
+    let mails = gateway.spooled_mails().await;
+    let mail = mails.iter().find(|m| m.contains("poison.xlsx")).expect("the uploader is told");
+    assert!(mail.contains("upload.user@example.be") && mail.contains("assureur"), "{mail}");
+    assert!(affiliates_of_gp1001(&gateway).await.is_empty(), "nothing was applied");
+}
+
+async fn affiliates_of_gp1001(gateway: &TestGateway) -> Vec<pension_gateway::registry::AffiliateRecord> {
+    let contract = pension_gateway::domain::ContractNumber::parse("GP-1001").unwrap();
+    let contract = gateway.registry().contract(&contract).await.unwrap();
+    gateway.registry().affiliates(contract.id).await.unwrap()
+}
+
+async fn a_restart_with_hostile_jobs_queued_serves_users_at_once_and_ends_every_job(database: Database) {
+    let mut gateway = TestGateway::spawn_with(database, &[("ingest.max_attempts", toml::Value::Integer(2))]).await;
+    let files = hostile_corpus(&gateway.key_dir.path().join("hostile"));
+    let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+    let hostile: Vec<&PathBuf> = files
+        .iter()
+        .filter(|f| f.ends_with("shared-strings-count.xlsx") || f.ends_with("repeated-cells.ods"))
+        .collect();
+    let mut names = Vec::new();
+    for round in 0..3 {
+        for file in &hostile {
+            let name = format!("{round}-{}", file.file_name().unwrap().to_str().unwrap());
+            put(&sftp, &format!("/GP-1001/inbox/affiliations/{name}"), &std::fs::read(file).unwrap()).await.unwrap();
+            names.push(name);
+        }
+    }
+    put(&sftp, "/GP-1001/inbox/affiliations/honest.xlsx", &valid_affiliations()).await.unwrap();
+    drop(sftp);
+    // The previous server died holding the first job.
+    let lease = gateway.settings.ingest.lease.as_secs() as i64;
+    assert!(gateway.ingestor.claim_and_abandon(pension_gateway::registry::now_seconds() - lease - 1).await.unwrap());
+
+    gateway.restart_with_workers(2).await;
+    // Users are served while the queue is worked through.
+    let user = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
+    assert!(user.read_dir("/GP-1001/documents").await.is_ok());
+    let mut statuses = Vec::new();
+    for _ in 0..600 {
+        statuses = gateway.registry().uploads(None).await.unwrap();
+        if statuses.iter().all(|u| !matches!(u.status.as_str(), "received" | "processing")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for upload in &statuses {
+        let expected = if upload.file_name.as_str() == "honest.xlsx" { "accepted" } else { "rejected" };
+        assert_eq!(upload.status.as_str(), expected, "{upload:?}");
+    }
+    assert_eq!(statuses.len(), names.len() + 1);
+    assert_eq!(affiliates_of_gp1001(&gateway).await.len(), 1);
+    assert!(user.read_dir("/GP-1001/results").await.is_ok(), "the same session still works");
+}
+
 crate::on_both_databases!(
+    a_job_whose_worker_dies_at_every_attempt_ends_failed_and_is_never_claimed_again,
+    a_restart_with_hostile_jobs_queued_serves_users_at_once_and_ends_every_job,
     every_hostile_file_is_rejected_with_a_report_and_the_server_goes_on,
     a_hostile_user_sheet_is_refused_at_its_close_and_the_server_goes_on,
     a_file_larger_than_processing_accepts_is_refused_while_it_is_written,
