@@ -120,48 +120,10 @@ async fn write_events(registry: Registry, mut receiver: mpsc::UnboundedReceiver<
     }
 }
 
-/// Replaces national numbers in `text` by their masked form `85.07.30-***.**`, whether they
-/// are written with separators (`.`, `-`, `/`, spaces) or without, alone or glued to other
-/// digits (a run of digits that contains one is masked whole).
+/// Replaces national numbers in `text` by their masked form `85.07.30-***.**` (see
+/// [`Niss::mask_in_text`]).
 pub fn mask_personal_numbers(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        if !chars[i].is_ascii_digit() {
-            out.push(chars[i]);
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < chars.len()
-            && (chars[i].is_ascii_digit()
-                || (matches!(chars[i], '.' | '-' | '/' | ' ') && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
-        {
-            i += 1;
-        }
-        let run: String = chars[start..i].iter().collect();
-        out.push_str(&mask_run(&run));
-    }
-    out
-}
-
-fn mask_run(run: &str) -> String {
-    let digits: Vec<char> = run.chars().filter(char::is_ascii_digit).collect();
-    if digits.len() < 10 {
-        return run.to_string();
-    }
-    if digits.len() <= 11 {
-        if let Ok(niss) = Niss::parse(run) {
-            return niss.masked();
-        }
-    }
-    let hides_one = digits.windows(11).any(|window| Niss::parse(&window.iter().collect::<String>()).is_ok());
-    if hides_one {
-        "*".repeat(run.chars().count())
-    } else {
-        run.to_string()
-    }
+    Niss::mask_in_text(text)
 }
 
 /// Checks the chain of the whole log; returns the number of events, or the id of the first

@@ -82,6 +82,58 @@ impl Niss {
         let d = &self.digits;
         format!("{}.{}.{}-***.**", &d[0..2], &d[2..4], &d[4..6])
     }
+
+    /// `text` with every national number in it masked, whether written with separators (`.`,
+    /// `-`, `/`, spaces) or without, alone or glued to other digits (a run of digits that
+    /// holds one is hidden whole). Only numbers whose check digits hold are masked: a valid
+    /// enterprise number, a date or an invoice number stays readable.
+    pub fn mask_in_text(text: &str) -> String {
+        let chars: Vec<char> = text.chars().collect();
+        let mut out = String::with_capacity(text.len());
+        let mut i = 0;
+        while i < chars.len() {
+            if !chars[i].is_ascii_digit() {
+                out.push(chars[i]);
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_ascii_digit()
+                    || (matches!(chars[i], '.' | '-' | '/' | ' ')
+                        && chars.get(i + 1).is_some_and(char::is_ascii_digit)))
+            {
+                i += 1;
+            }
+            let run: String = chars[start..i].iter().collect();
+            out.push_str(&mask_run(&run));
+        }
+        out
+    }
+}
+
+/// One run of digits and separators, masked if it is or holds a national number.
+fn mask_run(run: &str) -> String {
+    let digits: Vec<char> = run.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 10 {
+        return run.to_string();
+    }
+    // Ten digits could be a national number that lost its leading zero, or an enterprise
+    // number: the enterprise number wins, it is not personal.
+    if digits.len() == 10 && super::EnterpriseNumber::parse(run).is_ok() {
+        return run.to_string();
+    }
+    if digits.len() <= 11 {
+        if let Ok(niss) = Niss::parse(run) {
+            return niss.masked();
+        }
+    }
+    let hides_one = digits.windows(11).any(|window| Niss::parse(&window.iter().collect::<String>()).is_ok());
+    if hides_one {
+        "*".repeat(run.chars().count())
+    } else {
+        run.to_string()
+    }
 }
 
 impl fmt::Display for Niss {
@@ -99,6 +151,28 @@ impl fmt::Debug for Niss {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_valid_national_numbers_are_masked_in_text() {
+        assert_eq!(
+            Niss::mask_in_text("/GP-1001/inbox/affiliations/85073003328.xlsx"),
+            "/GP-1001/inbox/affiliations/85.07.30-***.**.xlsx"
+        );
+        assert_eq!(Niss::mask_in_text("sheet 85.07.30-033.28 final"), "sheet 85.07.30-***.** final");
+        assert_eq!(Niss::mask_in_text("85073003329.xlsx"), "85073003329.xlsx", "wrong check digits: not a NISS");
+        // BIS number (month + 40).
+        let bis = format!("854730{:03}", 12);
+        let body: u64 = bis.parse().unwrap();
+        let bis = format!("{bis}{:02}", 97 - body % 97);
+        assert_eq!(Niss::mask_in_text(&format!("{bis}.csv")), "85.47.30-***.**.csv");
+        // Enterprise numbers stay readable, with or without separators.
+        for enterprise in ["0403019261", "0403.019.261", "BE 0403.019.261", "0202.239.951"] {
+            assert_eq!(
+                Niss::mask_in_text(&format!("affiliations {enterprise}.xlsx")),
+                format!("affiliations {enterprise}.xlsx")
+            );
+        }
+    }
 
     #[test]
     fn valid_national_numbers_from_the_domain_vectors_parse_with_their_century() {

@@ -306,12 +306,23 @@ fn read_csv(bytes: &[u8], limits: &ReadLimits) -> Result<Sheet, String> {
     let mut reader =
         csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).flexible(true).from_reader(text.as_bytes());
     let mut rows = Vec::new();
+    // The row number is the line a record starts on, counted here: the csv reader's own line
+    // count falls one short at each CRLF line end.
+    let (bytes, mut line, mut counted) = (text.as_bytes(), 1u32, 0usize);
     for record in reader.records() {
         let record = record.map_err(|e| e.to_string())?;
         if rows.len() > limits.max_rows + 50 {
             break;
         }
-        let number = record.position().map(|p| p.line() as u32).unwrap_or(rows.len() as u32 + 1);
+        let start = record.position().map_or(counted, |p| usize::try_from(p.byte()).unwrap_or(usize::MAX));
+        let mut start = start.clamp(counted, bytes.len());
+        // After a CR the reader may place the next record on the LF that ends the line.
+        while bytes.get(start).is_some_and(|b| matches!(b, b'\r' | b'\n')) {
+            start += 1;
+        }
+        line += bytes[counted..start].iter().filter(|b| **b == b'\n').count() as u32;
+        counted = start;
+        let number = line;
         let cells =
             record.iter().map(|field| if field.trim().is_empty() { Cell::Empty } else { text_cell(field) }).collect();
         rows.push(SheetRow { number, cells });
@@ -346,6 +357,22 @@ mod tests {
         assert!(matches!(error, ReadError::Unreadable { .. }), "{error:?}");
         let error = read("a.pdf", b"%PDF", &ALL, &ReadLimits::default()).unwrap_err();
         assert!(matches!(error, ReadError::FormatNotAllowed { .. }));
+    }
+
+    #[test]
+    fn csv_rows_are_numbered_as_a_spreadsheet_shows_them() {
+        for text in [
+            "Nom;Prénom\nDupont;Zoë\nMartin;Jan\n",
+            "Nom;Prénom\r\nDupont;Zoë\r\nMartin;Jan\r\n",
+            "\u{feff}Nom;Prénom\nDupont;Zoë\nMartin;Jan",
+        ] {
+            let sheet = read("a.csv", text.as_bytes(), &ALL, &ReadLimits::default()).unwrap();
+            let numbers: Vec<u32> = sheet.rows.iter().map(|r| r.number).collect();
+            assert_eq!(numbers, vec![1, 2, 3], "{text:?}");
+        }
+        let with_blank = "Nom;Prénom\n\nDupont;Zoë\n";
+        let sheet = read("a.csv", with_blank.as_bytes(), &ALL, &ReadLimits::default()).unwrap();
+        assert_eq!(sheet.rows.last().unwrap().number, 3, "a blank line still counts as a line");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! Nothing personal goes into a message that is not meant for that very person: digests
 //! carry kinds and counts, upload results the file's name and counts.
 
-use crate::domain::{Language, Login};
+use crate::domain::{Language, Login, Niss};
 
 /// A message ready to queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +156,10 @@ pub fn upload_processed(
         "upload-processed",
         &format!("{brand} : {subject}"),
         format!(
-            "{upload_path} {verdict}.\n\n{rows} {counts}, {errors} {errors_word}, {warnings} {warnings_word}.\n{report} : {report_path}\n"
+            "{upload_path} {verdict}.\n\n{rows} {counts}, {errors} {errors_word}, {warnings} {warnings_word}.\n{report} : {report_path}\n",
+            // A file name often carries a national number: mail is no place for it.
+            upload_path = Niss::mask_in_text(upload_path),
+            report_path = Niss::mask_in_text(report_path),
         ),
     )
 }
@@ -174,6 +177,7 @@ pub fn sheet_rejected(language: Language, file_name: &str, reason: &str) -> Mess
         Language::Nl => "werd geweigerd",
         Language::En => "was rejected",
     };
+    let (file_name, reason) = (Niss::mask_in_text(file_name), Niss::mask_in_text(reason));
     message("access-change", "Extranet Pension Complémentaire", format!("{file_name} {verdict}.\n\n{reason}\n"))
 }
 
@@ -203,6 +207,14 @@ mod tests {
         assert!(m.subject.contains("rejected"));
         assert!(m.body.contains("10 rows, 2 errors, 1 warnings"));
         assert!(m.body.contains("/GP-1001/results/a.xlsx.report.xlsx"));
+        let m = upload_processed(
+            Language::Fr,
+            "/GP-1001/inbox/affiliations/85073003328.xlsx",
+            UploadResult::Accepted,
+            (1, 0, 0),
+            "/GP-1001/results/85073003328.xlsx.report.xlsx",
+        );
+        assert!(!m.body.contains("85073003328") && m.body.contains("85.07.30-***.**.xlsx"), "{}", m.body);
         let fr = upload_processed(Language::Fr, "/x", UploadResult::Accepted, (1, 0, 0), "/r");
         assert!(fr.body.contains("accepté"));
     }
