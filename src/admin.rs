@@ -60,6 +60,17 @@ impl From<crate::user_sheets::SheetCheckError> for AdminError {
     }
 }
 
+/// An organisation's use of its quotas (`quota show`).
+#[derive(Debug, Clone)]
+pub struct QuotaUsage {
+    pub organisation: OrganisationRecord,
+    /// Bytes of inbox files stored.
+    pub stored: u64,
+    pub limits: crate::config::QuotaSettings,
+    /// Bytes each user uploaded today (UTC).
+    pub users: Vec<(crate::domain::Login, u64)>,
+}
+
 impl AdminError {
     /// 2 for input the operator can fix, 1 for failures of the system.
     pub fn exit_code(&self) -> u8 {
@@ -842,6 +853,24 @@ impl Admin {
             None => None,
         };
         Ok(self.registry.uploads(id).await?)
+    }
+
+    /// What an organisation keeps stored against its quota, and what each of its users
+    /// uploaded today (UTC) against the daily volume.
+    pub async fn quota_usage(
+        &self,
+        organisation: &EnterpriseNumber,
+        limits: crate::config::QuotaSettings,
+    ) -> Result<QuotaUsage, AdminError> {
+        let record = self.registry.organisation_by_number(organisation).await?;
+        let stored = self.registry.stored_inbox_bytes(record.id).await?;
+        let now = crate::registry::now_seconds();
+        let mut users = Vec::new();
+        for user in self.registry.users(Some(record.id)).await? {
+            let today = self.registry.uploaded_bytes_since(user.id, now - now.rem_euclid(86_400)).await?;
+            users.push((user.login, today));
+        }
+        Ok(QuotaUsage { organisation: record, stored, limits, users })
     }
 
     pub async fn upload(&self, id: i64) -> Result<UploadRecord, AdminError> {

@@ -54,7 +54,23 @@ struct RawSettings {
     ingest: RawIngest,
     notify: RawNotify,
     access: RawAccess,
+    quota: RawQuota,
+    retention: RawRetention,
     log: RawLog,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuota {
+    organisation_bytes: u64,
+    user_daily_bytes: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    rejected_days: u32,
+    accepted_days: u32,
 }
 
 #[derive(Deserialize)]
@@ -131,6 +147,7 @@ struct RawStorage {
     backend: String,
     path: String,
     fsync: bool,
+    reserve_free_mib: u64,
     s3: RawS3,
     encryption: RawEncryption,
 }
@@ -177,6 +194,8 @@ pub struct Settings {
     pub notify: crate::notify::NotifySettings,
     /// Days before an external user's last day when its master users are reminded.
     pub expiry_reminder_days: i64,
+    pub quota: QuotaSettings,
+    pub retention: RetentionSettings,
     pub log: LogSettings,
 }
 
@@ -230,6 +249,24 @@ impl fmt::Debug for DatabaseSettings {
 pub struct StorageSettings {
     pub backend: BackendSettings,
     pub encryption: EncryptionSettings,
+    /// Local backend: uploads are refused while the volume has less free space than this.
+    pub reserve_free_bytes: u64,
+}
+
+/// What one organisation and one user may upload.
+#[derive(Debug, Clone, Copy)]
+pub struct QuotaSettings {
+    /// Bytes of inbox uploads an organisation may keep stored.
+    pub organisation_bytes: u64,
+    /// Bytes one user may upload per (UTC) day.
+    pub user_daily_bytes: u64,
+}
+
+/// How long the stored files of processed uploads are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionSettings {
+    pub rejected_days: u32,
+    pub accepted_days: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -450,6 +487,7 @@ impl Settings {
         let storage = StorageSettings {
             backend,
             encryption: EncryptionSettings { enabled: e.enabled, identity_files, recipients: e.recipients },
+            reserve_free_bytes: raw.storage.reserve_free_mib.saturating_mul(1024 * 1024),
         };
 
         let i = raw.ingest;
@@ -566,6 +604,14 @@ impl Settings {
             ingest,
             notify,
             expiry_reminder_days: i64::from(raw.access.expiry_reminder_days),
+            quota: QuotaSettings {
+                organisation_bytes: positive("quota.organisation_bytes", raw.quota.organisation_bytes)?,
+                user_daily_bytes: positive("quota.user_daily_bytes", raw.quota.user_daily_bytes)?,
+            },
+            retention: RetentionSettings {
+                rejected_days: positive("retention.rejected_days", raw.retention.rejected_days.into())? as u32,
+                accepted_days: positive("retention.accepted_days", raw.retention.accepted_days.into())? as u32,
+            },
             log: LogSettings { format, level: raw.log.level },
         })
     }

@@ -19,6 +19,7 @@ pub mod notify;
 pub mod passwords;
 pub mod registry;
 pub mod reminders;
+pub mod retention;
 pub mod sftp;
 pub mod startup;
 pub mod storage;

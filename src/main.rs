@@ -82,6 +82,12 @@ enum Command {
     /// Outgoing mail: what is pending, sent or failed.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// What an organisation stores and uploads against its quotas.
+    #[command(subcommand)]
+    Quota(QuotaCommand),
+    /// Deleting the stored files of processed uploads whose retention ended.
+    #[command(subcommand)]
+    Retention(RetentionCommand),
     /// Reads one uploaded spreadsheet from standard input, confined: the gateway runs this
     /// itself for every file it reads.
     #[command(name = "read-spreadsheet", hide = true)]
@@ -91,6 +97,24 @@ enum Command {
         #[arg(long)]
         cpu_seconds: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum QuotaCommand {
+    /// Stored inbox bytes against quota.organisation_bytes, and each user's uploads today
+    /// against quota.user_daily_bytes.
+    Show {
+        #[arg(long, value_name = "ENTERPRISE_NUMBER", value_parser = EnterpriseNumber::parse)]
+        org: EnterpriseNumber,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RetentionCommand {
+    /// Delete now the stored files whose retention ended (serve does this every hour).
+    Run,
 }
 
 #[derive(Subcommand)]
@@ -768,6 +792,60 @@ async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
             application.run_until(startup::termination_signal()).await;
         }
         Command::Demo => demo::run(settings).await.context("the demo could not start")?,
+        Command::Quota(QuotaCommand::Show { org, json }) => {
+            let usage = admin(&settings).await?.quota_usage(&org, settings.quota).await?;
+            let left = |limit: u64, used: u64| limit.saturating_sub(used);
+            if json {
+                let users: Vec<_> = usage
+                    .users
+                    .iter()
+                    .map(|(login, today)| {
+                        json!({ "login": login.as_str(), "uploaded_today": today,
+                                "left_today": left(usage.limits.user_daily_bytes, *today) })
+                    })
+                    .collect();
+                print_json(json!({
+                    "organisation": usage.organisation.enterprise_number.to_string(),
+                    "stored": usage.stored,
+                    "organisation_limit": usage.limits.organisation_bytes,
+                    "organisation_left": left(usage.limits.organisation_bytes, usage.stored),
+                    "user_daily_limit": usage.limits.user_daily_bytes,
+                    "users": users,
+                }));
+            } else {
+                let human = pension_gateway::gateway::human_bytes;
+                println!("{} {}", usage.organisation.enterprise_number, usage.organisation.name);
+                println!(
+                    "stored in inboxes: {} of {} ({} left)",
+                    human(usage.stored),
+                    human(usage.limits.organisation_bytes),
+                    human(left(usage.limits.organisation_bytes, usage.stored))
+                );
+                println!("uploaded today (UTC), per user, of {} each:", human(usage.limits.user_daily_bytes));
+                for (login, today) in &usage.users {
+                    let remaining = human(left(usage.limits.user_daily_bytes, *today));
+                    println!("  {:<24} {:>10}  ({remaining} left)", login.as_str(), human(*today));
+                }
+            }
+        }
+        Command::Retention(RetentionCommand::Run) => {
+            let (registry, storage) =
+                startup::open_state(&settings).await.context("cannot open the gateway's state")?;
+            let (audit_log, writer) = audit::AuditLog::start(registry.clone());
+            let now = pension_gateway::registry::now_seconds();
+            let pass = pension_gateway::retention::run_pass(&registry, &storage, &audit_log, settings.retention, now)
+                .await
+                .context("the retention pass could not finish")?;
+            audit_log.close();
+            let _ = writer.await;
+            println!("{} file(s) deleted, {} could not be deleted", pass.removed, pass.failed);
+            if pass.failed > 0 {
+                return Err(Failure {
+                    code: 1,
+                    error: anyhow::anyhow!("some files could not be deleted: see the log"),
+                });
+            }
+        }
         Command::ReadSpreadsheet { .. } => return Err(invalid("read-spreadsheet is run by the gateway itself")),
         Command::Org(OrgCommand::Add { enterprise_number, name, notify_email, language }) => {
             let record = admin(&settings)

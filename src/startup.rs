@@ -76,7 +76,15 @@ pub struct Application {
     ingest_wakeup: Arc<Notify>,
     ingest_workers: usize,
     reminders: ReminderSchedule,
+    retention: RetentionSchedule,
     outbox: Outbox,
+}
+
+/// What the hourly retention pass needs.
+struct RetentionSchedule {
+    storage: ObjectStore,
+    audit: AuditLog,
+    settings: crate::config::RetentionSettings,
 }
 
 /// What the hourly expiry reminders need.
@@ -106,6 +114,7 @@ impl Application {
         let state = GatewayState {
             reader: reader.clone(),
             max_processed_upload_bytes: settings.ingest.limits.max_file_bytes,
+            quota: settings.quota,
             registry: registry.clone(),
             storage: storage.clone(),
             layout: settings.layout.clone(),
@@ -118,7 +127,7 @@ impl Application {
         let ingestor = Arc::new(
             Ingestor::new(
                 registry.clone(),
-                storage,
+                storage.clone(),
                 settings.ingest.schemas.clone(),
                 IngestSettingsView {
                     limits: settings.ingest.limits,
@@ -132,6 +141,7 @@ impl Application {
             )
             .with_mail_wakeup(outbox.wakeup()),
         );
+        let retention = RetentionSchedule { storage, audit: audit.clone(), settings: settings.retention };
         let gateway = Arc::new(Gateway::new(state, audit, settings.server.max_concurrent_password_checks));
         let listener = TcpListener::bind(settings.server.listen)
             .await
@@ -146,6 +156,7 @@ impl Application {
             ingestor,
             ingest_wakeup,
             ingest_workers: settings.ingest.workers,
+            retention,
             outbox: outbox.clone(),
             reminders: ReminderSchedule {
                 outbox: outbox.clone(),
@@ -186,6 +197,7 @@ impl Application {
             ingest_wakeup,
             ingest_workers,
             reminders,
+            retention,
             outbox,
         } = self;
         let (stop, stop_signal) = watch::channel(false);
@@ -195,6 +207,7 @@ impl Application {
             .collect();
         drop(ingestor);
         let reminder_task = tokio::spawn(remind_hourly(registry.clone(), reminders, stop_signal.clone()));
+        let retention_task = tokio::spawn(retain_hourly(registry.clone(), retention, stop_signal.clone()));
         let deliverer = tokio::spawn(outbox.run(stop_signal.clone()));
         shutdown.await;
         tracing::info!("shutting down");
@@ -205,6 +218,7 @@ impl Application {
             let _ = worker.await;
         }
         let _ = reminder_task.await;
+        let _ = retention_task.await;
         let _ = deliverer.await;
         gateway.audit().close();
         drop(gateway);
@@ -223,6 +237,22 @@ async fn remind_hourly(registry: Registry, schedule: ReminderSchedule, mut stop:
             Ok(0) => {}
             Ok(sent) => tracing::info!(sent, "expiry reminders sent to master users"),
             Err(error) => tracing::error!(error = ?error, "expiry reminders failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+async fn retain_hourly(registry: Registry, schedule: RetentionSchedule, mut stop: watch::Receiver<bool>) {
+    let RetentionSchedule { storage, audit, settings } = schedule;
+    loop {
+        let now = crate::registry::now_seconds();
+        match crate::retention::run_pass(&registry, &storage, &audit, settings, now).await {
+            Ok(pass) if pass == crate::retention::RetentionPass::default() => {}
+            Ok(pass) => tracing::info!(removed = pass.removed, failed = pass.failed, "retention pass"),
+            Err(error) => tracing::error!(error = ?error, "the retention pass failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}

@@ -25,7 +25,9 @@ use crate::registry::{NewAuditEvent, Registry, RegistryError};
 use crate::storage::{ObjectStore, StorageError};
 
 pub use folders::{Entry, EntryAttributes};
-pub use transfers::{Download, HeldUploads, SizeLimit, SizeLimitReason, Upload, UploadDestination, UploadOutcome};
+pub use transfers::{
+    Download, HeldUploads, Quota, SizeLimit, SizeLimitReason, Upload, UploadDestination, UploadOutcome,
+};
 
 /// Why a request failed. `sftp::status` maps each variant to a status code, exhaustively.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +53,33 @@ pub enum GatewayError {
     /// The file is larger than this folder accepts.
     #[error("the file is larger than {} MiB, the most this folder accepts", limit / (1024 * 1024))]
     TooLarge { limit: u64 },
+    #[error("{}", quota_message(*quota, *remaining))]
+    Quota { quota: transfers::Quota, remaining: u64 },
+    #[error("the server's storage is nearly full: uploads are refused for now, try again later")]
+    StorageFull,
+}
+
+fn quota_message(quota: transfers::Quota, remaining: u64) -> String {
+    let left = human_bytes(remaining);
+    match quota {
+        transfers::Quota::Organisation => {
+            format!("your organisation's storage quota is used up: {left} left (rejected uploads you delete free it)")
+        }
+        transfers::Quota::UserDaily => {
+            format!("your upload volume for today is used up: {left} left until midnight UTC")
+        }
+    }
+}
+
+/// `1.5 GiB`, `12 MiB`, `300 KiB`, `0 bytes`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (unit, size) in UNITS {
+        if bytes >= size {
+            return format!("{:.1} {unit}", bytes as f64 / size as f64).replace(".0 ", " ");
+        }
+    }
+    format!("{bytes} bytes")
 }
 
 impl From<crate::user_sheets::SheetCheckError> for GatewayError {
@@ -108,6 +137,7 @@ pub struct GatewayState {
     pub reader: ReaderProcess,
     /// Uploads of kinds that are processed may not be larger (`ingest.max_file_bytes`).
     pub max_processed_upload_bytes: u64,
+    pub quota: crate::config::QuotaSettings,
     pub clock: Clock,
     pub ingest_wakeup: Arc<Notify>,
     pub outbox: crate::notify::Outbox,
@@ -122,6 +152,7 @@ pub struct Gateway {
     schemas: Schemas,
     reader: ReaderProcess,
     max_processed_upload_bytes: u64,
+    quota: crate::config::QuotaSettings,
     audit: AuditLog,
     clock: Clock,
     password_checks: Semaphore,
@@ -139,6 +170,7 @@ impl Gateway {
             schemas: state.schemas,
             reader: state.reader,
             max_processed_upload_bytes: state.max_processed_upload_bytes,
+            quota: state.quota,
             audit,
             clock: state.clock,
             password_checks: Semaphore::new(max_concurrent_password_checks.max(1)),

@@ -73,6 +73,10 @@ pub struct SizeLimit {
 pub enum SizeLimitReason {
     /// The folder's files are processed, and processing refuses larger files.
     Processed,
+    /// What is left of the organisation's storage quota (`quota.organisation_bytes`).
+    OrganisationQuota,
+    /// What is left of the user's upload volume today (`quota.user_daily_bytes`).
+    UserDailyQuota,
 }
 
 impl SizeLimit {
@@ -80,8 +84,28 @@ impl SizeLimit {
     pub fn error(&self) -> GatewayError {
         match self.reason {
             SizeLimitReason::Processed => GatewayError::TooLarge { limit: self.bytes },
+            SizeLimitReason::OrganisationQuota => {
+                GatewayError::Quota { quota: Quota::Organisation, remaining: self.bytes }
+            }
+            SizeLimitReason::UserDailyQuota => GatewayError::Quota { quota: Quota::UserDaily, remaining: self.bytes },
         }
     }
+
+    /// The tighter of two limits.
+    fn min(self, other: Self) -> Self {
+        if other.bytes < self.bytes {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+/// Which quota an upload ran into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    Organisation,
+    UserDaily,
 }
 
 impl std::fmt::Debug for Upload {
@@ -310,8 +334,10 @@ impl Gateway {
                 let destination =
                     Destination::Inbox { contract_id: record.id, kind: kind.clone(), uploader_user_id: *user_id };
                 // A file processing would refuse is refused while it is written, not stored.
-                let limit =
+                let processed =
                     self.schemas.for_kind(kind.as_str()).and_then(|_| processed(self.max_processed_upload_bytes));
+                let quota = self.upload_quota(record.organisation_id, *user_id).await?;
+                let limit = Some(processed.map_or(quota, |processed| processed.min(quota)));
                 (destination, ObjectKey::for_upload(contract, kind), limit)
             }
             (Node::Document { contract, kind, year, .. }, Role::Staff { .. }) => {
@@ -340,8 +366,36 @@ impl Gateway {
             }
             _ => return Err(GatewayError::Unsupported("cannot write here")),
         };
+        if let Some(free) = self.storage.short_of_space()? {
+            tracing::error!(
+                free_bytes = free,
+                "uploads refused: the storage volume is below its reserve of free space"
+            );
+            return Err(GatewayError::StorageFull);
+        }
         let writer = self.storage.create(key).await?;
         Ok(Upload { path: path.clone(), writer, destination, limit })
+    }
+
+    /// What an inbox upload may still write under the organisation's storage quota and the
+    /// user's daily volume; refused at once when nothing is left.
+    async fn upload_quota(&self, organisation_id: i64, user_id: i64) -> Result<SizeLimit, GatewayError> {
+        let now = now_seconds();
+        let stored = self.registry.stored_inbox_bytes(organisation_id).await?;
+        let today = self.registry.uploaded_bytes_since(user_id, now - now.rem_euclid(86_400)).await?;
+        let organisation = SizeLimit {
+            bytes: self.quota.organisation_bytes.saturating_sub(stored),
+            reason: SizeLimitReason::OrganisationQuota,
+        };
+        let daily = SizeLimit {
+            bytes: self.quota.user_daily_bytes.saturating_sub(today),
+            reason: SizeLimitReason::UserDailyQuota,
+        };
+        let limit = organisation.min(daily);
+        if limit.bytes == 0 {
+            return Err(limit.error());
+        }
+        Ok(limit)
     }
 
     /// An inbox name that shows someone else's upload cannot be taken over: that would hide it
@@ -647,14 +701,30 @@ impl Gateway {
         let node = self.node_for(principal, path, Operation::Remove)?;
         let (Node::InboxFile { contract, kind, name }, Role::Employer { user_id, .. }) = (&node, &principal.role)
         else {
-            return Err(GatewayError::Unsupported("only your own unprocessed uploads can be deleted"));
+            return Err(GatewayError::Unsupported("only your own unprocessed or rejected uploads can be deleted"));
         };
         let contract = self.contract_record(contract).await?;
         let upload = self.registry.upload_by_name(contract.id, kind, name).await?.ok_or(GatewayError::NotFound)?;
         if upload.uploader_user_id != *user_id {
             return Err(GatewayError::Conflict("only the person who uploaded a file may delete it"));
         }
-        if !self.registry.withdraw_upload(upload.id).await? {
+        use crate::registry::UploadStatus;
+        let removed = match upload.status {
+            UploadStatus::Received => self.registry.withdraw_upload(upload.id).await?,
+            // A refused file is of no use stored: its sender may delete it; the report stays.
+            UploadStatus::Rejected | UploadStatus::Failed => {
+                self.registry
+                    .mark_upload_file_removed(upload.id, &[UploadStatus::Rejected, UploadStatus::Failed])
+                    .await?
+            }
+            UploadStatus::Accepted | UploadStatus::Duplicate => {
+                return Err(GatewayError::Conflict(
+                    "an accepted upload is kept as the record of what entered the registry",
+                ))
+            }
+            UploadStatus::Processing | UploadStatus::Withdrawn => false,
+        };
+        if !removed {
             return Err(GatewayError::Conflict("this upload is already being processed and cannot be deleted"));
         }
         self.storage.delete(&ObjectKey::from_stored(&upload.object_key)?).await?;

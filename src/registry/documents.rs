@@ -245,11 +245,13 @@ pub struct RecordedObject {
 }
 
 impl Registry {
-    /// Every object the registry points at: uploads not withdrawn, documents (all versions),
+    /// Every object the registry points at: uploads not withdrawn whose file retention has not
+    /// removed, documents (all versions),
     /// ingestion reports, user sheets and their reports.
     pub async fn recorded_objects(&self) -> Result<Vec<RecordedObject>, RegistryError> {
         let rows = sqlx::query(
-            "SELECT 'upload #' || id AS owner, object_key, size, sha256 FROM uploads WHERE status <> 'withdrawn'
+            "SELECT 'upload #' || id AS owner, object_key, size, sha256 FROM uploads
+             WHERE status <> 'withdrawn' AND file_removed_at IS NULL
              UNION ALL SELECT 'document #' || id, object_key, size, sha256 FROM documents
              UNION ALL SELECT 'report #' || id, object_key, size, sha256 FROM reports
              UNION ALL SELECT 'access request #' || id, object_key, size, sha256 FROM access_requests

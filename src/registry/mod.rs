@@ -89,6 +89,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "templates", include_str!("../../migrations/sqlite/0006_templates.sql")),
     (7, "download_receipts", include_str!("../../migrations/sqlite/0007_download_receipts.sql")),
     (8, "outbox", include_str!("../../migrations/sqlite/0008_outbox.sql")),
+    (9, "quotas_retention", include_str!("../../migrations/sqlite/0009_quotas_retention.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/postgres/0001_registry.sql")),
@@ -99,6 +100,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "templates", include_str!("../../migrations/postgres/0006_templates.sql")),
     (7, "download_receipts", include_str!("../../migrations/postgres/0007_download_receipts.sql")),
     (8, "outbox", include_str!("../../migrations/postgres/0008_outbox.sql")),
+    (9, "quotas_retention", include_str!("../../migrations/postgres/0009_quotas_retention.sql")),
 ];
 
 impl Registry {

@@ -90,11 +90,13 @@ pub struct UploadRecord {
     pub error_count: Option<i64>,
     pub warning_count: Option<i64>,
     pub processed_at: Option<i64>,
+    /// When its stored file was deleted (retention, or its uploader for a rejected one).
+    pub file_removed_at: Option<i64>,
 }
 
 const UPLOAD_SELECT: &str = "SELECT u.id, c.number AS contract, u.kind, u.uploader_user_id, us.login AS uploader,
         u.file_name, u.size, u.sha256, u.object_key, u.status, u.received_at, u.client_mtime,
-        u.data_rows, u.error_count, u.warning_count, u.processed_at
+        u.data_rows, u.error_count, u.warning_count, u.processed_at, u.file_removed_at
      FROM uploads u JOIN contracts c ON c.id = u.contract_id JOIN users us ON us.id = u.uploader_user_id";
 
 fn upload_from_row(row: &AnyRow) -> Result<UploadRecord, RegistryError> {
@@ -116,6 +118,7 @@ fn upload_from_row(row: &AnyRow) -> Result<UploadRecord, RegistryError> {
         error_count: row.try_get("error_count")?,
         warning_count: row.try_get("warning_count")?,
         processed_at: row.try_get("processed_at")?,
+        file_removed_at: row.try_get("file_removed_at")?,
     })
 }
 
@@ -176,6 +179,7 @@ impl Registry {
     ) -> Result<Vec<UploadRecord>, RegistryError> {
         let rows = sqlx::query(sql(
             "WHERE u.id IN (SELECT MAX(id) FROM uploads WHERE contract_id = $1 AND kind = $2 AND status <> 'withdrawn'
+                              AND file_removed_at IS NULL
                             GROUP BY file_name)
              ORDER BY u.file_name",
         ))
@@ -195,6 +199,7 @@ impl Registry {
     ) -> Result<Option<UploadRecord>, RegistryError> {
         let row = sqlx::query(sql(
             "WHERE u.contract_id = $1 AND u.kind = $2 AND u.file_name = $3 AND u.status <> 'withdrawn'
+               AND u.file_removed_at IS NULL
              ORDER BY u.id DESC LIMIT 1",
         ))
         .bind(contract_id)
@@ -242,5 +247,67 @@ impl Registry {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    /// Bytes of inbox files an organisation keeps stored: its uploads not withdrawn and not
+    /// yet removed.
+    pub async fn stored_inbox_bytes(&self, organisation_id: i64) -> Result<u64, RegistryError> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(u.size), 0) AS BIGINT) FROM uploads u JOIN contracts c ON c.id = u.contract_id
+             WHERE c.organisation_id = $1 AND u.status <> 'withdrawn' AND u.file_removed_at IS NULL",
+        )
+        .bind(organisation_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
+    }
+
+    /// Bytes a user uploaded since `since` (Unix seconds), whatever became of them.
+    pub async fn uploaded_bytes_since(&self, user_id: i64, since: i64) -> Result<u64, RegistryError> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM uploads WHERE uploader_user_id = $1 AND received_at >= $2",
+        )
+        .bind(user_id)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
+    }
+
+    /// Processed uploads whose file is still stored although their retention ended: rejected
+    /// and failed ones processed before `rejected_before`, accepted and duplicate ones before
+    /// `accepted_before`.
+    pub async fn uploads_past_retention(
+        &self,
+        rejected_before: i64,
+        accepted_before: i64,
+    ) -> Result<Vec<UploadRecord>, RegistryError> {
+        let rows = sqlx::query(sql("WHERE u.file_removed_at IS NULL AND u.processed_at IS NOT NULL
+               AND ((u.status IN ('rejected', 'failed') AND u.processed_at < $1)
+                 OR (u.status IN ('accepted', 'duplicate') AND u.processed_at < $2))
+             ORDER BY u.id"))
+        .bind(rejected_before)
+        .bind(accepted_before)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(upload_from_row).collect()
+    }
+
+    /// Records that an upload's stored file is being deleted, if it is still there and its
+    /// status is one of `statuses`; false otherwise (someone else removed it, or it changed).
+    pub async fn mark_upload_file_removed(&self, id: i64, statuses: &[UploadStatus]) -> Result<bool, RegistryError> {
+        let upload = self.upload(id).await?;
+        if !statuses.contains(&upload.status) {
+            return Ok(false);
+        }
+        let result = sqlx::query(
+            "UPDATE uploads SET file_removed_at = $1 WHERE id = $2 AND status = $3 AND file_removed_at IS NULL",
+        )
+        .bind(now_seconds())
+        .bind(id)
+        .bind(upload.status.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
     }
 }

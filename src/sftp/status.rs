@@ -28,6 +28,8 @@ pub fn status_of(error: &GatewayError) -> (StatusCode, String) {
         GatewayError::Reader(_) => StatusCode::Failure,
         GatewayError::NoSheetSchema => StatusCode::Failure,
         GatewayError::TooLarge { .. } => StatusCode::Failure,
+        GatewayError::Quota { .. } => StatusCode::Failure,
+        GatewayError::StorageFull => StatusCode::Failure,
     };
     (code, message)
 }

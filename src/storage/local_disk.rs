@@ -31,6 +31,13 @@ impl LocalDisk {
         Ok(Self { root, staging, fsync })
     }
 
+    /// Bytes free for this process on the volume that holds the objects.
+    pub fn free_bytes(&self) -> Result<u64, StorageError> {
+        let stats = rustix::fs::statvfs(&self.root)
+            .map_err(|e| StorageError::Io { path: self.root.clone(), source: e.into() })?;
+        Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
+    }
+
     /// Removes the staging folders of processes that are gone: what they staged was never
     /// committed. Only the server calls this, at start-up.
     pub async fn remove_stale_staging(&self) -> Result<usize, StorageError> {

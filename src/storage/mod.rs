@@ -122,6 +122,7 @@ impl fmt::Display for ObjectKey {
 pub struct ObjectStore {
     backend: Backend,
     keys: KeyRing,
+    reserve_free_bytes: u64,
 }
 
 /// An enum, not a trait: the set of backends is closed.
@@ -144,7 +145,8 @@ impl ObjectStore {
         let encryption = &settings.encryption;
         if let Some(first) = encryption.identity_files.first() {
             if encryption.enabled && !first.exists() {
-                let store = Self { backend: backend.clone(), keys: KeyRing::load(&[], &[], false)? };
+                let store =
+                    Self { backend: backend.clone(), keys: KeyRing::load(&[], &[], false)?, reserve_free_bytes: 0 };
                 if store.holds_sealed_objects().await? {
                     return Err(StorageError::IdentityMissing { path: first.clone() });
                 }
@@ -159,7 +161,19 @@ impl ObjectStore {
             encryption.identity_files.iter().filter(|path| path.exists()).cloned().collect()
         };
         let keys = KeyRing::load(&identity_files, &encryption.recipients, encryption.enabled)?;
-        Ok(Self { backend, keys })
+        Ok(Self { backend, keys, reserve_free_bytes: settings.reserve_free_bytes })
+    }
+
+    /// On the local backend, the free space when it is below `storage.reserve_free_mib`
+    /// (uploads are then refused); `None` when there is room, and always on S3.
+    pub fn short_of_space(&self) -> Result<Option<u64>, StorageError> {
+        match &self.backend {
+            Backend::LocalDisk(disk) => {
+                let free = disk.free_bytes()?;
+                Ok((free < self.reserve_free_bytes).then_some(free))
+            }
+            Backend::S3(_) => Ok(None),
+        }
     }
 
     /// Whether any stored object is sealed: then a missing identity is lost, not new. Reads the

@@ -13,6 +13,7 @@ mod folders;
 mod hostile_files;
 mod ingestion;
 mod notifications;
+mod quotas;
 mod server;
 mod storage;
 mod transfers;

@@ -280,6 +280,7 @@ impl BackendOnly {
         pension_gateway::config::StorageSettings {
             backend: backend_from.storage.backend.clone(),
             encryption: encryption_from.storage.encryption.clone(),
+            reserve_free_bytes: backend_from.storage.reserve_free_bytes,
         }
     }
 }
