@@ -220,7 +220,83 @@ async fn a_restart_with_hostile_jobs_queued_serves_users_at_once_and_ends_every_
     assert!(user.read_dir("/GP-1001/results").await.is_ok(), "the same session still works");
 }
 
+/// A reader program standing in for the real one: a shell script, to show what the parent does
+/// with a child that stalls, talks nonsense or looks around.
+fn stand_in_reader(dir: &Path, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("reader.sh");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+async fn reject_one_upload_with(
+    overrides: &[(&str, toml::Value)],
+    database: Database,
+    file: &[u8],
+) -> serde_json::Value {
+    let gateway = TestGateway::spawn_with(database, overrides).await;
+    let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+    put(&sftp, "/GP-1001/inbox/affiliations/file.xlsx", file).await.unwrap();
+    assert_eq!(gateway.ingestor.run_once().await.unwrap().unwrap().outcome, Outcome::Rejected);
+    let bytes = sftp.read("/GP-1001/results/file.xlsx.report.json").await.unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn a_reader_that_stalls_is_killed_at_its_deadline_and_one_that_talks_nonsense_is_refused(database: Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let stalls = stand_in_reader(dir.path(), "exec sleep 600");
+    let report = reject_one_upload_with(
+        &[
+            ("ingest.reader_program", toml::Value::String(stalls.display().to_string())),
+            ("ingest.parse_time_limit_seconds", toml::Value::Integer(1)),
+        ],
+        database,
+        &valid_affiliations(),
+    )
+    .await;
+    assert_eq!(error_codes(&report), vec!["parse-timeout"], "{report:#}");
+    let nonsense = stand_in_reader(dir.path(), "cat >/dev/null; echo '{\"version\":1,\"result\":{\"Ok\":'");
+    let report = reject_one_upload_with(
+        &[("ingest.reader_program", toml::Value::String(nonsense.display().to_string()))],
+        database,
+        &valid_affiliations(),
+    )
+    .await;
+    assert_eq!(error_codes(&report), vec!["reader-stopped"], "{report:#}");
+    assert!(report["errors"][0]["message"].as_str().unwrap().contains("malformed"), "{report:#}");
+}
+
+async fn the_reader_gets_an_empty_environment_and_the_file_on_its_standard_input(database: Database) {
+    let dir = tempfile::tempdir().unwrap();
+    let seen = dir.path().join("seen");
+    let looks = stand_in_reader(
+        dir.path(),
+        &format!("env > {0}/env; readlink /proc/self/fd/0 > {0}/stdin; cat > {0}/input; exit 1", seen.display()),
+    );
+    std::fs::create_dir(&seen).unwrap();
+    let sent = valid_affiliations();
+    let program = [("ingest.reader_program", toml::Value::String(looks.display().to_string()))];
+    let report = reject_one_upload_with(&program, database, &sent).await;
+    assert_eq!(error_codes(&report), vec!["reader-stopped"], "{report:#}");
+    let env = std::fs::read_to_string(seen.join("env")).unwrap();
+    // What sh itself sets is all there is: nothing of the server's environment (database URL,
+    // credentials, configuration) reaches the reader.
+    for line in env.lines() {
+        let name = line.split('=').next().unwrap();
+        assert!(["PWD", "SHLVL", "_", "OLDPWD"].contains(&name), "the reader saw {name}: {env}");
+    }
+    assert!(std::fs::read_to_string(seen.join("stdin")).unwrap().starts_with("pipe:"));
+    let input = std::fs::read(seen.join("input")).unwrap();
+    let (request, file) = input.split_at(input.iter().position(|b| *b == b'\n').unwrap() + 1);
+    let request: serde_json::Value = serde_json::from_slice(request).unwrap();
+    assert_eq!((request["version"].as_u64(), request["file_name"].as_str()), (Some(1), Some("file.xlsx")));
+    assert_eq!(file, sent.as_slice(), "the file itself follows the request");
+}
+
 crate::on_both_databases!(
+    a_reader_that_stalls_is_killed_at_its_deadline_and_one_that_talks_nonsense_is_refused,
+    the_reader_gets_an_empty_environment_and_the_file_on_its_standard_input,
     a_job_whose_worker_dies_at_every_attempt_ends_failed_and_is_never_claimed_again,
     a_restart_with_hostile_jobs_queued_serves_users_at_once_and_ends_every_job,
     every_hostile_file_is_rejected_with_a_report_and_the_server_goes_on,
