@@ -134,6 +134,7 @@ async fn ingest_once(url: &str, file: &[u8], dir: &std::path::Path) -> Duration 
                 object_key: stored.key.to_string(),
             },
             true,
+            None,
         )
         .await
         .unwrap();

@@ -112,7 +112,9 @@ impl Application {
         let outbox = Outbox::new(registry.clone(), &settings.notify)?;
         let reader = ReaderProcess::new(settings.ingest.reader.clone());
         let state = GatewayState {
-            reader: reader.clone(),
+            // Interactive reads (user sheets at their CLOSE) have slots of their own: a queue of
+            // slow files in ingestion never makes a master user wait.
+            reader: ReaderProcess::new(settings.ingest.reader.clone()),
             max_processed_upload_bytes: settings.ingest.limits.max_file_bytes,
             quota: settings.quota,
             registry: registry.clone(),

@@ -37,6 +37,7 @@ pub struct Download {
 enum Destination {
     Inbox {
         contract_id: i64,
+        organisation_id: i64,
         kind: KindName,
         uploader_user_id: i64,
     },
@@ -101,12 +102,7 @@ impl SizeLimit {
     }
 }
 
-/// Which quota an upload ran into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Quota {
-    Organisation,
-    UserDaily,
-}
+pub use crate::registry::Quota;
 
 impl std::fmt::Debug for Upload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -331,8 +327,12 @@ impl Gateway {
             (Node::InboxFile { contract, kind, name }, Role::Employer { user_id, .. }) => {
                 let record = self.contract_record(contract).await?;
                 self.refuse_name_of_another_uploader(record.id, kind, name, *user_id).await?;
-                let destination =
-                    Destination::Inbox { contract_id: record.id, kind: kind.clone(), uploader_user_id: *user_id };
+                let destination = Destination::Inbox {
+                    contract_id: record.id,
+                    organisation_id: record.organisation_id,
+                    kind: kind.clone(),
+                    uploader_user_id: *user_id,
+                };
                 // A file processing would refuse is refused while it is written, not stored.
                 let processed =
                     self.schemas.for_kind(kind.as_str()).and_then(|_| processed(self.max_processed_upload_bytes));
@@ -548,8 +548,17 @@ impl Gateway {
         let name = path.file_name().cloned().ok_or(GatewayError::NotFound)?;
         let stored = staged.commit().await?;
         let recorded = match destination {
-            Destination::Inbox { contract_id, kind, uploader_user_id } => {
+            Destination::Inbox { contract_id, organisation_id, kind, uploader_user_id } => {
                 let queue_ingestion = self.schemas.for_kind(kind.as_str()).is_some();
+                // Counted again as it is recorded: uploads written side by side each saw the
+                // quota left when they opened.
+                let now = now_seconds();
+                let quota = crate::registry::UploadQuota {
+                    organisation_id,
+                    organisation_bytes: self.quota.organisation_bytes,
+                    user_daily_bytes: self.quota.user_daily_bytes,
+                    day_start: now - now.rem_euclid(86_400),
+                };
                 let recorded = self
                     .registry
                     .record_upload(
@@ -563,13 +572,19 @@ impl Gateway {
                             object_key: stored.key.to_string(),
                         },
                         queue_ingestion,
+                        Some(&quota),
                     )
                     .await
                     .map(|_| UploadOutcome::Recorded);
                 if queue_ingestion && recorded.is_ok() {
                     self.ingest_wakeup.notify_one();
                 }
-                recorded.map_err(GatewayError::from)
+                recorded.map_err(|error| match error {
+                    crate::registry::RegistryError::OverQuota { quota, remaining } => {
+                        GatewayError::Quota { quota, remaining }
+                    }
+                    other => GatewayError::from(other),
+                })
             }
             Destination::Documents { contract_id, contract, kind, year } => {
                 let recorded = self
@@ -642,7 +657,7 @@ impl Gateway {
             return Err(GatewayError::Unsupported("files can only be renamed within their folder"));
         }
         if let (Some(pending), Some(new_name)) = (held.held.get(from), to.file_name()) {
-            if let (Destination::Inbox { contract_id, kind, uploader_user_id }, false) =
+            if let (Destination::Inbox { contract_id, kind, uploader_user_id, .. }, false) =
                 (&pending.destination, new_name.is_temporary())
             {
                 self.refuse_name_of_another_uploader(*contract_id, kind, new_name, *uploader_user_id).await?;

@@ -239,16 +239,22 @@ fn read_xlsx(bytes: &[u8], limits: &ReadLimits) -> Result<Sheet, ReadError> {
     Ok(Sheet { rows })
 }
 
-/// A text cell, or its length only when it is longer than a cell may be.
+/// A text cell, or its length only when it is longer than a cell may be. Control characters
+/// (other than tab and line ends) become U+FFFD: they mean nothing in a cell, and each would
+/// take six bytes in the answer to the server.
 fn text_cell(text: &str) -> Cell {
     // Cheap first: fewer bytes than the limit means fewer characters too.
-    if text.len() <= MAX_CELL_CHARACTERS {
-        return Cell::Text(text.to_string());
+    if text.len() > MAX_CELL_CHARACTERS {
+        let characters = text.chars().count();
+        if characters > MAX_CELL_CHARACTERS {
+            return Cell::TooLong { characters };
+        }
     }
-    match text.chars().count() {
-        characters if characters > MAX_CELL_CHARACTERS => Cell::TooLong { characters },
-        _ => Cell::Text(text.to_string()),
+    let stray = |c: char| c.is_control() && !matches!(c, '\t' | '\n' | '\r');
+    if text.chars().any(stray) {
+        return Cell::Text(text.chars().map(|c| if stray(c) { '\u{fffd}' } else { c }).collect());
     }
+    Cell::Text(text.to_string())
 }
 
 fn cell_from(data: &Data) -> Cell {
@@ -271,7 +277,7 @@ fn cell_from(data: &Data) -> Cell {
             .get(..10)
             .and_then(|d| Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).ok())
             .map(Cell::Date)
-            .unwrap_or_else(|| Cell::Text(text.clone())),
+            .unwrap_or_else(|| text_cell(text)),
         Data::DurationIso(text) => text_cell(text),
         Data::Error(e) => Cell::Error(format!("{e:?}")),
     }

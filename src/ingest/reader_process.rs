@@ -3,8 +3,12 @@
 //! parser allocate terabytes, loop, or crash ends that process, never the server.
 //!
 //! The child confines itself before it reads a byte — an address-space limit, a CPU-time
-//! limit, no core dump, no file it could create or open, killed with its parent — and reads
-//! only its standard input: a one-line request, then the file's bytes. It answers one
+//! limit, no core dump, no file it could write, no new descriptor of any kind (no file, socket
+//! or pipe can be opened: `RLIMIT_NOFILE` is 0), no new process for a non-root user, killed
+//! with its parent — and reads only its standard input: a one-line request, then the file's
+//! bytes. (It runs as the gateway's user; a system-call filter or namespaces would confine a
+//! parser that was subverted further — calamine is memory-safe Rust, so that is defence in
+//! depth not built here.) It answers one
 //! versioned message on standard output. The parent gives it an empty environment and no
 //! descriptor but the three pipes, kills it at the wall-clock deadline, caps what it may
 //! answer, and turns every death, kill or malformed answer into a [`ReadError`] that the
@@ -22,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
-use super::read::{read, LimitBreach, ReadError, ReadLimits, Sheet, MAX_COLUMNS};
+use super::read::{read, Cell, LimitBreach, ReadError, ReadLimits, Sheet, MAX_CELL_CHARACTERS, MAX_COLUMNS};
 use super::schema::FileFormat;
 use super::templates::{read_meta, Meta};
 
@@ -91,6 +95,10 @@ pub enum ReaderError {
     NotConfined { diagnostics: String },
     #[error("talking to the spreadsheet reader failed")]
     Pipe(#[source] std::io::Error),
+    /// The reader program does not speak this gateway's protocol (an upgrade in progress, or
+    /// `ingest.reader_program` names another program): not the file's fault.
+    #[error("the spreadsheet reader does not understand this gateway: {diagnostics}")]
+    Protocol { diagnostics: String },
 }
 
 /// Runs reading children for the server and the CLI.
@@ -183,26 +191,64 @@ impl ReaderProcess {
         if status.code() == Some(i32::from(EXIT_NOT_CONFINED)) {
             return Err(ReaderError::NotConfined { diagnostics });
         }
+        // Exit 2 is the argument parser's refusal: a reader of another version.
+        if matches!(status.code(), Some(code) if code == i32::from(EXIT_BAD_REQUEST) || code == 2) {
+            return Err(ReaderError::Protocol { diagnostics });
+        }
         if !status.success() {
             let breach = breach_of(status, &diagnostics, settings.memory_mib, seconds);
             tracing::warn!(file_format = ?FileFormat::from_extension(file_name), %breach, "a spreadsheet reader was stopped");
             return Ok(Err(ReadError::OutsideLimits(breach)));
         }
-        Ok(parse_answer(&answer, limits).unwrap_or_else(|breach| Err(ReadError::OutsideLimits(breach))))
+        match parse_answer(&answer, limits) {
+            Ok(result) => Ok(result),
+            Err(AnswerProblem::OtherVersion(version)) => {
+                Err(ReaderError::Protocol { diagnostics: format!("it answered in version {version}") })
+            }
+            Err(AnswerProblem::Malformed) => {
+                Ok(Err(ReadError::OutsideLimits(LimitBreach::Stopped { how: "its answer was malformed".into() })))
+            }
+        }
     }
 }
 
+/// Why an answer cannot be used.
+#[derive(Debug, PartialEq, Eq)]
+enum AnswerProblem {
+    OtherVersion(u32),
+    Malformed,
+}
+
 /// Checks the answer's shape: the child is not trusted to keep its own limits.
-fn parse_answer(answer: &[u8], limits: &ReadLimits) -> Result<Result<Contents, ReadError>, LimitBreach> {
-    let malformed = || LimitBreach::Stopped { how: "its answer was malformed".into() };
-    let answer: Answer = serde_json::from_slice(answer).map_err(|_| malformed())?;
+fn parse_answer(answer: &[u8], limits: &ReadLimits) -> Result<Result<Contents, ReadError>, AnswerProblem> {
+    let answer: Answer = serde_json::from_slice(answer).map_err(|_| AnswerProblem::Malformed)?;
     if answer.version != PROTOCOL_VERSION {
-        return Err(malformed());
+        return Err(AnswerProblem::OtherVersion(answer.version));
     }
-    if let Ok(contents) = &answer.result {
-        let rows = &contents.sheet.rows;
-        if rows.len() > limits.max_rows + 50 || rows.iter().any(|row| row.cells.len() > MAX_COLUMNS as usize) {
-            return Err(malformed());
+    let within = |text: &str| text.len() <= 4 * MAX_CELL_CHARACTERS;
+    match &answer.result {
+        Ok(contents) => {
+            let rows = &contents.sheet.rows;
+            let cells_fit = |cells: &[Cell]| {
+                cells.len() <= MAX_COLUMNS as usize
+                    && cells.iter().all(|cell| match cell {
+                        Cell::Text(text) | Cell::Error(text) => within(text),
+                        _ => true,
+                    })
+            };
+            let meta_fits = contents.meta.as_ref().is_none_or(|meta| {
+                meta.rows.len() <= limits.max_rows + 50
+                    && [&meta.template_id, &meta.contract].iter().all(|text| within(text))
+                    && meta.rows.iter().all(|(id, hash)| within(id) && within(hash))
+            });
+            if rows.len() > limits.max_rows + 50 || !rows.iter().all(|row| cells_fit(&row.cells)) || !meta_fits {
+                return Err(AnswerProblem::Malformed);
+            }
+        }
+        Err(error) => {
+            if error.to_string().len() > 4096 {
+                return Err(AnswerProblem::Malformed);
+            }
         }
     }
     Ok(answer.result)
@@ -328,8 +374,11 @@ fn confine(memory_mib: u64, cpu_seconds: u64) -> Result<(), String> {
     if let Some(fd) = inherited_descriptors().map_err(|e| format!("cannot list open descriptors: {e}"))?.first() {
         return Err(format!("descriptor {fd} is still open"));
     }
-    // Descriptors 0, 1 and 2 only, from now on: the child cannot open any file.
-    limit(Resource::Nofile, 3, 3, "open files")
+    // No process for a non-root user (root is exempt from this limit).
+    limit(Resource::Nproc, 0, 0, "processes")?;
+    // Descriptors 0, 1 and 2 only, from now on: a new descriptor's number would have to be
+    // below 0, so no file, socket or pipe can be opened, even after closing one.
+    limit(Resource::Nofile, 0, 0, "open files")
 }
 
 /// Open descriptors beyond standard input, output and error.
@@ -355,18 +404,32 @@ mod tests {
                 sheet: Sheet {
                     rows: vec![super::super::read::SheetRow {
                         number: 1,
-                        cells: vec![super::super::read::Cell::Empty; MAX_COLUMNS as usize + 1],
+                        cells: vec![Cell::Empty; MAX_COLUMNS as usize + 1],
                     }],
                 },
                 meta: None,
             }),
         };
         let bytes = serde_json::to_vec(&wide).unwrap();
-        assert!(matches!(parse_answer(&bytes, &limits), Err(LimitBreach::Stopped { .. })));
+        assert_eq!(parse_answer(&bytes, &limits), Err(AnswerProblem::Malformed));
+        let long = Answer {
+            version: PROTOCOL_VERSION,
+            result: Ok(Contents {
+                sheet: Sheet {
+                    rows: vec![super::super::read::SheetRow {
+                        number: 1,
+                        cells: vec![Cell::Text("x".repeat(200_000))],
+                    }],
+                },
+                meta: None,
+            }),
+        };
+        let bytes = serde_json::to_vec(&long).unwrap();
+        assert_eq!(parse_answer(&bytes, &limits), Err(AnswerProblem::Malformed), "a cell longer than any cell");
         let other = Answer { version: PROTOCOL_VERSION + 1, result: Err(ReadError::TooLarge { limit: 1 }) };
         let bytes = serde_json::to_vec(&other).unwrap();
-        assert!(parse_answer(&bytes, &limits).is_err());
-        assert!(parse_answer(b"{\"version\":1,", &limits).is_err());
+        assert_eq!(parse_answer(&bytes, &limits), Err(AnswerProblem::OtherVersion(PROTOCOL_VERSION + 1)));
+        assert_eq!(parse_answer(b"{\"version\":1,", &limits), Err(AnswerProblem::Malformed));
         let refused = Answer { version: PROTOCOL_VERSION, result: Err(ReadError::TooLarge { limit: 1 }) };
         let bytes = serde_json::to_vec(&refused).unwrap();
         assert_eq!(parse_answer(&bytes, &limits).unwrap(), Err(ReadError::TooLarge { limit: 1 }));

@@ -229,7 +229,7 @@ impl Ingestor {
         let Some(job) = self.registry.claim_ingest_job(&self.worker_id, now, lease, max_attempts).await? else {
             return Ok(None);
         };
-        match self.process(&job).await {
+        match self.process_holding_lease(&job).await {
             Ok(processed) => Ok(Some(processed)),
             Err(error) if job.attempts >= max_attempts => {
                 tracing::error!(upload = job.upload.id, error = ?error, "processing an upload failed on its last attempt");
@@ -239,6 +239,29 @@ impl Ingestor {
                 tracing::error!(upload = job.upload.id, error = ?error, "processing an upload failed; it will be retried");
                 self.registry.release_ingest_job(&job, &self.worker_id, &error.to_string()).await?;
                 Err(error)
+            }
+        }
+    }
+
+    /// Processes a job while extending its lease every third of it: reading (which may wait
+    /// for a reader slot) and validating each have their own time limit, so a slow file must
+    /// not look like a dead worker.
+    async fn process_holding_lease(&self, job: &IngestJob) -> Result<Processed, IngestError> {
+        let lease = self.settings.lease;
+        let work = self.process(job);
+        tokio::pin!(work);
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + lease / 3, lease / 3);
+        loop {
+            tokio::select! {
+                result = &mut work => return result,
+                _ = beat.tick() => {
+                    let until = now_seconds() + lease.as_secs() as i64;
+                    match self.registry.extend_ingest_lease(job.job_id, &self.worker_id, until).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(upload = job.upload.id, "the job's lease was lost to another worker"),
+                        Err(error) => tracing::warn!(upload = job.upload.id, error = ?error, "cannot extend a job's lease"),
+                    }
+                }
             }
         }
     }
@@ -304,7 +327,8 @@ impl Ingestor {
         let (sheet, meta) = match read {
             Ok(contents) => (contents.sheet, contents.meta),
             Err(error) => {
-                tracing::info!(upload = upload.id, error = %error, "an upload could not be read");
+                // The error's text may quote the file's content: only its finding code is logged.
+                tracing::info!(upload = upload.id, finding = file_finding(&error).code, "an upload could not be read");
                 return Ok(refused(file_finding(&error)));
             }
         };

@@ -283,6 +283,7 @@ impl Registry {
             "UPDATE ingest_jobs SET status = 'running', claimed_by = $1, lease_until = $2, attempts = {attempts_after}
              WHERE id = (SELECT id FROM ingest_jobs
                          WHERE (status = 'queued' OR (status = 'running' AND lease_until < $3)) AND {attempts_condition}
+                           AND upload_id IN (SELECT id FROM uploads WHERE status IN ('received', 'processing'))
                          ORDER BY id LIMIT 1 {lock})
              RETURNING id, upload_id, attempts"
         );
@@ -306,6 +307,19 @@ impl Registry {
         tx.commit().await?;
         let upload = self.upload(upload_id).await?;
         Ok(Some(IngestJob { job_id, attempts, upload }))
+    }
+
+    /// Extends the lease of a job this worker still holds; false when it lost it.
+    pub async fn extend_ingest_lease(&self, job_id: i64, worker: &str, until: i64) -> Result<bool, RegistryError> {
+        let result = sqlx::query(
+            "UPDATE ingest_jobs SET lease_until = $1 WHERE id = $2 AND status = 'running' AND claimed_by = $3",
+        )
+        .bind(until)
+        .bind(job_id)
+        .bind(worker)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     /// Puts a job back in the queue after a failure, if this worker still holds it (a worker

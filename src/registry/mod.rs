@@ -32,7 +32,7 @@ pub use ingestion::{
 pub use organisations::{ContractRecord, OrganisationRecord};
 pub(crate) use outbox::queue_in as queue_message_in;
 pub use outbox::{NewMessage, OutboxRecord};
-pub use uploads::{NewUpload, UploadRecord, UploadStatus};
+pub use uploads::{NewUpload, Quota, UploadQuota, UploadRecord, UploadStatus};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -50,6 +50,9 @@ pub enum RegistryError {
     Corrupt(String),
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// Recording the upload would pass a quota; `remaining` is what was left before it.
+    #[error("over the {quota:?} quota ({remaining} bytes left)")]
+    OverQuota { quota: Quota, remaining: u64 },
 }
 
 impl From<sqlx::Error> for RegistryError {

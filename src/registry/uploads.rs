@@ -94,6 +94,25 @@ pub struct UploadRecord {
     pub file_removed_at: Option<i64>,
 }
 
+/// Which quota an upload runs into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quota {
+    /// The inbox files an organisation keeps stored.
+    Organisation,
+    /// What one user uploads per (UTC) day.
+    UserDaily,
+}
+
+/// The quotas an upload is recorded under, checked in the recording transaction.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadQuota {
+    pub organisation_id: i64,
+    pub organisation_bytes: u64,
+    pub user_daily_bytes: u64,
+    /// Start of the current day (Unix seconds, UTC).
+    pub day_start: i64,
+}
+
 const UPLOAD_SELECT: &str = "SELECT u.id, c.number AS contract, u.kind, u.uploader_user_id, us.login AS uploader,
         u.file_name, u.size, u.sha256, u.object_key, u.status, u.received_at, u.client_mtime,
         u.data_rows, u.error_count, u.warning_count, u.processed_at, u.file_removed_at
@@ -129,12 +148,50 @@ fn sql(tail: &str) -> sqlx::AssertSqlSafe<String> {
 impl Registry {
     /// Records an upload and, when `queue_ingestion`, queues its ingestion in the same
     /// transaction: a recorded upload is never forgotten by the workers.
+    ///
+    /// With `quota`, the upload is refused unless it fits, counted in the same transaction
+    /// (the organisation's row is locked on PostgreSQL, SQLite writes one at a time): uploads
+    /// that were written side by side cannot together pass a quota.
     pub async fn record_upload(
         &self,
         upload: &NewUpload,
         queue_ingestion: bool,
+        quota: Option<&UploadQuota>,
     ) -> Result<UploadRecord, RegistryError> {
         let mut tx = self.begin_write().await?;
+        if let Some(quota) = quota {
+            if self.dialect == super::Dialect::Postgres {
+                sqlx::query("SELECT id FROM organisations WHERE id = $1 FOR UPDATE")
+                    .bind(quota.organisation_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let sum = |row: sqlx::any::AnyRow| -> Result<u64, RegistryError> {
+                Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
+            };
+            let stored = sum(sqlx::query(
+                "SELECT CAST(COALESCE(SUM(u.size), 0) AS BIGINT) FROM uploads u JOIN contracts c ON c.id = u.contract_id
+                 WHERE c.organisation_id = $1 AND u.status <> 'withdrawn' AND u.file_removed_at IS NULL",
+            )
+            .bind(quota.organisation_id)
+            .fetch_one(&mut *tx)
+            .await?)?;
+            let today = sum(sqlx::query(
+                "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM uploads WHERE uploader_user_id = $1 AND received_at >= $2",
+            )
+            .bind(upload.uploader_user_id)
+            .bind(quota.day_start)
+            .fetch_one(&mut *tx)
+            .await?)?;
+            for (kind, limit, used) in [
+                (Quota::Organisation, quota.organisation_bytes, stored),
+                (Quota::UserDaily, quota.user_daily_bytes, today),
+            ] {
+                if used.saturating_add(upload.size) > limit {
+                    return Err(RegistryError::OverQuota { quota: kind, remaining: limit.saturating_sub(used) });
+                }
+            }
+        }
         let row = sqlx::query(
             "INSERT INTO uploads (contract_id, kind, uploader_user_id, file_name, size, sha256, object_key,
                                   status, received_at)
@@ -221,13 +278,27 @@ impl Registry {
         rows.iter().map(upload_from_row).collect()
     }
 
-    /// Marks an upload withdrawn if it is still unprocessed; false when it was already taken.
+    /// Marks an upload withdrawn if it is still unprocessed, and ends its queued job in the
+    /// same transaction; false when it was already taken.
     pub async fn withdraw_upload(&self, id: i64) -> Result<bool, RegistryError> {
+        let mut tx = self.begin_write().await?;
         let result = sqlx::query("UPDATE uploads SET status = 'withdrawn' WHERE id = $1 AND status = 'received'")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(result.rows_affected() == 1)
+        let withdrawn = result.rows_affected() == 1;
+        if withdrawn {
+            sqlx::query(
+                "UPDATE ingest_jobs SET status = 'done', finished_at = $1, lease_until = NULL, last_error = 'withdrawn'
+                 WHERE upload_id = $2 AND status = 'queued'",
+            )
+            .bind(now_seconds())
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(withdrawn)
     }
 
     /// Renames an unprocessed upload; false when it was already taken.

@@ -520,6 +520,20 @@ fn dispatch_write(session: &Arc<Session>, write: WriteRequest) -> Result<(), &'s
     Ok(())
 }
 
+/// Free space is checked again each time an upload has written this much more: uploads side
+/// by side must not fill the disk past its reserve.
+const SPACE_CHECK_BYTES: u64 = 8 * 1024 * 1024;
+
+fn out_of_space(session: &Session) -> bool {
+    match session.gateway.storage().short_of_space() {
+        Ok(short) => short.is_some(),
+        Err(error) => {
+            tracing::warn!(error = ?error, "cannot read the free space of the storage volume");
+            false
+        }
+    }
+}
+
 /// The upload task: appends WRITEs in offset order to the object being written.
 async fn run_upload(
     session: Arc<Session>,
@@ -531,6 +545,7 @@ async fn run_upload(
     let mut pending: BTreeMap<u64, (u32, Bytes)> = BTreeMap::new();
     let mut pending_bytes = 0usize;
     let mut failure: Option<GatewayError> = None;
+    let mut next_space_check = SPACE_CHECK_BYTES;
     while let Some(command) = commands.recv().await {
         match command {
             UploadCommand::Write { id, offset, data } => {
@@ -561,7 +576,15 @@ async fn run_upload(
                         match &failure {
                             Some(error) => session.send_error(id, error),
                             None => match writer.append(data).await {
+                                Ok(()) if writer.len() >= next_space_check && out_of_space(&session) => {
+                                    let error = GatewayError::StorageFull;
+                                    session.send_error(id, &error);
+                                    failure = Some(error);
+                                }
                                 Ok(()) => {
+                                    if writer.len() >= next_space_check {
+                                        next_space_check = writer.len() + SPACE_CHECK_BYTES;
+                                    }
                                     written.store(writer.len(), Ordering::Release);
                                     session.send_ok(id);
                                 }

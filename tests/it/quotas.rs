@@ -56,6 +56,35 @@ async fn an_organisation_over_its_quota_is_refused_with_what_is_left(database: D
     assert_eq!(quota_json(&gateway)["organisation_left"].as_u64(), Some(10_000));
 }
 
+async fn uploads_written_side_by_side_cannot_together_pass_the_quota(database: Database) {
+    let gateway =
+        TestGateway::spawn_with(database, &[("quota.organisation_bytes", toml::Value::Integer(100_000))]).await;
+    let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+    let other = gateway.sftp(logins::KEY_USER, ClientAuth::Key(gateway.key_file(logins::KEY_USER))).await.unwrap();
+    // Both open while 100 000 bytes are left; each writes 60 000.
+    let bytes = filler(60_000);
+    let (first, second) = tokio::join!(
+        put(&sftp, "/GP-1001/inbox/affiliations/one.xlsx", &bytes),
+        put(&other, "/GP-1001/inbox/affiliations/two.xlsx", &bytes),
+    );
+    let refusals: Vec<&String> = [&first, &second].into_iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(refusals.len(), 1, "{first:?} {second:?}");
+    assert!(refusals[0].contains("storage quota is used up: 39.1 KiB left"), "{}", refusals[0]);
+    assert_eq!(gateway.registry().uploads(None).await.unwrap().len(), 1);
+    assert_eq!(quota_json(&gateway)["stored"].as_u64(), Some(60_000));
+}
+
+async fn a_withdrawn_upload_is_never_processed(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+    let file = affiliations_xlsx(&[good_row("85073003328", "Dupont", "30/07/1985")]);
+    put(&sftp, "/GP-1001/inbox/affiliations/changed-my-mind.xlsx", &file).await.unwrap();
+    sftp.remove_file("/GP-1001/inbox/affiliations/changed-my-mind.xlsx").await.unwrap();
+    assert!(gateway.ingestor.run_once().await.unwrap().is_none(), "its job ended with it");
+    let upload = &gateway.registry().uploads(None).await.unwrap()[0];
+    assert_eq!(upload.status.as_str(), "withdrawn");
+}
+
 async fn a_user_over_the_daily_volume_is_refused_at_the_open_once_nothing_is_left(database: Database) {
     let gateway = TestGateway::spawn_with(database, &[("quota.user_daily_bytes", toml::Value::Integer(50_000))]).await;
     let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
@@ -168,6 +197,8 @@ async fn an_uploader_deletes_its_own_rejected_upload_but_not_an_accepted_one(dat
 
 crate::on_every_backend!(
     an_organisation_over_its_quota_is_refused_with_what_is_left,
+    uploads_written_side_by_side_cannot_together_pass_the_quota,
+    a_withdrawn_upload_is_never_processed,
     a_user_over_the_daily_volume_is_refused_at_the_open_once_nothing_is_left,
     retention_deletes_processed_files_and_keeps_rows_reports_and_audit,
     an_uploader_deletes_its_own_rejected_upload_but_not_an_accepted_one,
