@@ -864,10 +864,10 @@ impl Admin {
     ) -> Result<QuotaUsage, AdminError> {
         let record = self.registry.organisation_by_number(organisation).await?;
         let stored = self.registry.stored_inbox_bytes(record.id).await?;
-        let now = crate::registry::now_seconds();
+        let day_start = crate::registry::utc_day_start(crate::registry::now_seconds());
         let mut users = Vec::new();
         for user in self.registry.users(Some(record.id)).await? {
-            let today = self.registry.uploaded_bytes_since(user.id, now - now.rem_euclid(86_400)).await?;
+            let today = self.registry.uploaded_bytes_since(user.id, day_start).await?;
             users.push((user.login, today));
         }
         Ok(QuotaUsage { organisation: record, stored, limits, users })

@@ -380,9 +380,8 @@ impl Gateway {
     /// What an inbox upload may still write under the organisation's storage quota and the
     /// user's daily volume; refused at once when nothing is left.
     async fn upload_quota(&self, organisation_id: i64, user_id: i64) -> Result<SizeLimit, GatewayError> {
-        let now = now_seconds();
         let stored = self.registry.stored_inbox_bytes(organisation_id).await?;
-        let today = self.registry.uploaded_bytes_since(user_id, now - now.rem_euclid(86_400)).await?;
+        let today = self.registry.uploaded_bytes_since(user_id, crate::registry::utc_day_start(now_seconds())).await?;
         let organisation = SizeLimit {
             bytes: self.quota.organisation_bytes.saturating_sub(stored),
             reason: SizeLimitReason::OrganisationQuota,
@@ -552,12 +551,11 @@ impl Gateway {
                 let queue_ingestion = self.schemas.for_kind(kind.as_str()).is_some();
                 // Counted again as it is recorded: uploads written side by side each saw the
                 // quota left when they opened.
-                let now = now_seconds();
                 let quota = crate::registry::UploadQuota {
                     organisation_id,
                     organisation_bytes: self.quota.organisation_bytes,
                     user_daily_bytes: self.quota.user_daily_bytes,
-                    day_start: now - now.rem_euclid(86_400),
+                    day_start: crate::registry::utc_day_start(now_seconds()),
                 };
                 let recorded = self
                     .registry

@@ -395,37 +395,21 @@ fn inherited_descriptors() -> std::io::Result<Vec<i32>> {
 mod tests {
     use super::*;
 
+    /// A well-formed answer of one row holding `cells`.
+    fn one_row(cells: Vec<Cell>) -> Vec<u8> {
+        let row = super::super::read::SheetRow { number: 1, cells };
+        let answer =
+            Answer { version: PROTOCOL_VERSION, result: Ok(Contents { sheet: Sheet { rows: vec![row] }, meta: None }) };
+        serde_json::to_vec(&answer).unwrap()
+    }
+
     #[test]
     fn an_answer_too_wide_or_of_another_version_is_malformed() {
         let limits = ReadLimits::default();
-        let wide = Answer {
-            version: PROTOCOL_VERSION,
-            result: Ok(Contents {
-                sheet: Sheet {
-                    rows: vec![super::super::read::SheetRow {
-                        number: 1,
-                        cells: vec![Cell::Empty; MAX_COLUMNS as usize + 1],
-                    }],
-                },
-                meta: None,
-            }),
-        };
-        let bytes = serde_json::to_vec(&wide).unwrap();
-        assert_eq!(parse_answer(&bytes, &limits), Err(AnswerProblem::Malformed));
-        let long = Answer {
-            version: PROTOCOL_VERSION,
-            result: Ok(Contents {
-                sheet: Sheet {
-                    rows: vec![super::super::read::SheetRow {
-                        number: 1,
-                        cells: vec![Cell::Text("x".repeat(200_000))],
-                    }],
-                },
-                meta: None,
-            }),
-        };
-        let bytes = serde_json::to_vec(&long).unwrap();
-        assert_eq!(parse_answer(&bytes, &limits), Err(AnswerProblem::Malformed), "a cell longer than any cell");
+        let wide = one_row(vec![Cell::Empty; MAX_COLUMNS as usize + 1]);
+        assert_eq!(parse_answer(&wide, &limits), Err(AnswerProblem::Malformed));
+        let long = one_row(vec![Cell::Text("x".repeat(200_000))]);
+        assert_eq!(parse_answer(&long, &limits), Err(AnswerProblem::Malformed), "a cell longer than any cell");
         let other = Answer { version: PROTOCOL_VERSION + 1, result: Err(ReadError::TooLarge { limit: 1 }) };
         let bytes = serde_json::to_vec(&other).unwrap();
         assert_eq!(parse_answer(&bytes, &limits), Err(AnswerProblem::OtherVersion(PROTOCOL_VERSION + 1)));

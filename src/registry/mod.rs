@@ -185,6 +185,12 @@ pub fn now_seconds() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// The start (Unix seconds) of the UTC day that `now` falls in: daily upload volumes count
+/// from there.
+pub fn utc_day_start(now: i64) -> i64 {
+    now - now.rem_euclid(86_400)
+}
+
 /// Flags are stored as 0/1 integers on both dialects.
 fn flag(value: bool) -> i64 {
     i64::from(value)

@@ -141,6 +141,36 @@ fn upload_from_row(row: &AnyRow) -> Result<UploadRecord, RegistryError> {
     })
 }
 
+/// The sums behind the quotas, on the pool or inside the transaction that records an upload.
+async fn stored_inbox_bytes<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    organisation_id: i64,
+) -> Result<u64, RegistryError> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(u.size), 0) AS BIGINT) FROM uploads u JOIN contracts c ON c.id = u.contract_id
+         WHERE c.organisation_id = $1 AND u.status <> 'withdrawn' AND u.file_removed_at IS NULL",
+    )
+    .bind(organisation_id)
+    .fetch_one(executor)
+    .await?;
+    Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
+}
+
+async fn uploaded_bytes_since<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    user_id: i64,
+    since: i64,
+) -> Result<u64, RegistryError> {
+    let row = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM uploads WHERE uploader_user_id = $1 AND received_at >= $2",
+    )
+    .bind(user_id)
+    .bind(since)
+    .fetch_one(executor)
+    .await?;
+    Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
+}
+
 fn sql(tail: &str) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!("{UPLOAD_SELECT} {tail}"))
 }
@@ -166,23 +196,8 @@ impl Registry {
                     .execute(&mut *tx)
                     .await?;
             }
-            let sum = |row: sqlx::any::AnyRow| -> Result<u64, RegistryError> {
-                Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
-            };
-            let stored = sum(sqlx::query(
-                "SELECT CAST(COALESCE(SUM(u.size), 0) AS BIGINT) FROM uploads u JOIN contracts c ON c.id = u.contract_id
-                 WHERE c.organisation_id = $1 AND u.status <> 'withdrawn' AND u.file_removed_at IS NULL",
-            )
-            .bind(quota.organisation_id)
-            .fetch_one(&mut *tx)
-            .await?)?;
-            let today = sum(sqlx::query(
-                "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM uploads WHERE uploader_user_id = $1 AND received_at >= $2",
-            )
-            .bind(upload.uploader_user_id)
-            .bind(quota.day_start)
-            .fetch_one(&mut *tx)
-            .await?)?;
+            let stored = stored_inbox_bytes(&mut *tx, quota.organisation_id).await?;
+            let today = uploaded_bytes_since(&mut *tx, upload.uploader_user_id, quota.day_start).await?;
             for (kind, limit, used) in [
                 (Quota::Organisation, quota.organisation_bytes, stored),
                 (Quota::UserDaily, quota.user_daily_bytes, today),
@@ -323,26 +338,12 @@ impl Registry {
     /// Bytes of inbox files an organisation keeps stored: its uploads not withdrawn and not
     /// yet removed.
     pub async fn stored_inbox_bytes(&self, organisation_id: i64) -> Result<u64, RegistryError> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(u.size), 0) AS BIGINT) FROM uploads u JOIN contracts c ON c.id = u.contract_id
-             WHERE c.organisation_id = $1 AND u.status <> 'withdrawn' AND u.file_removed_at IS NULL",
-        )
-        .bind(organisation_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
+        stored_inbox_bytes(&self.pool, organisation_id).await
     }
 
     /// Bytes a user uploaded since `since` (Unix seconds), whatever became of them.
     pub async fn uploaded_bytes_since(&self, user_id: i64, since: i64) -> Result<u64, RegistryError> {
-        let row = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM uploads WHERE uploader_user_id = $1 AND received_at >= $2",
-        )
-        .bind(user_id)
-        .bind(since)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
+        uploaded_bytes_since(&self.pool, user_id, since).await
     }
 
     /// Processed uploads whose file is still stored although their retention ended: rejected

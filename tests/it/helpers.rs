@@ -636,6 +636,19 @@ pub enum ClientAuth {
     Key(PathBuf),
 }
 
+/// Writes `bytes` to `remote` as a client would (open, write, close). A refusal says at which
+/// step it came: `open: …`, `write: …` or `close: …` (writes are acknowledged late, so most
+/// refusals of a WRITE surface at the close).
+pub async fn put(sftp: &SftpClient, remote: &str, bytes: &[u8]) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt;
+    let flags = russh_sftp::protocol::OpenFlags::CREATE
+        | russh_sftp::protocol::OpenFlags::TRUNCATE
+        | russh_sftp::protocol::OpenFlags::WRITE;
+    let mut file = sftp.open_with_flags(remote, flags).await.map_err(|e| format!("open: {e:?}"))?;
+    file.write_all(bytes).await.map_err(|e| format!("write: {e:?}"))?;
+    file.shutdown().await.map_err(|e| format!("close: {e:?}"))
+}
+
 pub fn password(text: &str) -> ClientAuth {
     ClientAuth::Password(text.to_string())
 }

@@ -5,9 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use russh_sftp::protocol::OpenFlags;
-use tokio::io::AsyncWriteExt;
-
 use pension_gateway::ingest::report::Outcome;
 use pension_gateway::registry::UserChanges;
 
@@ -23,13 +20,6 @@ fn hostile_corpus(dir: &Path) -> Vec<PathBuf> {
         .expect("python3 runs");
     assert!(output.status.success(), "hostile.py failed: {}", stderr(&output));
     stdout(&output).lines().map(|name| dir.join(name)).collect()
-}
-
-async fn put(sftp: &SftpClient, remote: &str, bytes: &[u8]) -> Result<(), russh_sftp::client::error::Error> {
-    let flags = OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE;
-    let mut file = sftp.open_with_flags(remote, flags).await?;
-    file.write_all(bytes).await.map_err(|e| russh_sftp::client::error::Error::UnexpectedBehavior(e.to_string()))?;
-    file.shutdown().await.map_err(|e| russh_sftp::client::error::Error::UnexpectedBehavior(e.to_string()))
 }
 
 fn error_codes(report: &serde_json::Value) -> Vec<String> {
@@ -124,7 +114,7 @@ async fn a_file_larger_than_processing_accepts_is_refused_while_it_is_written(da
     let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
     let big = vec![b'x'; 3 * 1024 * 1024];
     let refused = put(&sftp, "/GP-1001/inbox/affiliations/big.xlsx", &big).await;
-    let message = format!("{:?}", refused.expect_err("the upload fails"));
+    let message = refused.expect_err("the upload fails");
     assert!(message.contains("larger than 1 MiB"), "{message}");
     assert!(gateway.registry().uploads(None).await.unwrap().is_empty(), "nothing recorded");
     assert!(gateway.ingestor.run_once().await.unwrap().is_none(), "nothing queued");

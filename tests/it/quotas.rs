@@ -2,8 +2,7 @@
 //! of the local disk, and the retention of processed uploads' files — through SFTP, against
 //! the real registry and store.
 
-use russh_sftp::protocol::{OpenFlags, StatusCode};
-use tokio::io::AsyncWriteExt;
+use russh_sftp::protocol::StatusCode;
 
 use pension_gateway::ingest::report::Outcome;
 
@@ -11,13 +10,6 @@ use crate::helpers::*;
 use crate::ingestion::{affiliations_xlsx, good_row};
 
 const DAY: i64 = 86_400;
-
-async fn put(sftp: &SftpClient, remote: &str, bytes: &[u8]) -> Result<(), String> {
-    let flags = OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE;
-    let mut file = sftp.open_with_flags(remote, flags).await.map_err(|e| format!("open: {e:?}"))?;
-    file.write_all(bytes).await.map_err(|e| format!("write: {e:?}"))?;
-    file.shutdown().await.map_err(|e| format!("close: {e:?}"))
-}
 
 /// Bytes that are not a spreadsheet: processed kinds reject them, quotas count them.
 fn filler(size: usize) -> Vec<u8> {
