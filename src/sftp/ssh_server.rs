@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -114,6 +114,29 @@ fn preferred_algorithms() -> Preferred {
         compression: Cow::Borrowed(&[compression::NONE]),
         ..Preferred::default()
     }
+}
+
+/// How long a connection whose SFTP session ended is left for the client to close (or to open
+/// a new session) before the server closes it.
+const AFTER_SESSION_LINGER: Duration = Duration::from_secs(10);
+
+/// Where the connection's SFTP session stands; the connection's timers read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SftpPhase {
+    /// Not started yet: the login grace timer may still close the connection.
+    NotStarted,
+    Running,
+    /// Ended by the client, the channel closed by the server: the client closes the connection.
+    Ended,
+}
+
+/// Ends a channel the way SSH clients expect of a finished subsystem: exit status 0, EOF,
+/// close. Clients (PuTTY's psftp, Go's SSH library) then close the connection themselves; a
+/// disconnect sent at this point is reported by them as a failure.
+async fn end_channel(handle: &russh::server::Handle, channel: ChannelId) {
+    let _ = handle.exit_status_request(channel, 0).await;
+    let _ = handle.eof(channel).await;
+    let _ = handle.close(channel).await;
 }
 
 /// Sends a disconnect, giving up after a second: the connection is cut anyway.
@@ -271,6 +294,7 @@ impl SshServer {
         force_stop: &watch::Receiver<bool>,
     ) {
         let session_id = format!("s{}", self.next_session.fetch_add(1, Ordering::Relaxed));
+        let (phase_sender, mut phase) = watch::channel(SftpPhase::NotStarted);
         let context = SessionContext { session_id, remote_addr: peer };
         let Ok(connection_permit) = Arc::clone(&self.connections).try_acquire_owned() else {
             self.refuse_connection(&context, "too-many-connections");
@@ -304,7 +328,6 @@ impl SshServer {
             max_sessions_per_user: self.settings.max_sessions_per_user,
             user_slot: None,
             channels: HashMap::new(),
-            sftp_started: false,
             limits: SessionLimits {
                 max_open_handles: self.settings.max_open_handles,
                 max_bytes_in_flight: self.settings.max_bytes_in_flight,
@@ -312,13 +335,10 @@ impl SshServer {
                 idle_timeout: self.settings.idle_timeout,
             },
             shutdown: shutdown.clone(),
-            sftp_active: Arc::new(AtomicBool::new(false)),
-            sftp_started_flag: Arc::new(AtomicBool::new(false)),
-            sftp_task: Arc::new(Mutex::new(None)),
+            phase: Arc::new(phase_sender),
+            sftp_tasks: Arc::new(Mutex::new(Vec::new())),
         };
-        let sftp_active = Arc::clone(&handler.sftp_active);
-        let sftp_started = Arc::clone(&handler.sftp_started_flag);
-        let sftp_task = Arc::clone(&handler.sftp_task);
+        let sftp_tasks = Arc::clone(&handler.sftp_tasks);
         let config = Arc::clone(&self.config);
         let login_grace = self.settings.login_grace;
         let mut shutdown = shutdown.clone();
@@ -347,8 +367,14 @@ impl SshServer {
             tokio::pin!(login_deadline);
             let mut login_timer_done = false;
             let mut draining = false;
+            // Armed when the SFTP session ends: the client is expected to close the connection.
+            let linger = tokio::time::sleep(AFTER_SESSION_LINGER);
+            tokio::pin!(linger);
+            let mut lingering = false;
+            let mut phase_open = true;
             loop {
-                if draining && !sftp_active.load(Ordering::Acquire) {
+                let current = *phase.borrow();
+                if draining && current != SftpPhase::Running {
                     disconnect(&handle, "the server is shutting down").await;
                     draining = false;
                 }
@@ -357,21 +383,37 @@ impl SshServer {
                         if let Err(error) = result {
                             tracing::debug!(session = %context.session_id, error = %error, "connection ended");
                         }
-                        // The SFTP task finishes what it started (commits, audit) before the
+                        // The SFTP tasks finish what they started (commits, audit) before the
                         // connection's slots are released and shutdown may close the registry.
-                        let sftp_task = sftp_task.lock().unwrap_or_else(|p| p.into_inner()).take();
-                        if let Some(task) = sftp_task {
+                        let tasks = std::mem::take(&mut *sftp_tasks.lock().unwrap_or_else(|p| p.into_inner()));
+                        for task in tasks {
                             let _ = task.await;
                         }
                         break;
                     }
                     _ = &mut login_deadline, if !login_timer_done => {
                         login_timer_done = true;
-                        if !sftp_started.load(Ordering::Acquire) {
+                        if current == SftpPhase::NotStarted {
                             tracing::info!(session = %context.session_id, "login grace time exceeded");
                             disconnect(&handle, "login grace time exceeded").await;
                             let _ = kill_switch.shutdown(std::net::Shutdown::Both);
                         }
+                    }
+                    changed = phase.changed(), if phase_open => {
+                        if changed.is_err() {
+                            phase_open = false;
+                            continue;
+                        }
+                        lingering = *phase.borrow() == SftpPhase::Ended;
+                        if lingering {
+                            linger.as_mut().reset(tokio::time::Instant::now() + AFTER_SESSION_LINGER);
+                        }
+                    }
+                    _ = &mut linger, if lingering => {
+                        lingering = false;
+                        tracing::debug!(session = %context.session_id, "connection left open after its SFTP session");
+                        disconnect(&handle, "the SFTP session has ended").await;
+                        let _ = kill_switch.shutdown(std::net::Shutdown::Both);
                     }
                     changed = shutdown.changed(), if !draining => {
                         if changed.is_err() || *shutdown.borrow() {
@@ -403,13 +445,11 @@ struct Connection {
     max_sessions_per_user: usize,
     user_slot: Option<Slot<Login>>,
     channels: HashMap<ChannelId, Channel<Msg>>,
-    sftp_started: bool,
     limits: SessionLimits,
     shutdown: watch::Receiver<bool>,
-    sftp_active: Arc<AtomicBool>,
-    /// Set once the SFTP session runs: until then the login grace timer may close the connection.
-    sftp_started_flag: Arc<AtomicBool>,
-    sftp_task: Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>,
+    /// One SFTP session at a time; a client may start another once the last one ended.
+    phase: Arc<watch::Sender<SftpPhase>>,
+    sftp_tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl Connection {
@@ -495,7 +535,7 @@ impl russh::server::Handler for Connection {
         reply: russh::server::ChannelOpenHandle,
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.principal.is_none() || self.sftp_started || !self.channels.is_empty() {
+        if self.principal.is_none() || *self.phase.borrow() == SftpPhase::Running || !self.channels.is_empty() {
             reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
             return Ok(());
         }
@@ -510,36 +550,39 @@ impl russh::server::Handler for Connection {
         name: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if name != "sftp" || self.sftp_started {
+        if name != "sftp" || *self.phase.borrow() == SftpPhase::Running {
             return self.refuse_request(channel, "subsystem", session);
         }
         let (Some(principal), Some(opened)) = (self.principal.clone(), self.channels.remove(&channel)) else {
             return session.channel_failure(channel);
         };
-        self.sftp_started = true;
-        self.sftp_started_flag.store(true, Ordering::Release);
+        self.phase.send_replace(SftpPhase::Running);
         session.channel_success(channel)?;
         let gateway = Arc::clone(&self.gateway);
         let context = self.context.clone();
         let limits = self.limits;
         let shutdown = self.shutdown.clone();
         let handle = session.handle();
-        let active = Arc::clone(&self.sftp_active);
-        active.store(true, Ordering::Release);
+        let phase = Arc::clone(&self.phase);
         let task = tokio::spawn(async move {
             let end = sftp_session::serve(opened.into_stream(), gateway, principal, context, limits, shutdown).await;
-            active.store(false, Ordering::Release);
-            // One SFTP session per connection: when it ends, so does the connection.
             let reason = match end {
-                SessionEnd::ClientClosed => "the SFTP session is closed",
+                SessionEnd::ClientClosed => {
+                    end_channel(&handle, channel).await;
+                    phase.send_replace(SftpPhase::Ended);
+                    return;
+                }
                 SessionEnd::Drained => "the server is shutting down",
                 SessionEnd::Idle => "idle timeout",
                 SessionEnd::AccessEnded => "your access has ended",
                 SessionEnd::Violation(reason) => reason,
             };
+            phase.send_replace(SftpPhase::Ended);
             disconnect(&handle, reason).await;
         });
-        *self.sftp_task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+        let mut tasks = self.sftp_tasks.lock().unwrap_or_else(|p| p.into_inner());
+        tasks.retain(|task| !task.is_finished());
+        tasks.push(task);
         Ok(())
     }
 

@@ -573,6 +573,87 @@ impl TestGateway {
             .expect("ssh runs")
     }
 
+    // ---- PuTTY psftp and rclone ---------------------------------------------------------
+
+    /// The SHA-256 fingerprint of the gateway's host key, as clients pin it.
+    pub fn host_key_fingerprint(&self) -> String {
+        let key = russh::keys::load_secret_key(&self.settings.server.host_key, None).expect("host key");
+        key.public_key().fingerprint(russh::keys::HashAlg::Sha256).to_string()
+    }
+
+    /// Runs PuTTY's `psftp -batch` (the engine of WinSCP and FileZilla) with these commands,
+    /// the host key pinned and the password from a file, in a home of its own.
+    pub async fn psftp(&self, login: &str, password: &str, commands: &str) -> Output {
+        let home = self.key_dir.path().join(format!("putty-home-{:x}", rand::random::<u32>()));
+        std::fs::create_dir_all(&home).unwrap();
+        let batch = home.join("batch");
+        std::fs::write(&batch, commands).unwrap();
+        let password_file = home.join("password");
+        std::fs::write(&password_file, password).unwrap();
+        let mut command = tokio::process::Command::new("psftp");
+        command
+            .env("HOME", &home)
+            .arg("-batch")
+            .arg("-P")
+            .arg(self.address.port().to_string())
+            .arg("-l")
+            .arg(login)
+            .arg("-pwfile")
+            .arg(&password_file)
+            .arg("-hostkey")
+            .arg(self.host_key_fingerprint())
+            .arg("-b")
+            .arg(&batch)
+            .arg("127.0.0.1")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        tokio::time::timeout(Duration::from_secs(120), command.output())
+            .await
+            .expect("psftp finished in time")
+            .expect("psftp runs")
+    }
+
+    /// Runs `rclone` with an `sftp` remote named `gateway:` for this login, configured the way
+    /// a nightly job would (password obscured by rclone itself, host key pinned).
+    pub async fn rclone(&self, login: &str, password: &str, args: &[&str]) -> Output {
+        let home = self.key_dir.path().join(format!("rclone-home-{:x}", rand::random::<u32>()));
+        std::fs::create_dir_all(&home).unwrap();
+        let obscured =
+            tokio::process::Command::new("rclone").arg("obscure").arg(password).output().await.expect("rclone runs");
+        assert!(obscured.status.success(), "rclone obscure: {}", stderr(&obscured));
+        let public_key = russh::keys::load_secret_key(&self.settings.server.host_key, None)
+            .expect("host key")
+            .public_key()
+            .to_openssh()
+            .expect("public key");
+        let known_hosts = home.join("known_hosts");
+        std::fs::write(&known_hosts, format!("[127.0.0.1]:{} {public_key}\n", self.address.port())).unwrap();
+        let config = home.join("rclone.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "[gateway]\ntype = sftp\nhost = 127.0.0.1\nport = {}\nuser = {login}\npass = {}\nknown_hosts_file = {}\n",
+                self.address.port(),
+                String::from_utf8_lossy(&obscured.stdout).trim(),
+                known_hosts.display()
+            ),
+        )
+        .unwrap();
+        let mut command = tokio::process::Command::new("rclone");
+        command
+            .env("HOME", &home)
+            .arg("--config")
+            .arg(&config)
+            .args(["--retries", "1", "--low-level-retries", "1"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        tokio::time::timeout(Duration::from_secs(120), command.output())
+            .await
+            .expect("rclone finished in time")
+            .expect("rclone runs")
+    }
+
     // ---- russh client ------------------------------------------------------------------
 
     /// An authenticated russh connection, or the refusal.

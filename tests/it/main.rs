@@ -8,6 +8,7 @@ mod helpers;
 
 mod access_lifecycle;
 mod authentication;
+mod clients;
 mod command_line;
 mod folders;
 mod hostile_files;
