@@ -53,9 +53,15 @@ fn template(code: &str, language: Language) -> &'static str {
         ("unknown-column", En) => "The column \"{header}\" is not part of this file type and is ignored",
         ("unknown-column", Fr) => "La colonne « {header} » ne fait pas partie de ce type de fichier et est ignorée",
         ("unknown-column", Nl) => "De kolom \"{header}\" hoort niet bij dit bestandstype en wordt genegeerd",
-        ("duplicate-column", En) => "The column {column} appears twice",
-        ("duplicate-column", Fr) => "La colonne {column} apparaît deux fois",
-        ("duplicate-column", Nl) => "De kolom {column} komt twee keer voor",
+        ("missing-column-suggested", En) => "The column {column} is missing: did you mean \"{suggestion}\" for {column}? (accepted headers: {headers})",
+        ("missing-column-suggested", Fr) => "La colonne {column} est absente : vouliez-vous dire « {suggestion} » pour {column} ? (en-têtes acceptés : {headers})",
+        ("missing-column-suggested", Nl) => "De kolom {column} ontbreekt: bedoelde u \"{suggestion}\" voor {column}? (aanvaarde koppen: {headers})",
+        ("ambiguous-column", En) => "The header \"{header}\" could name more than one column ({columns}): rename it after one of them",
+        ("ambiguous-column", Fr) => "L'en-tête « {header} » peut désigner plusieurs colonnes ({columns}) : renommez-le d'après l'une d'elles",
+        ("ambiguous-column", Nl) => "De kop \"{header}\" kan meer dan één kolom aanduiden ({columns}): hernoem hem naar een ervan",
+        ("duplicate-column", En) => "The column {column} appears twice: \"{first}\" and \"{second}\"; keep one",
+        ("duplicate-column", Fr) => "La colonne {column} apparaît deux fois : « {first} » et « {second} » ; gardez-en une",
+        ("duplicate-column", Nl) => "De kolom {column} komt twee keer voor: \"{first}\" en \"{second}\"; behoud er één",
         ("required", En) => "A value is required",
         ("required", Fr) => "Une valeur est obligatoire",
         ("required", Nl) => "Een waarde is verplicht",
@@ -172,7 +178,9 @@ fn template(code: &str, language: Language) -> &'static str {
 
 /// The message of `code` in `language`, with its parameters filled in.
 pub fn render(code: &str, language: Language, params: &[(&'static str, String)]) -> String {
-    let mut text = template(code, language).replace("{code}", code);
+    let suggested = code == "missing-column" && params.iter().any(|(name, _)| *name == "suggestion");
+    let chosen = if suggested { "missing-column-suggested" } else { code };
+    let mut text = template(chosen, language).replace("{code}", code);
     for (name, value) in params {
         text = text.replace(&format!("{{{name}}}"), value);
     }

@@ -3,9 +3,12 @@
 //! language (`messages`), writing the reports (`report`), and the workers that apply accepted
 //! files to the registry (`worker`).
 
+pub mod headers;
 pub mod messages;
 pub mod read;
 pub mod reader_process;
+#[cfg(test)]
+mod real_world_headers;
 pub mod report;
 pub mod schema;
 pub mod templates;

@@ -8,7 +8,9 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::domain::KindName;
+use crate::domain::{KindName, Language};
+
+use super::headers::{ColumnWords, HeaderMatcher, Vocabulary};
 
 /// The schemas built into the binary.
 pub const EMBEDDED_SCHEMAS: &[(&str, &str)] = &[
@@ -49,6 +51,14 @@ struct RawColumn {
     fr: Vec<String>,
     #[serde(default)]
     nl: Vec<String>,
+    #[serde(default)]
+    en: Vec<String>,
+    /// Further sets of meanings that name the column (schemas/vocabulary.toml).
+    #[serde(default)]
+    words: Vec<String>,
+    /// Meanings a header of this column may add.
+    #[serde(default)]
+    extra_words: Vec<String>,
     #[serde(rename = "type")]
     column_type: String,
     required: bool,
@@ -175,6 +185,10 @@ pub struct Column {
     pub key: String,
     /// Key and aliases, as written in the schema.
     pub headers: Vec<String>,
+    /// The aliases per language, the first one being the header templates are written with.
+    pub fr: Vec<String>,
+    pub nl: Vec<String>,
+    pub en: Vec<String>,
     pub column_type: ColumnType,
     pub required: bool,
     pub max_length: Option<usize>,
@@ -189,6 +203,8 @@ pub struct Schema {
     pub action: Action,
     pub titles: BTreeMap<String, String>,
     pub columns: Vec<Column>,
+    /// Recognises header cells as these columns (in the same order).
+    pub headers: HeaderMatcher,
 }
 
 impl Schema {
@@ -220,6 +236,7 @@ impl Schema {
             }
         }
         let mut columns: Vec<Column> = Vec::new();
+        let mut words: Vec<ColumnWords> = Vec::new();
         for (index, raw_column) in raw.columns.into_iter().enumerate() {
             let at = |field: &str| format!("field `columns[{index}].{field}`");
             if raw_column.key.is_empty() || !raw_column.key.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
@@ -305,11 +322,29 @@ impl Schema {
                 rules.push(rule);
             }
             let mut headers = vec![raw_column.key.clone()];
-            headers.extend(raw_column.fr);
-            headers.extend(raw_column.nl);
+            headers.extend(raw_column.fr.iter().cloned());
+            headers.extend(raw_column.nl.iter().cloned());
+            headers.extend(raw_column.en.iter().cloned());
+            let choices = match &column_type {
+                ColumnType::Enum(values) => values
+                    .iter()
+                    .flat_map(|v| std::iter::once(v.value.clone()).chain(v.aliases.iter().cloned()))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            words.push(ColumnWords {
+                key: raw_column.key.clone(),
+                aliases: headers.clone(),
+                words: raw_column.words,
+                extra_words: raw_column.extra_words,
+                choices,
+            });
             columns.push(Column {
                 key: raw_column.key,
                 headers,
+                fr: raw_column.fr,
+                nl: raw_column.nl,
+                en: raw_column.en,
                 column_type,
                 required: raw_column.required,
                 max_length: raw_column.max_length,
@@ -335,11 +370,18 @@ impl Schema {
         if columns.is_empty() {
             return Err(invalid("field `columns`: a schema needs columns".into()));
         }
-        Ok(Self { kind, version: raw.version, formats, action, titles: raw.title, columns })
+        let vocabulary = Vocabulary::embedded().map_err(|e| invalid(e.to_string()))?;
+        let headers = HeaderMatcher::new(vocabulary, &words).map_err(|e| invalid(e.to_string()))?;
+        Ok(Self { kind, version: raw.version, formats, action, titles: raw.title, columns, headers })
     }
 
     pub fn column(&self, key: &str) -> Option<&Column> {
         self.columns.iter().find(|c| c.key == key)
+    }
+
+    /// The title of the kind in a language.
+    pub fn title(&self, language: Language) -> &str {
+        self.titles.get(language.as_str()).map(String::as_str).unwrap_or(self.kind.as_str())
     }
 }
 

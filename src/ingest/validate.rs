@@ -5,11 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use time::{Date, Duration};
-use unicode_normalization::char::is_combining_mark;
-use unicode_normalization::UnicodeNormalization;
 
 use crate::domain::{ContractNumber, EnterpriseNumber, Niss};
 
+use super::headers::{Recognition, SUGGESTION_THRESHOLD};
 use super::read::{Cell, Sheet, MAX_CELL_CHARACTERS};
 use super::schema::{Column, ColumnType, Rule, Schema};
 
@@ -165,20 +164,7 @@ impl Validation {
     }
 }
 
-/// Lower case, accents removed, anything but letters and digits as single spaces: the form
-/// headers and choices are compared in.
-pub fn normalise(text: &str) -> String {
-    let stripped: String = text.nfd().filter(|c| !is_combining_mark(*c)).collect::<String>().to_lowercase();
-    let mut out = String::with_capacity(stripped.len());
-    for c in stripped.chars() {
-        if c.is_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with(' ') && !out.is_empty() {
-            out.push(' ');
-        }
-    }
-    out.trim_end().to_string()
-}
+pub use super::headers::normalise;
 
 /// A cell as trimmed text; `None` when empty.
 pub fn cell_text(cell: &Cell) -> Option<String> {
@@ -203,49 +189,92 @@ fn match_headers(
     sheet: &Sheet,
     findings: &mut Vec<Finding>,
 ) -> Option<(usize, BTreeMap<String, usize>)> {
-    let aliases: Vec<(String, &Column)> =
-        schema.columns.iter().flat_map(|c| c.headers.iter().map(move |h| (normalise(h), c))).collect();
-    let lookup = |cell: &Cell| -> Option<&Column> {
-        let text = normalise(&cell_text(cell)?);
-        aliases.iter().find(|(alias, _)| *alias == text).map(|(_, c)| *c)
+    let recognise = |cell: &Cell| match cell_text(cell) {
+        Some(text) => schema.headers.recognise(&text),
+        None => Recognition::Unknown,
     };
     let (index, _) = sheet
         .rows
         .iter()
         .take(HEADER_SEARCH_ROWS)
         .enumerate()
-        .map(|(i, row)| (i, row.cells.iter().filter(|c| lookup(c).is_some()).count()))
+        .map(|(i, row)| (i, row.cells.iter().filter(|c| recognise(c) != Recognition::Unknown).count()))
         .filter(|(_, matches)| *matches > 0)
         .max_by_key(|(i, matches)| (*matches, std::cmp::Reverse(*i)))?;
     let header = &sheet.rows[index];
     let mut positions: BTreeMap<String, usize> = BTreeMap::new();
+    let mut matched_by: BTreeMap<&str, String> = BTreeMap::new();
+    let mut named_in_ambiguity: BTreeSet<&str> = BTreeSet::new();
+    let mut unknown: Vec<String> = Vec::new();
     for (position, cell) in header.cells.iter().enumerate() {
-        match lookup(cell) {
-            Some(column) => {
-                if positions.contains_key(&column.key) {
+        let Some(text) = cell_text(cell) else {
+            continue;
+        };
+        match schema.headers.recognise(&text) {
+            Recognition::Column(found) => {
+                let key = schema.columns[found].key.as_str();
+                if let Some(first) = matched_by.get(key) {
                     findings.push(
-                        Finding::error(Some(header.number), Some(&column.key), "duplicate-column")
-                            .with("column", column.key.clone()),
+                        Finding::error(Some(header.number), Some(key), "duplicate-column")
+                            .with("column", key)
+                            .with("first", first.clone())
+                            .with("second", text),
                     );
                 } else {
-                    positions.insert(column.key.clone(), position);
+                    positions.insert(key.to_string(), position);
+                    matched_by.insert(key, text);
                 }
             }
-            None => {
-                if let Some(text) = cell_text(cell) {
-                    findings.push(Finding::warning(Some(header.number), None, "unknown-column").with("header", text));
-                }
+            Recognition::Ambiguous(found) => {
+                let keys: Vec<&str> = found.iter().map(|&i| schema.columns[i].key.as_str()).collect();
+                named_in_ambiguity.extend(keys.iter().copied());
+                findings.push(
+                    Finding::error(Some(header.number), None, "ambiguous-column")
+                        .with("header", text)
+                        .with("columns", keys.join(", ")),
+                );
+            }
+            Recognition::Unknown => {
+                findings
+                    .push(Finding::warning(Some(header.number), None, "unknown-column").with("header", text.clone()));
+                unknown.push(text);
             }
         }
     }
-    for column in &schema.columns {
-        if column.required && !positions.contains_key(&column.key) {
-            findings.push(
-                Finding::error(Some(header.number), Some(&column.key), "missing-column")
-                    .with("column", column.key.clone())
-                    .with("headers", column.headers.join(" / ")),
-            );
+    let missing: Vec<usize> = (0..schema.columns.len())
+        .filter(|&i| {
+            let column = &schema.columns[i];
+            column.required && !positions.contains_key(&column.key) && !named_in_ambiguity.contains(column.key.as_str())
+        })
+        .collect();
+    // The closest unknown header is proposed for a missing column, each header at most once.
+    let mut pairs: Vec<(f64, usize, usize)> = Vec::new();
+    for &column in &missing {
+        for (candidate, text) in unknown.iter().enumerate() {
+            let closeness = schema.headers.closeness(column, text);
+            if closeness >= SUGGESTION_THRESHOLD {
+                pairs.push((closeness, column, candidate));
+            }
         }
+    }
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut suggestions: HashMap<usize, usize> = HashMap::new();
+    let mut proposed: BTreeSet<usize> = BTreeSet::new();
+    for (_, column, candidate) in pairs {
+        if !suggestions.contains_key(&column) && !proposed.contains(&candidate) {
+            suggestions.insert(column, candidate);
+            proposed.insert(candidate);
+        }
+    }
+    for column_index in missing {
+        let column = &schema.columns[column_index];
+        let mut finding = Finding::error(Some(header.number), Some(&column.key), "missing-column")
+            .with("column", column.key.clone())
+            .with("headers", column.headers.join(" / "));
+        if let Some(&candidate) = suggestions.get(&column_index) {
+            finding = finding.with("suggestion", unknown[candidate].clone());
+        }
+        findings.push(finding);
     }
     Some((index, positions))
 }
@@ -637,6 +666,8 @@ fn check_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Language;
+    use crate::ingest::messages;
     use crate::ingest::read::SheetRow;
     use crate::ingest::schema::Schemas;
 
@@ -806,6 +837,100 @@ mod tests {
         let codes: Vec<&str> = result.findings.iter().map(|f| f.code).collect();
         assert_eq!(codes, vec!["name-mismatch", "required-when"], "{:?}", result.findings);
         assert_eq!(result.errors(), 1);
+    }
+
+    fn headers(names: &[&str]) -> Vec<Cell> {
+        names.iter().map(|h| text(h)).collect()
+    }
+
+    #[test]
+    fn the_headers_payroll_bureaus_write_are_accepted() {
+        let schemas = Schemas::embedded().unwrap();
+        let schema = schemas.for_kind("affiliations").unwrap();
+        let mut french = french_header();
+        french[14] = text("Périodicité du salaire");
+        let result = validate(schema, &sheet(vec![french, good_row()]), &facts());
+        assert_eq!(result.errors(), 0, "{:?}", result.findings);
+        let dutch = headers(&[
+            "Contractnummer",
+            "Ondernemingsnummer",
+            "INSZ",
+            "Naam",
+            "Voornaam",
+            "Geboortedatum",
+            "Geslacht",
+            "Taal",
+            "Datum indiensttreding",
+            "Aansluitingsdatum",
+            "Categorie",
+            "Statuut",
+            "Tewerkstellingsbreuk",
+            "Bruto loon voltijds",
+            "Frequentie loon",
+        ]);
+        let result = validate(schema, &sheet(vec![dutch, good_row()]), &facts());
+        assert_eq!(result.errors(), 0, "{:?}", result.findings);
+        assert_eq!(result.rows[0].get("salary_fte"), Some(&Value::Cents(325_050)));
+        assert_eq!(result.rows[0].get("salary_frequency"), Some(&Value::Choice("MONTHLY".into())));
+    }
+
+    #[test]
+    fn two_headers_for_one_column_and_one_header_for_two_are_errors_naming_both() {
+        let schemas = Schemas::embedded().unwrap();
+        let schema = schemas.for_kind("affiliations").unwrap();
+        let mut header = french_header();
+        header.push(text("Voltijds brutoloon"));
+        let result = validate(schema, &sheet(vec![header, good_row()]), &facts());
+        let duplicate = result.findings.iter().find(|f| f.code == "duplicate-column").unwrap();
+        let shown = messages::render(duplicate.code, Language::En, &duplicate.params);
+        assert!(shown.contains("Salaire temps plein") && shown.contains("Voltijds brutoloon"), "{shown}");
+
+        let overlapping = Schema::parse(
+            r#"
+kind = "dates"
+version = 1
+formats = ["csv"]
+action = "affiliate"
+title = { en = "Dates", fr = "Dates", nl = "Data" }
+[[columns]]
+key = "hire_date"
+fr = ["Date d'entrée"]
+words = ["hire"]
+extra_words = ["birth"]
+type = "date"
+required = true
+[[columns]]
+key = "birth_date"
+fr = ["Date de naissance"]
+words = ["birth"]
+extra_words = ["hire"]
+type = "date"
+required = true
+"#,
+            "dates.toml",
+        )
+        .unwrap();
+        let result =
+            validate(&overlapping, &sheet(vec![headers(&["Naissance / entrée"]), vec![text("01/01/2020")]]), &facts());
+        let codes: Vec<&str> = result.findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, vec!["ambiguous-column"], "{:?}", result.findings);
+        let shown = messages::render("ambiguous-column", Language::Nl, &result.findings[0].params);
+        assert!(shown.contains("hire_date, birth_date") && shown.contains("Naissance / entrée"), "{shown}");
+    }
+
+    #[test]
+    fn a_missing_column_proposes_the_closest_unknown_header() {
+        let schemas = Schemas::embedded().unwrap();
+        let schema = schemas.for_kind("affiliations").unwrap();
+        let mut header = french_header();
+        header[5] = text("Date de naisance");
+        header.push(text("Remarques"));
+        let result = validate(schema, &sheet(vec![header, good_row()]), &facts());
+        let missing = result.findings.iter().find(|f| f.code == "missing-column").unwrap();
+        assert_eq!(missing.column.as_deref(), Some("birth_date"));
+        let shown = messages::render(missing.code, Language::Fr, &missing.params);
+        assert!(shown.contains("vouliez-vous dire « Date de naisance » pour birth_date"), "{shown}");
+        assert_eq!(result.findings.iter().filter(|f| f.code == "missing-column").count(), 1, "{:?}", result.findings);
     }
 
     #[test]
