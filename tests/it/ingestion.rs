@@ -200,6 +200,33 @@ async fn a_file_from_another_producer_with_dutch_headers_is_read(database: Datab
     assert_eq!(peeters.salary_fte_cents, Some(285_025));
 }
 
+async fn the_headers_payroll_packages_write_are_read(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let path = gateway.key_dir.path().join("aansluitingen-payroll.xlsx");
+    python_fixture(&["affiliations-nl", path.to_str().unwrap(), "payroll"]);
+    upload(&gateway, "affiliations", "aansluitingen-payroll.xlsx", &std::fs::read(&path).unwrap()).await;
+    let processed = gateway.ingestor.run_once().await.unwrap().unwrap();
+    let report = report_json(&gateway, "aansluitingen-payroll.xlsx").await;
+    assert_eq!(processed.outcome, Outcome::Accepted, "{report:#}");
+    let list = affiliates(&gateway).await;
+    assert_eq!(list.iter().find(|a| a.last_name == "Peeters").unwrap().salary_fte_cents, Some(285_025));
+
+    // The French file of the same payroll package.
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    for (col, header) in FRENCH_HEADER.iter().enumerate() {
+        let header = if *header == "Fréquence du salaire" { "Périodicité du salaire" } else { header };
+        sheet.write_string(0, col as u16, header).unwrap();
+    }
+    for (col, value) in good_row("85073003328", "Dupont", "30/07/1985").iter().enumerate() {
+        sheet.write_string(1, col as u16, value).unwrap();
+    }
+    upload(&gateway, "affiliations", "affiliations-paie.xlsx", &workbook.save_to_buffer().unwrap()).await;
+    let processed = gateway.ingestor.run_once().await.unwrap().unwrap();
+    let report = report_json(&gateway, "affiliations-paie.xlsx").await;
+    assert_eq!(processed.outcome, Outcome::Accepted, "{report:#}");
+}
+
 async fn hostile_files_are_rejected_with_a_report(database: Database) {
     let gateway = TestGateway::spawn(database).await;
     let bomb = gateway.key_dir.path().join("bomb.xlsx");
@@ -310,6 +337,7 @@ crate::on_both_databases!(
     the_same_content_twice_is_a_duplicate_and_applied_once,
     a_worker_crash_between_claim_and_commit_loses_nothing_and_applies_once,
     a_file_from_another_producer_with_dutch_headers_is_read,
+    the_headers_payroll_packages_write_are_read,
     hostile_files_are_rejected_with_a_report,
     exits_close_the_affiliation_of_active_affiliates_only,
 );
