@@ -132,6 +132,7 @@ async fn ingest_once(url: &str, file: &[u8], dir: &std::path::Path) -> Duration 
                 size: stored.size,
                 sha256: stored.sha256,
                 object_key: stored.key.to_string(),
+                test: false,
             },
             true,
             None,
@@ -142,6 +143,7 @@ async fn ingest_once(url: &str, file: &[u8], dir: &std::path::Path) -> Duration 
     let ingestor = Ingestor::new(
         registry.clone(),
         storage,
+        settings.layout.clone(),
         settings.ingest.schemas.clone(),
         IngestSettingsView {
             limits: ReadLimits::default(),

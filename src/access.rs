@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::domain::{ContractNumber, Login, Profile};
+use crate::layout::Area;
 use crate::vfs::Node;
 
 /// An authenticated account, as the session knows it.
@@ -107,6 +108,18 @@ pub fn decide(principal: &Principal, node: &Node, operation: Operation) -> Resul
     if in_access_folder && !principal.is_master() {
         return Err(Refusal::NotInScope);
     }
+    // Templates and the test folder are for those who upload: invisible to the others.
+    let for_uploaders = matches!(
+        node,
+        Node::AreaFolder(_, Area::Templates | Area::Test)
+            | Node::TemplateFile { .. }
+            | Node::InboxFolder { test: true, .. }
+            | Node::InboxFile { test: true, .. }
+    );
+    let uploads = matches!(principal.role, Role::Employer { profile: Profile::Inscription, .. } | Role::Staff { .. });
+    if for_uploaders && !uploads {
+        return Err(Refusal::NotInScope);
+    }
     use Operation::*;
     match operation {
         Stat => Ok(()),
@@ -115,6 +128,8 @@ pub fn decide(principal: &Principal, node: &Node, operation: Operation) -> Resul
         ChangeFolders => Err(Refusal::Denied("folders are fixed: files go into the existing folders")),
         Read => match node {
             Node::Document { .. }
+            | Node::DocumentChecksums { .. }
+            | Node::TemplateFile { .. }
             | Node::ResultFile { .. }
             | Node::AccessFile { .. }
             | Node::AccessRequestFile { .. } => Ok(()),
@@ -144,8 +159,17 @@ fn write_decision(principal: &Principal, node: &Node, operation: Operation) -> R
         (Role::Staff { .. }, Node::DocumentKindFolder { per_year: true, .. }) => {
             Err(Refusal::Denied("documents of this kind go into a year folder, for example 2026/"))
         }
+        (Role::Staff { .. }, Node::InboxFile { test: true, .. }) => {
+            Err(Refusal::Denied("the test folder is for the organisations' uploads"))
+        }
         (Role::Staff { .. }, Node::InboxFile { .. }) => {
             Err(Refusal::Denied("inboxes receive the organisations' uploads: publish into documents/"))
+        }
+        (_, Node::DocumentChecksums { .. }) => {
+            Err(Refusal::Denied("SHA256SUMS is written by the gateway from the hashes recorded at publication"))
+        }
+        (_, Node::TemplateFile { .. }) => {
+            Err(Refusal::Denied("templates are written by the gateway: fill one in and send it into test/ or inbox/"))
         }
         (Role::Employer { .. }, Node::Document { .. }) => {
             Err(Refusal::Denied("documents are published by the insurer and read-only"))

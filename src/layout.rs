@@ -36,6 +36,18 @@ struct RawFolders {
     documents: String,
     inbox: String,
     results: String,
+    #[serde(default = "default_templates_folder")]
+    templates: String,
+    #[serde(default = "default_test_folder")]
+    test: String,
+}
+
+fn default_templates_folder() -> String {
+    "templates".into()
+}
+
+fn default_test_folder() -> String {
+    "test".into()
 }
 
 #[derive(Deserialize)]
@@ -54,12 +66,16 @@ pub struct DocumentKind {
     pub per_year: bool,
 }
 
-/// The three areas of a contract folder.
+/// The areas of a contract folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Area {
     Documents,
     Inbox,
     Results,
+    /// Blank workbooks to start an upload from, generated from the schemas.
+    Templates,
+    /// Uploads checked like the inbox's, reported, and applied to nothing.
+    Test,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +83,8 @@ pub struct Layout {
     pub documents_folder: KindName,
     pub inbox_folder: KindName,
     pub results_folder: KindName,
+    pub templates_folder: KindName,
+    pub test_folder: KindName,
     pub document_kinds: Vec<DocumentKind>,
     pub upload_kinds: Vec<KindName>,
 }
@@ -91,8 +109,13 @@ impl Layout {
         let documents_folder = name("folders.documents", &raw.folders.documents)?;
         let inbox_folder = name("folders.inbox", &raw.folders.inbox)?;
         let results_folder = name("folders.results", &raw.folders.results)?;
-        if documents_folder == inbox_folder || documents_folder == results_folder || inbox_folder == results_folder {
-            return Err(invalid("the folders documents, inbox and results need three different names".into()));
+        let templates_folder = name("folders.templates", &raw.folders.templates)?;
+        let test_folder = name("folders.test", &raw.folders.test)?;
+        let all = [&documents_folder, &inbox_folder, &results_folder, &templates_folder, &test_folder];
+        if all.iter().enumerate().any(|(i, a)| all[i + 1..].contains(a)) {
+            return Err(invalid(
+                "the folders documents, inbox, results, templates and test need five different names".into(),
+            ));
         }
         let mut document_kinds: Vec<DocumentKind> = Vec::new();
         for kind in &raw.document_kinds {
@@ -113,7 +136,15 @@ impl Layout {
             }
             upload_kinds.push(parsed);
         }
-        Ok(Self { documents_folder, inbox_folder, results_folder, document_kinds, upload_kinds })
+        Ok(Self {
+            documents_folder,
+            inbox_folder,
+            results_folder,
+            templates_folder,
+            test_folder,
+            document_kinds,
+            upload_kinds,
+        })
     }
 
     /// The area a folder name designates inside a contract folder.
@@ -124,6 +155,10 @@ impl Layout {
             Some(Area::Inbox)
         } else if folder == self.results_folder.as_str() {
             Some(Area::Results)
+        } else if folder == self.templates_folder.as_str() {
+            Some(Area::Templates)
+        } else if folder == self.test_folder.as_str() {
+            Some(Area::Test)
         } else {
             None
         }
@@ -134,6 +169,8 @@ impl Layout {
             Area::Documents => &self.documents_folder,
             Area::Inbox => &self.inbox_folder,
             Area::Results => &self.results_folder,
+            Area::Templates => &self.templates_folder,
+            Area::Test => &self.test_folder,
         }
     }
 
@@ -163,7 +200,7 @@ mod tests {
     #[test]
     fn a_broken_layout_names_what_is_wrong() {
         let text = "document_kinds=[]\nupload_kinds=[]\n[folders]\ndocuments='d'\ninbox='d'\nresults='r'\n";
-        assert!(Layout::parse(text, "t").unwrap_err().to_string().contains("three different"));
+        assert!(Layout::parse(text, "t").unwrap_err().to_string().contains("five different"));
         let text = "[folders]\ndocuments='d'\ninbox='i'\nresults='r'\n[[document_kinds]]\nname='Bad Name'\n[[upload_kinds]]\nname='x'\n";
         let message = Layout::parse(text, "t").unwrap_err().to_string();
         assert!(message.contains("document_kinds.name"), "{message}");

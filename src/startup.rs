@@ -130,6 +130,7 @@ impl Application {
             Ingestor::new(
                 registry.clone(),
                 storage.clone(),
+                settings.layout.clone(),
                 settings.ingest.schemas.clone(),
                 IngestSettingsView {
                     limits: settings.ingest.limits,

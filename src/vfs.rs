@@ -20,10 +20,15 @@ pub enum Node {
     DocumentYearFolder { contract: ContractNumber, kind: KindName, year: u16 },
     /// A published document.
     Document { contract: ContractNumber, kind: KindName, year: Option<u16>, name: FileName },
-    /// `/<contract>/inbox/<kind>`
-    InboxFolder { contract: ContractNumber, kind: KindName },
-    /// An upload in an inbox.
-    InboxFile { contract: ContractNumber, kind: KindName, name: FileName },
+    /// `SHA256SUMS` in a documents folder: the recorded hashes of the documents listed beside
+    /// it (`year` None in a per-year kind folder: every year's, as `2026/name`).
+    DocumentChecksums { contract: ContractNumber, kind: KindName, year: Option<u16> },
+    /// `/<contract>/inbox/<kind>`, or `/<contract>/test/<kind>` when `test`.
+    InboxFolder { contract: ContractNumber, kind: KindName, test: bool },
+    /// An upload in an inbox (or in the test folder).
+    InboxFile { contract: ContractNumber, kind: KindName, name: FileName, test: bool },
+    /// A blank workbook in `/<contract>/templates`.
+    TemplateFile { contract: ContractNumber, name: FileName },
     /// A report in `/<contract>/results`.
     ResultFile { contract: ContractNumber, name: FileName },
     /// `/access`: the organisation's master users only.
@@ -44,6 +49,9 @@ pub const REQUESTS_FOLDER: &str = "requests";
 pub const ACCESS_FOLDER: &str = "access";
 /// Who has which rights today, regenerated whenever it is read.
 pub const USERS_FILE: &str = "users.xlsx";
+
+/// The checksum list every documents folder shows (`sha256sum -c SHA256SUMS`).
+pub const CHECKSUMS_FILE: &str = "SHA256SUMS";
 
 /// The path names nothing in the layout.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,11 +89,13 @@ impl Node {
         match (area, rest) {
             (_, []) => Ok(Node::AreaFolder(contract, area)),
             (Area::Results, [_]) => Ok(Node::ResultFile { contract, name: name_at(2)? }),
-            (Area::Inbox, [kind, tail @ ..]) => {
+            (Area::Templates, [_]) => Ok(Node::TemplateFile { contract, name: name_at(2)? }),
+            (Area::Inbox | Area::Test, [kind, tail @ ..]) => {
                 let kind = layout.upload_kind(kind).ok_or(NoSuchNode)?.clone();
+                let test = area == Area::Test;
                 match tail {
-                    [] => Ok(Node::InboxFolder { contract, kind }),
-                    [_] => Ok(Node::InboxFile { contract, kind, name: name_at(3)? }),
+                    [] => Ok(Node::InboxFolder { contract, kind, test }),
+                    [_] => Ok(Node::InboxFile { contract, kind, name: name_at(3)?, test }),
                     _ => Err(NoSuchNode),
                 }
             }
@@ -94,6 +104,13 @@ impl Node {
                 let (name, per_year) = (kind.name.clone(), kind.per_year);
                 match (per_year, tail) {
                     (_, []) => Ok(Node::DocumentKindFolder { contract, kind: name, per_year }),
+                    (_, [file]) if *file == CHECKSUMS_FILE => {
+                        Ok(Node::DocumentChecksums { contract, kind: name, year: None })
+                    }
+                    (true, [year, file]) if *file == CHECKSUMS_FILE => {
+                        let year = parse_year(year).ok_or(NoSuchNode)?;
+                        Ok(Node::DocumentChecksums { contract, kind: name, year: Some(year) })
+                    }
                     (false, [_]) => Ok(Node::Document { contract, kind: name, year: None, name: name_at(3)? }),
                     (true, [year]) => {
                         let year = parse_year(year).ok_or(NoSuchNode)?;
@@ -122,6 +139,8 @@ impl Node {
             Node::DocumentKindFolder { contract, .. }
             | Node::DocumentYearFolder { contract, .. }
             | Node::Document { contract, .. }
+            | Node::DocumentChecksums { contract, .. }
+            | Node::TemplateFile { contract, .. }
             | Node::InboxFolder { contract, .. }
             | Node::InboxFile { contract, .. }
             | Node::ResultFile { contract, .. } => Some(contract),
@@ -132,6 +151,8 @@ impl Node {
         !matches!(
             self,
             Node::Document { .. }
+                | Node::DocumentChecksums { .. }
+                | Node::TemplateFile { .. }
                 | Node::InboxFile { .. }
                 | Node::ResultFile { .. }
                 | Node::AccessFile { .. }
@@ -143,11 +164,15 @@ impl Node {
     /// content comes from the registry (kinds, years, inboxes, results) return an empty list.
     pub fn fixed_children(&self, layout: &Layout) -> Vec<KindName> {
         match self {
-            Node::Contract(_) => {
-                vec![layout.documents_folder.clone(), layout.inbox_folder.clone(), layout.results_folder.clone()]
-            }
+            Node::Contract(_) => vec![
+                layout.documents_folder.clone(),
+                layout.inbox_folder.clone(),
+                layout.results_folder.clone(),
+                layout.templates_folder.clone(),
+                layout.test_folder.clone(),
+            ],
             Node::AreaFolder(_, Area::Documents) => layout.document_kinds.iter().map(|k| k.name.clone()).collect(),
-            Node::AreaFolder(_, Area::Inbox) => layout.upload_kinds.clone(),
+            Node::AreaFolder(_, Area::Inbox | Area::Test) => layout.upload_kinds.clone(),
             _ => Vec::new(),
         }
     }

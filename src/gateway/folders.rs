@@ -55,6 +55,31 @@ impl Gateway {
         }
     }
 
+    /// Whether a fixed child folder shows in a listing: areas a principal may not use
+    /// (templates and test without the inscription profile) are not listed.
+    fn visible(&self, principal: &Principal, folder: &RemotePath, name: &str) -> bool {
+        let Ok(name) = FileName::parse(name) else {
+            return false;
+        };
+        Node::route(&self.layout, &folder.join(&name))
+            .is_ok_and(|child| decide(principal, &child, Operation::List).is_ok())
+    }
+
+    /// The `SHA256SUMS` line of a documents folder listing.
+    async fn checksums_entry(
+        &self,
+        contract: &crate::domain::ContractNumber,
+        kind: &crate::domain::KindName,
+        year: Option<u16>,
+        newest: Option<i64>,
+    ) -> Result<Entry, GatewayError> {
+        let size = self.checksums(contract, kind, year).await?.len() as u64;
+        Ok(Entry {
+            name: crate::vfs::CHECKSUMS_FILE.to_string(),
+            attributes: EntryAttributes { folder: false, size, mtime: newest.unwrap_or(0), writable: false },
+        })
+    }
+
     /// The entries of a folder, sorted by name.
     pub async fn list(
         &self,
@@ -107,9 +132,29 @@ impl Gateway {
                 entries.extend(held.entries_in(path));
                 entries
             }
-            Node::Contract(_) | Node::AreaFolder(_, Area::Documents) | Node::AreaFolder(_, Area::Inbox) => {
-                node.fixed_children(&self.layout).iter().map(|k| sub_folder(k.as_str())).collect()
-            }
+            Node::Contract(_)
+            | Node::AreaFolder(_, Area::Documents)
+            | Node::AreaFolder(_, Area::Inbox)
+            | Node::AreaFolder(_, Area::Test) => node
+                .fixed_children(&self.layout)
+                .iter()
+                .filter(|name| self.visible(principal, path, name.as_str()))
+                .map(|k| sub_folder(k.as_str()))
+                .collect(),
+            Node::AreaFolder(contract, Area::Templates) => self
+                .templates(principal, contract)
+                .await?
+                .into_iter()
+                .map(|(name, bytes)| Entry {
+                    name,
+                    attributes: EntryAttributes {
+                        folder: false,
+                        size: bytes.len() as u64,
+                        mtime: now_seconds(),
+                        writable: false,
+                    },
+                })
+                .collect(),
             Node::AreaFolder(contract, Area::Results) => {
                 let contract = self.contract_record(contract).await?;
                 self.registry
@@ -127,25 +172,28 @@ impl Gateway {
                     })
                     .collect()
             }
-            Node::DocumentKindFolder { contract, kind, per_year: true } => {
-                let contract = self.contract_record(contract).await?;
+            Node::DocumentKindFolder { contract: number, kind, per_year: true } => {
+                let contract = self.contract_record(number).await?;
                 let years = self.registry.document_years(contract.id, kind).await?;
-                years
+                let newest = years.iter().map(|(_, newest)| *newest).max();
+                let mut entries: Vec<Entry> = years
                     .into_iter()
                     .map(|(year, newest)| {
                         let mut entry = sub_folder(&year.to_string());
                         entry.attributes.mtime = newest;
                         entry
                     })
-                    .collect()
+                    .collect();
+                entries.push(self.checksums_entry(number, kind, None, newest).await?);
+                entries
             }
-            Node::DocumentKindFolder { contract, kind, per_year: false }
-            | Node::DocumentYearFolder { contract, kind, .. } => {
+            Node::DocumentKindFolder { contract: number, kind, per_year: false }
+            | Node::DocumentYearFolder { contract: number, kind, .. } => {
                 let year = match &node {
                     Node::DocumentYearFolder { year, .. } => Some(*year),
                     _ => None,
                 };
-                let contract = self.contract_record(contract).await?;
+                let contract = self.contract_record(number).await?;
                 let writable = principal.is_staff();
                 let mut entries: Vec<Entry> = self
                     .registry
@@ -157,15 +205,17 @@ impl Gateway {
                         attributes: EntryAttributes { folder: false, size: d.size, mtime: d.published_at, writable },
                     })
                     .collect();
+                let newest = entries.iter().map(|e| e.attributes.mtime).max();
+                entries.push(self.checksums_entry(number, kind, year, newest).await?);
                 entries.extend(held.entries_in(path));
                 entries
             }
-            Node::InboxFolder { contract, kind } => {
+            Node::InboxFolder { contract, kind, test } => {
                 let contract = self.contract_record(contract).await?;
                 let writable = self.folder_writable(principal, path);
                 let mut entries: Vec<Entry> = self
                     .registry
-                    .uploads_in_folder(contract.id, kind)
+                    .uploads_in_folder(contract.id, kind, *test)
                     .await?
                     .into_iter()
                     .map(|u| Entry {
@@ -182,6 +232,8 @@ impl Gateway {
                 entries
             }
             Node::Document { .. }
+            | Node::DocumentChecksums { .. }
+            | Node::TemplateFile { .. }
             | Node::InboxFile { .. }
             | Node::ResultFile { .. }
             | Node::AccessFile { .. }
@@ -233,9 +285,17 @@ impl Gateway {
                     writable: principal.may_write(&node),
                 })
             }
-            Node::InboxFile { contract, kind, name } => {
+            Node::DocumentChecksums { contract, kind, year } => {
+                let size = self.checksums(contract, kind, *year).await?.len() as u64;
+                Ok(EntryAttributes { folder: false, size, mtime: now_seconds(), writable: false })
+            }
+            Node::TemplateFile { contract, name } => {
+                let size = self.template_named(principal, contract, name).await?.len() as u64;
+                Ok(EntryAttributes { folder: false, size, mtime: now_seconds(), writable: false })
+            }
+            Node::InboxFile { contract, kind, name, test } => {
                 let contract = self.contract_record(contract).await?;
-                let upload = self.registry.upload_by_name(contract.id, kind, name).await?;
+                let upload = self.registry.upload_by_name(contract.id, kind, name, *test).await?;
                 let upload = upload.ok_or(GatewayError::NotFound)?;
                 Ok(EntryAttributes {
                     folder: false,

@@ -6,6 +6,7 @@
 
 mod authentication;
 mod folders;
+mod generated_files;
 mod transfers;
 mod users_workbook;
 

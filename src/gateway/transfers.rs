@@ -40,6 +40,8 @@ enum Destination {
         organisation_id: i64,
         kind: KindName,
         uploader_user_id: i64,
+        /// Into `/<contract>/test/<kind>/`: checked and reported, applied to nothing.
+        test: bool,
     },
     Documents {
         contract_id: i64,
@@ -272,6 +274,15 @@ impl Gateway {
                 let reader = crate::storage::ObjectReader::from_bytes(self.users_workbook(principal).await?);
                 return Ok(Download { path: path.clone(), reader, document_id: None });
             }
+            Node::TemplateFile { contract, name } => {
+                let reader =
+                    crate::storage::ObjectReader::from_bytes(self.template_named(principal, contract, name).await?);
+                return Ok(Download { path: path.clone(), reader, document_id: None });
+            }
+            Node::DocumentChecksums { contract, kind, year } => {
+                let reader = crate::storage::ObjectReader::from_bytes(self.checksums(contract, kind, *year).await?);
+                return Ok(Download { path: path.clone(), reader, document_id: None });
+            }
             _ => return Err(GatewayError::NotFound),
         };
         let key = ObjectKey::from_stored(&object_key)?;
@@ -324,14 +335,15 @@ impl Gateway {
         let node = self.node_for(principal, path, Operation::Create)?;
         let processed = |bytes: u64| Some(SizeLimit { bytes, reason: SizeLimitReason::Processed });
         let (destination, key, limit) = match (&node, &principal.role) {
-            (Node::InboxFile { contract, kind, name }, Role::Employer { user_id, .. }) => {
+            (Node::InboxFile { contract, kind, name, test }, Role::Employer { user_id, .. }) => {
                 let record = self.contract_record(contract).await?;
-                self.refuse_name_of_another_uploader(record.id, kind, name, *user_id).await?;
+                self.refuse_name_of_another_uploader(record.id, kind, name, *test, *user_id).await?;
                 let destination = Destination::Inbox {
                     contract_id: record.id,
                     organisation_id: record.organisation_id,
                     kind: kind.clone(),
                     uploader_user_id: *user_id,
+                    test: *test,
                 };
                 // A file processing would refuse is refused while it is written, not stored.
                 let processed =
@@ -404,12 +416,13 @@ impl Gateway {
         contract_id: i64,
         kind: &KindName,
         name: &FileName,
+        test: bool,
         user_id: i64,
     ) -> Result<(), GatewayError> {
         if name.is_temporary() {
             return Ok(());
         }
-        match self.registry.upload_by_name(contract_id, kind, name).await? {
+        match self.registry.upload_by_name(contract_id, kind, name, test).await? {
             Some(upload) if upload.uploader_user_id != user_id => {
                 Err(GatewayError::Conflict("a file of this name was uploaded by someone else: choose another name"))
             }
@@ -547,7 +560,7 @@ impl Gateway {
         let name = path.file_name().cloned().ok_or(GatewayError::NotFound)?;
         let stored = staged.commit().await?;
         let recorded = match destination {
-            Destination::Inbox { contract_id, organisation_id, kind, uploader_user_id } => {
+            Destination::Inbox { contract_id, organisation_id, kind, uploader_user_id, test } => {
                 let queue_ingestion = self.schemas.for_kind(kind.as_str()).is_some();
                 // Counted again as it is recorded: uploads written side by side each saw the
                 // quota left when they opened.
@@ -568,6 +581,7 @@ impl Gateway {
                             size: stored.size,
                             sha256: stored.sha256.clone(),
                             object_key: stored.key.to_string(),
+                            test,
                         },
                         queue_ingestion,
                         Some(&quota),
@@ -655,10 +669,10 @@ impl Gateway {
             return Err(GatewayError::Unsupported("files can only be renamed within their folder"));
         }
         if let (Some(pending), Some(new_name)) = (held.held.get(from), to.file_name()) {
-            if let (Destination::Inbox { contract_id, kind, uploader_user_id, .. }, false) =
+            if let (Destination::Inbox { contract_id, kind, uploader_user_id, test, .. }, false) =
                 (&pending.destination, new_name.is_temporary())
             {
-                self.refuse_name_of_another_uploader(*contract_id, kind, new_name, *uploader_user_id).await?;
+                self.refuse_name_of_another_uploader(*contract_id, kind, new_name, *test, *uploader_user_id).await?;
             }
         }
         if let Some(pending) = held.held.remove(from) {
@@ -669,17 +683,19 @@ impl Gateway {
             }
             return self.commit(principal, to, pending.destination, pending.staged, held).await.map(|_| ());
         }
-        let (Node::InboxFile { contract, kind, name }, Role::Employer { user_id, .. }) = (&from_node, &principal.role)
+        let (Node::InboxFile { contract, kind, name, test }, Role::Employer { user_id, .. }) =
+            (&from_node, &principal.role)
         else {
             return Err(GatewayError::Unsupported("published documents cannot be renamed"));
         };
         let contract = self.contract_record(contract).await?;
-        let upload = self.registry.upload_by_name(contract.id, kind, name).await?.ok_or(GatewayError::NotFound)?;
+        let upload =
+            self.registry.upload_by_name(contract.id, kind, name, *test).await?.ok_or(GatewayError::NotFound)?;
         if upload.uploader_user_id != *user_id {
             return Err(GatewayError::Conflict("only the person who uploaded a file may rename it"));
         }
         let new_name = to.file_name().ok_or(GatewayError::NotFound)?;
-        self.refuse_name_of_another_uploader(contract.id, kind, new_name, *user_id).await?;
+        self.refuse_name_of_another_uploader(contract.id, kind, new_name, *test, *user_id).await?;
         if !self.registry.rename_upload(upload.id, new_name).await? {
             return Err(GatewayError::Conflict("this upload is already being processed"));
         }
@@ -712,12 +728,13 @@ impl Gateway {
             return Ok(());
         }
         let node = self.node_for(principal, path, Operation::Remove)?;
-        let (Node::InboxFile { contract, kind, name }, Role::Employer { user_id, .. }) = (&node, &principal.role)
+        let (Node::InboxFile { contract, kind, name, test }, Role::Employer { user_id, .. }) = (&node, &principal.role)
         else {
             return Err(GatewayError::Unsupported("only your own unprocessed or rejected uploads can be deleted"));
         };
         let contract = self.contract_record(contract).await?;
-        let upload = self.registry.upload_by_name(contract.id, kind, name).await?.ok_or(GatewayError::NotFound)?;
+        let upload =
+            self.registry.upload_by_name(contract.id, kind, name, *test).await?.ok_or(GatewayError::NotFound)?;
         if upload.uploader_user_id != *user_id {
             return Err(GatewayError::Conflict("only the person who uploaded a file may delete it"));
         }
@@ -759,11 +776,12 @@ impl Gateway {
             return Ok(());
         }
         let node = self.node_for(principal, path, Operation::SetStat)?;
-        if let (Node::InboxFile { contract, kind, name }, Some(mtime), Role::Employer { user_id, .. }) =
+        if let (Node::InboxFile { contract, kind, name, test }, Some(mtime), Role::Employer { user_id, .. }) =
             (&node, mtime, &principal.role)
         {
             let contract = self.contract_record(contract).await?;
-            let upload = self.registry.upload_by_name(contract.id, kind, name).await?.ok_or(GatewayError::NotFound)?;
+            let upload =
+                self.registry.upload_by_name(contract.id, kind, name, *test).await?.ok_or(GatewayError::NotFound)?;
             if upload.uploader_user_id != *user_id {
                 return Err(GatewayError::Conflict("only the person who uploaded a file may change it"));
             }

@@ -3,6 +3,7 @@
 //! language (`messages`), writing the reports (`report`), and the workers that apply accepted
 //! files to the registry (`worker`).
 
+pub mod blank_templates;
 pub mod headers;
 pub mod messages;
 pub mod read;

@@ -105,6 +105,7 @@ pub fn json_report(input: &ReportInput<'_>) -> Vec<u8> {
         "schema_version": input.schema_version,
         "sha256": input.upload.sha256,
         "status": input.outcome.as_str(),
+        "test": input.upload.test,
         "processed_at": input.processed_at,
         "language": input.language.as_str(),
         "rows": input.data_rows,
@@ -159,6 +160,17 @@ pub fn xlsx_report(input: &ReportInput<'_>) -> Result<Vec<u8>, rust_xlsxwriter::
     let summary = workbook.add_worksheet();
     summary.set_name(sheet_summary)?;
     summary.write_string_with_format(0, 0, title, &bold)?;
+    if input.upload.test {
+        let banner = Format::new().set_bold().set_font_color(Color::White).set_background_color(Color::RGB(0xC00000));
+        let text = match language {
+            Language::Fr => "TEST — fichier déposé dans test/ : contrôlé comme un vrai envoi, rien n'a été enregistré",
+            Language::Nl => {
+                "TEST — bestand in test/ geplaatst: gecontroleerd zoals een echte zending, er werd niets geregistreerd"
+            }
+            Language::En => "TEST — file sent into test/: checked as a real upload would be, nothing was recorded",
+        };
+        summary.write_string_with_format(0, 1, text, &banner)?;
+    }
     let labels: [(&str, &str, &str); 8] = [
         ("Fichier", "Bestand", "File"),
         ("Contrat", "Contract", "Contract"),

@@ -8,6 +8,7 @@ use time::{Date, Duration};
 
 use crate::domain::{ContractNumber, EnterpriseNumber, Niss};
 
+use super::blank_templates::is_example_marker;
 use super::headers::{Recognition, SUGGESTION_THRESHOLD};
 use super::read::{Cell, Sheet, MAX_CELL_CHARACTERS};
 use super::schema::{Column, ColumnType, Rule, Schema};
@@ -468,6 +469,11 @@ pub fn validate(schema: &Schema, sheet: &Sheet, facts: &RegistryFacts) -> Valida
     let mut data_rows = 0usize;
     for row in &sheet.rows[header_index + 1..] {
         if row.cells.iter().all(|c| cell_text(c).is_none()) {
+            continue;
+        }
+        // The grey example row of a blank template, left in: said, and not read as a person.
+        if row.cells.iter().any(|c| matches!(c, Cell::Text(t) if is_example_marker(t))) {
+            findings.push(Finding::warning(Some(row.number), None, "example-row"));
             continue;
         }
         data_rows += 1;

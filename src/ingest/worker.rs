@@ -13,6 +13,7 @@ use tokio::sync::{watch, Notify};
 use crate::audit::{self, AuditLog};
 use crate::domain::Language;
 use crate::gateway::Clock;
+use crate::layout::Layout;
 use crate::notify::messages;
 use crate::registry::{
     now_seconds, Completion, IngestJob, NewAuditEvent, NewMessage, NewReport, Registry, RegistryChange, RegistryError,
@@ -76,6 +77,7 @@ pub struct IngestSettingsView {
 pub struct Ingestor {
     registry: Registry,
     storage: ObjectStore,
+    layout: Layout,
     schemas: Schemas,
     settings: IngestSettingsView,
     clock: Clock,
@@ -87,6 +89,16 @@ pub struct Ingestor {
 impl std::fmt::Debug for Ingestor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Ingestor({})", self.worker_id)
+    }
+}
+
+/// The suffix of a report's name after the upload's: a test's reports say so in their name,
+/// so that they never take the place of a real upload's of the same name.
+fn report_suffix(upload: &UploadRecord, extension: &str) -> String {
+    if upload.test {
+        format!(".test.report.{extension}")
+    } else {
+        format!(".report.{extension}")
     }
 }
 
@@ -170,6 +182,7 @@ impl Ingestor {
     pub fn new(
         registry: Registry,
         storage: ObjectStore,
+        layout: Layout,
         schemas: Schemas,
         settings: IngestSettingsView,
         clock: Clock,
@@ -177,7 +190,13 @@ impl Ingestor {
     ) -> Self {
         let suffix: u32 = rand::random();
         let worker_id = format!("{}-{suffix:08x}", std::process::id());
-        Self { registry, storage, schemas, settings, clock, audit, worker_id, mail_wakeup: None }
+        Self { registry, storage, layout, schemas, settings, clock, audit, worker_id, mail_wakeup: None }
+    }
+
+    /// Where the upload sits in the virtual tree: its inbox, or the test folder.
+    fn upload_path(&self, upload: &UploadRecord) -> String {
+        let area = if upload.test { &self.layout.test_folder } else { &self.layout.inbox_folder };
+        format!("/{}/{area}/{}/{}", upload.contract, upload.kind, upload.file_name)
     }
 
     /// Wakes the mail deliverer when an upload's result is queued.
@@ -391,6 +410,8 @@ impl Ingestor {
             (None, _) => Outcome::Rejected,
         };
         let changes = match outcome {
+            // A test changes nothing: it only says what the real upload would do.
+            _ if upload.test => Vec::new(),
             Outcome::Accepted if schema.action == Action::AnnualAdjustment => salary_changes,
             Outcome::Accepted => changes(schema, &validation.rows),
             Outcome::Rejected | Outcome::Duplicate | Outcome::Failed => Vec::new(),
@@ -458,8 +479,8 @@ impl Ingestor {
         let xlsx = xlsx_report(&input)?;
         let mut stored: Vec<StoredObject> = Vec::new();
         let mut reports = Vec::new();
-        for (suffix, data) in [(".report.json", json), (".report.xlsx", xlsx)] {
-            match self.store(upload, suffix, data).await {
+        for (suffix, data) in [(report_suffix(upload, "json"), json), (report_suffix(upload, "xlsx"), xlsx)] {
+            match self.store(upload, &suffix, data).await {
                 Ok((report, object)) => {
                     reports.push(report);
                     stored.push(object);
@@ -488,10 +509,17 @@ impl Ingestor {
                 };
                 let message = messages::upload_processed(
                     user.language,
-                    &format!("/{}/inbox/{}/{}", upload.contract, upload.kind, upload.file_name),
+                    &self.upload_path(upload),
                     result,
                     (validation.data_rows as i64, validation.errors() as i64, validation.warnings() as i64),
-                    &format!("/{}/results/{}.report.xlsx", upload.contract, upload.file_name),
+                    &format!(
+                        "/{}/{}/{}{}",
+                        upload.contract,
+                        self.layout.results_folder,
+                        upload.file_name,
+                        report_suffix(upload, "xlsx")
+                    ),
+                    upload.test,
                 );
                 NewMessage {
                     recipient: user.email.to_string(),
@@ -512,7 +540,7 @@ impl Ingestor {
         self.audit.record(NewAuditEvent {
             actor: "ingest".into(),
             action: "ingest".into(),
-            path: Some(format!("/{}/inbox/{}/{}", upload.contract, upload.kind, upload.file_name)),
+            path: Some(self.upload_path(upload)),
             outcome: if outcome == Outcome::Failed { audit::FAILED.into() } else { audit::OK.into() },
             reason: Some(format!(
                 "{} rows {} errors {} warnings {}",

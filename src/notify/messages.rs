@@ -96,8 +96,9 @@ pub fn upload_processed(
     result: UploadResult,
     (rows, errors, warnings): (i64, i64, i64),
     report_path: &str,
+    test: bool,
 ) -> Message {
-    let (subject, verdict, counts, report) = match (language, result) {
+    let (mut subject, mut verdict, counts, report) = match (language, result) {
         (Language::Fr, UploadResult::Accepted) => {
             ("fichier accepté", "a été accepté et enregistré", "lignes", "Rapport")
         }
@@ -142,6 +143,31 @@ pub fn upload_processed(
             ("file already received", "was already received and accepted: nothing changed", "rows", "Report")
         }
     };
+    // A file sent into test/ is only checked: the mail must not read as if it counted.
+    if test {
+        let passed = result == UploadResult::Accepted;
+        (subject, verdict) = match (language, passed) {
+            (Language::Fr, true) => (
+                "TEST : fichier valide",
+                "a passé tous les contrôles. TEST : rien n'a été enregistré ; envoyez-le dans inbox/ pour qu'il compte",
+            ),
+            (Language::Fr, false) => {
+                ("TEST : fichier à corriger", "ne passe pas les contrôles. TEST : rien n'a été enregistré")
+            }
+            (Language::Nl, true) => (
+                "TEST: bestand in orde",
+                "doorstond alle controles. TEST: er werd niets geregistreerd; stuur het naar inbox/ opdat het telt",
+            ),
+            (Language::Nl, false) => {
+                ("TEST: bestand te verbeteren", "doorstaat de controles niet. TEST: er werd niets geregistreerd")
+            }
+            (Language::En, true) => (
+                "TEST: file valid",
+                "passed every check. TEST: nothing was recorded; send it into inbox/ for it to count",
+            ),
+            (Language::En, false) => ("TEST: file to correct", "does not pass the checks. TEST: nothing was recorded"),
+        };
+    }
     let (errors_word, warnings_word) = match language {
         Language::Fr => ("erreurs", "avertissements"),
         Language::Nl => ("fouten", "waarschuwingen"),
@@ -203,6 +229,7 @@ mod tests {
             UploadResult::Rejected,
             (10, 2, 1),
             "/GP-1001/results/a.xlsx.report.xlsx",
+            false,
         );
         assert!(m.subject.contains("rejected"));
         assert!(m.body.contains("10 rows, 2 errors, 1 warnings"));
@@ -213,9 +240,12 @@ mod tests {
             UploadResult::Accepted,
             (1, 0, 0),
             "/GP-1001/results/85073003328.xlsx.report.xlsx",
+            false,
         );
         assert!(!m.body.contains("85073003328") && m.body.contains("85.07.30-***.**.xlsx"), "{}", m.body);
-        let fr = upload_processed(Language::Fr, "/x", UploadResult::Accepted, (1, 0, 0), "/r");
+        let fr = upload_processed(Language::Fr, "/x", UploadResult::Accepted, (1, 0, 0), "/r", false);
         assert!(fr.body.contains("accepté"));
+        let test = upload_processed(Language::Nl, "/x", UploadResult::Accepted, (1, 0, 0), "/r", true);
+        assert!(test.subject.contains("TEST") && test.body.contains("niets geregistreerd"), "{}", test.body);
     }
 }

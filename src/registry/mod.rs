@@ -93,6 +93,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "download_receipts", include_str!("../../migrations/sqlite/0007_download_receipts.sql")),
     (8, "outbox", include_str!("../../migrations/sqlite/0008_outbox.sql")),
     (9, "quotas_retention", include_str!("../../migrations/sqlite/0009_quotas_retention.sql")),
+    (10, "test_uploads", include_str!("../../migrations/sqlite/0010_test_uploads.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/postgres/0001_registry.sql")),
@@ -104,6 +105,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "download_receipts", include_str!("../../migrations/postgres/0007_download_receipts.sql")),
     (8, "outbox", include_str!("../../migrations/postgres/0008_outbox.sql")),
     (9, "quotas_retention", include_str!("../../migrations/postgres/0009_quotas_retention.sql")),
+    (10, "test_uploads", include_str!("../../migrations/postgres/0010_test_uploads.sql")),
 ];
 
 impl Registry {

@@ -68,6 +68,8 @@ pub struct NewUpload {
     pub size: u64,
     pub sha256: String,
     pub object_key: String,
+    /// Sent into the test folder: checked and reported, applied to nothing.
+    pub test: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -92,6 +94,8 @@ pub struct UploadRecord {
     pub processed_at: Option<i64>,
     /// When its stored file was deleted (retention, or its uploader for a rejected one).
     pub file_removed_at: Option<i64>,
+    /// Sent into the test folder: checked and reported, applied to nothing.
+    pub test: bool,
 }
 
 /// Which quota an upload runs into.
@@ -115,7 +119,7 @@ pub struct UploadQuota {
 
 const UPLOAD_SELECT: &str = "SELECT u.id, c.number AS contract, u.kind, u.uploader_user_id, us.login AS uploader,
         u.file_name, u.size, u.sha256, u.object_key, u.status, u.received_at, u.client_mtime,
-        u.data_rows, u.error_count, u.warning_count, u.processed_at, u.file_removed_at
+        u.data_rows, u.error_count, u.warning_count, u.processed_at, u.file_removed_at, u.is_test
      FROM uploads u JOIN contracts c ON c.id = u.contract_id JOIN users us ON us.id = u.uploader_user_id";
 
 fn upload_from_row(row: &AnyRow) -> Result<UploadRecord, RegistryError> {
@@ -138,6 +142,7 @@ fn upload_from_row(row: &AnyRow) -> Result<UploadRecord, RegistryError> {
         warning_count: row.try_get("warning_count")?,
         processed_at: row.try_get("processed_at")?,
         file_removed_at: row.try_get("file_removed_at")?,
+        test: row.try_get::<i64, _>("is_test")? != 0,
     })
 }
 
@@ -209,8 +214,8 @@ impl Registry {
         }
         let row = sqlx::query(
             "INSERT INTO uploads (contract_id, kind, uploader_user_id, file_name, size, sha256, object_key,
-                                  status, received_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', $8) RETURNING id",
+                                  status, received_at, is_test)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'received', $8, $9) RETURNING id",
         )
         .bind(upload.contract_id)
         .bind(upload.kind.as_str())
@@ -220,6 +225,7 @@ impl Registry {
         .bind(&upload.sha256)
         .bind(&upload.object_key)
         .bind(now_seconds())
+        .bind(i64::from(upload.test))
         .fetch_one(&mut *tx)
         .await?;
         let id: i64 = row.try_get(0)?;
@@ -243,40 +249,44 @@ impl Registry {
         upload_from_row(&row)
     }
 
-    /// The newest visible upload of each name in one inbox folder, by name.
+    /// The newest visible upload of each name in one inbox folder (or test folder), by name.
     pub async fn uploads_in_folder(
         &self,
         contract_id: i64,
         kind: &KindName,
+        test: bool,
     ) -> Result<Vec<UploadRecord>, RegistryError> {
         let rows = sqlx::query(sql(
             "WHERE u.id IN (SELECT MAX(id) FROM uploads WHERE contract_id = $1 AND kind = $2 AND status <> 'withdrawn'
-                              AND file_removed_at IS NULL
+                              AND file_removed_at IS NULL AND is_test = $3
                             GROUP BY file_name)
              ORDER BY u.file_name",
         ))
         .bind(contract_id)
         .bind(kind.as_str())
+        .bind(i64::from(test))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(upload_from_row).collect()
     }
 
-    /// The newest visible upload with this name in an inbox folder.
+    /// The newest visible upload with this name in an inbox folder (or test folder).
     pub async fn upload_by_name(
         &self,
         contract_id: i64,
         kind: &KindName,
         name: &FileName,
+        test: bool,
     ) -> Result<Option<UploadRecord>, RegistryError> {
         let row = sqlx::query(sql(
             "WHERE u.contract_id = $1 AND u.kind = $2 AND u.file_name = $3 AND u.status <> 'withdrawn'
-               AND u.file_removed_at IS NULL
+               AND u.file_removed_at IS NULL AND u.is_test = $4
              ORDER BY u.id DESC LIMIT 1",
         ))
         .bind(contract_id)
         .bind(kind.as_str())
         .bind(name.as_str())
+        .bind(i64::from(test))
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(upload_from_row).transpose()

@@ -60,7 +60,7 @@ async fn rclone_lists_downloads_and_uploads_and_exits_cleanly(database: Database
 
     let listed = gateway.rclone(logins::INSCRIPTION, PASSWORD, &["lsf", "gateway:/GP-1001/documents/invoices"]).await;
     check(&listed, "lsf");
-    assert_eq!(stdout(&listed).trim(), "invoice-2026-01.pdf");
+    assert_eq!(stdout(&listed).trim(), "SHA256SUMS\ninvoice-2026-01.pdf");
 
     let downloaded = work.path().join("invoice.pdf");
     let copied = gateway

@@ -36,7 +36,7 @@ async fn a_contract_folder_shows_its_areas_and_kinds_with_honest_permissions(dat
     let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
     let mut areas: Vec<String> = sftp.read_dir("/GP-1001").await.unwrap().map(|e| e.file_name()).collect();
     areas.sort();
-    assert_eq!(areas, vec!["documents", "inbox", "results"]);
+    assert_eq!(areas, vec!["documents", "inbox", "results", "templates", "test"]);
     let kinds: Vec<String> = sftp.read_dir("/GP-1001/inbox").await.unwrap().map(|e| e.file_name()).collect();
     assert!(kinds.contains(&"affiliations".to_string()) && kinds.contains(&"exits".to_string()));
 
@@ -48,7 +48,7 @@ async fn a_contract_folder_shows_its_areas_and_kinds_with_honest_permissions(dat
     assert_eq!(invoice.permissions.unwrap() & 0o222, 0, "documents are read-only");
     let years: Vec<String> =
         sftp.read_dir("/GP-1001/documents/pension-sheets").await.unwrap().map(|e| e.file_name()).collect();
-    assert_eq!(years, vec!["2026"]);
+    assert_eq!(years, vec!["2026", "SHA256SUMS"]);
 
     let reader = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
     let inbox = reader.metadata("/GP-1001/inbox/affiliations").await.unwrap();

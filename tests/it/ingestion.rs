@@ -84,7 +84,7 @@ async fn affiliates(gateway: &TestGateway) -> Vec<pension_gateway::registry::Aff
     gateway.registry().affiliates(contract.id).await.unwrap()
 }
 
-fn python_fixture(args: &[&str]) {
+pub(crate) fn python_fixture(args: &[&str]) {
     let status = std::process::Command::new("python3")
         .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/spreadsheets.py"))
         .args(args)
