@@ -754,6 +754,12 @@ impl Admin {
         mut source: R,
         origin: &Path,
     ) -> Result<PublishOutcome, AdminError> {
+        if file_name.as_str() == crate::vfs::CHECKSUMS_FILE {
+            return Err(AdminError::Invalid(format!(
+                "{}: SHA256SUMS is the checksum list the gateway writes in every documents folder; publish under another name",
+                origin.display()
+            )));
+        }
         let contract_record = self.registry.contract(contract).await?;
         let io_error = |source| AdminError::Io { path: origin.to_path_buf(), source };
         let mut writer = self.storage.create(ObjectKey::for_document(contract, kind)).await?;

@@ -20,6 +20,8 @@ pub enum DemoError {
     Data(#[from] InvalidIdentifier),
     #[error("cannot write the demo documents")]
     Io(#[from] std::io::Error),
+    #[error("cannot write the demo workbooks")]
+    Workbook(#[from] rust_xlsxwriter::XlsxError),
 }
 
 /// The demo's settings: everything under a fresh temporary folder, the rest as configured.
@@ -46,6 +48,10 @@ pub async fn run(settings: Settings) -> Result<(), DemoError> {
     let gateway = application.gateway();
     let admin = Admin::new(gateway.registry().clone(), gateway.storage().clone(), settings.layout.clone(), "demo");
     let accounts = seed(&admin, &settings.data_dir).await?;
+    let workbooks = match settings.ingest.schemas.for_kind("affiliations") {
+        Some(schema) => Some(write_workbooks(schema, &settings.data_dir)?),
+        None => None,
+    };
     drop(gateway);
     let address = application.local_addr();
     println!();
@@ -58,10 +64,76 @@ pub async fn run(settings: Settings) -> Result<(), DemoError> {
     println!();
     println!("Try:  sftp -P {} upload.demo@{}", address.port(), address.ip());
     println!("      (then: ls, cd GP-1001/documents/invoices, get invoice-2026-01.txt, cd /GP-1001/inbox/affiliations, put FILE)");
+    if let Some((valid, with_errors)) = workbooks {
+        let sftp = format!("sftp -P {} upload.demo@{}", address.port(), address.ip());
+        println!();
+        println!("Two affiliations files to send (password of upload.demo above), then fetch their reports:");
+        println!("  echo 'put {} /GP-1001/inbox/affiliations/' | {sftp}", valid.display());
+        println!("  echo 'put {} /GP-1001/inbox/affiliations/' | {sftp}", with_errors.display());
+        println!(
+            "  echo 'get /GP-1001/results/*.report.xlsx {}/' | {sftp}",
+            settings.data_dir.display()
+        );
+        println!("  (or put them into /GP-1001/test/affiliations/ first: checked and reported, nothing recorded)");
+    }
     println!("Stop with Ctrl-C; the demo data folder is deleted on exit.");
     application.run_until(startup::termination_signal()).await;
     let _ = std::fs::remove_dir_all(&settings.data_dir);
     Ok(())
+}
+
+/// A valid affiliations workbook and one with an error in every kind of cell check, with the
+/// schema's French headers, in the demo's data folder.
+fn write_workbooks(
+    schema: &crate::ingest::schema::Schema,
+    data_dir: &std::path::Path,
+) -> Result<(std::path::PathBuf, std::path::PathBuf), DemoError> {
+    let value = |key: &str, person: usize, broken: bool| -> String {
+        let (niss, last, first, birth) =
+            [("85.07.30-033.28", "Dupont", "Marie", "30/07/1985"), ("93.05.18-223.61", "Janssens", "Els", "18/05/1993")]
+                [person % 2];
+        match (key, broken, person) {
+            // A national number whose check digits are wrong, a hire date after the affiliation,
+            // a category the contract does not have.
+            ("niss", true, 0) => "85.07.30-033.29".into(),
+            ("affiliation_date", true, 1) => "01/12/2025".into(),
+            ("category", true, 1) => "CADRES".into(),
+            ("contract_number", ..) => "GP-1001".into(),
+            ("employer_kbo", ..) => "0403.019.261".into(),
+            ("niss", ..) => niss.into(),
+            ("last_name", ..) => last.into(),
+            ("first_name", ..) => first.into(),
+            ("birth_date", ..) => birth.into(),
+            ("gender", ..) => "F".into(),
+            ("language", ..) => if person == 0 { "FR" } else { "NL" }.into(),
+            ("hire_date", ..) => "01/01/2026".into(),
+            ("affiliation_date", ..) => "01/02/2026".into(),
+            ("category", ..) => "EMPLOYES".into(),
+            ("worker_status", ..) => "Employé".into(),
+            ("occupation_rate", ..) => if person == 0 { "100%" } else { "80%" }.into(),
+            ("salary_fte", ..) => "3250,50".into(),
+            ("salary_frequency", ..) => "Mensuel".into(),
+            _ => String::new(),
+        }
+    };
+    let mut paths = Vec::new();
+    for (name, broken) in [("affiliations-valid.xlsx", false), ("affiliations-with-errors.xlsx", true)] {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        let sheet = workbook.add_worksheet();
+        for (col, column) in (0u16..).zip(schema.columns.iter()) {
+            let header = column.fr.first().map(String::as_str).unwrap_or(column.key.as_str());
+            sheet.write_string(0, col, header)?;
+            for person in 0..2 {
+                sheet.write_string(person as u32 + 1, col, value(&column.key, person, broken))?;
+            }
+        }
+        let path = data_dir.join(name);
+        workbook.save(&path)?;
+        paths.push(path);
+    }
+    let with_errors = paths.pop().unwrap_or_default();
+    let valid = paths.pop().unwrap_or_default();
+    Ok((valid, with_errors))
 }
 
 async fn seed(admin: &Admin, data_dir: &std::path::Path) -> Result<Vec<DemoAccount>, DemoError> {
@@ -73,6 +145,9 @@ async fn seed(admin: &Admin, data_dir: &std::path::Path) -> Result<Vec<DemoAccou
     let second = ContractNumber::parse("GP-1002")?;
     admin.add_contract(&org, &first, "Employees' group insurance").await?;
     admin.add_contract(&org, &second, "Workers' group insurance").await?;
+    for contract in [&first, &second] {
+        admin.set_categories(contract, &["EMPLOYES".to_string(), "OUVRIERS".to_string()]).await?;
+    }
 
     let mut accounts = Vec::new();
     let users = [
