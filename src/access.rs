@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::domain::{ContractNumber, Login, Profile};
+use crate::domain::{ContractNumber, Language, Login, Profile};
 use crate::layout::Area;
 use crate::vfs::Node;
 
@@ -13,6 +13,8 @@ use crate::vfs::Node;
 pub struct Principal {
     pub login: Login,
     pub role: Role,
+    /// The language refusals are told in.
+    pub language: Language,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,14 +86,127 @@ pub enum Operation {
 }
 
 /// Why an operation is refused; the message is what the client sees.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
     /// The contract is not in the principal's scope (or does not exist): answered as
     /// "no such file" so that contract numbers cannot be probed.
     #[error("no such file or folder in your access")]
     NotInScope,
     #[error("{0}")]
-    Denied(&'static str),
+    Denied(Denial),
+}
+
+/// Why an operation on a path that exists is refused; said to the user in their language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Denial {
+    NotAFolder,
+    FoldersFixed,
+    UploadsNotReadable,
+    FolderNotFile,
+    SheetStaysWithRequest,
+    ConsultationProfile,
+    DocumentsKept,
+    YearFolderNeeded,
+    TestFolderForOrganisations,
+    InboxForOrganisations,
+    ChecksumsWritten,
+    TemplatesWritten,
+    DocumentsReadOnly,
+    ReportsReadOnly,
+    UsersFileWritten,
+    ReadOnly,
+}
+
+impl Denial {
+    pub fn text(self, language: Language) -> &'static str {
+        use Language::{En, Fr, Nl};
+        match (self, language) {
+            (Denial::NotAFolder, En) => "not a folder",
+            (Denial::NotAFolder, Fr) => "ce n'est pas un dossier",
+            (Denial::NotAFolder, Nl) => "dit is geen map",
+            (Denial::FoldersFixed, En) => "folders are fixed: files go into the existing folders",
+            (Denial::FoldersFixed, Fr) => "les dossiers sont fixes : les fichiers vont dans les dossiers existants",
+            (Denial::FoldersFixed, Nl) => "de mappen liggen vast: bestanden gaan in de bestaande mappen",
+            (Denial::UploadsNotReadable, En) => "uploads cannot be downloaded again: their report is in results/",
+            (Denial::UploadsNotReadable, Fr) => {
+                "un fichier envoyé ne peut pas être retéléchargé : son rapport est dans results/"
+            }
+            (Denial::UploadsNotReadable, Nl) => {
+                "een verzonden bestand kan niet opnieuw gedownload worden: het verslag staat in results/"
+            }
+            (Denial::FolderNotFile, En) => "a folder cannot be opened as a file",
+            (Denial::FolderNotFile, Fr) => "un dossier ne peut pas être ouvert comme un fichier",
+            (Denial::FolderNotFile, Nl) => "een map kan niet als bestand geopend worden",
+            (Denial::SheetStaysWithRequest, En) => "a user sheet already sent stays with its request",
+            (Denial::SheetStaysWithRequest, Fr) => "une fiche utilisateur envoyée reste liée à sa demande",
+            (Denial::SheetStaysWithRequest, Nl) => "een verzonden gebruikersfiche blijft bij haar aanvraag",
+            (Denial::ConsultationProfile, En) => {
+                "your profile is consultation: uploading needs the inscription profile (ask your master user)"
+            }
+            (Denial::ConsultationProfile, Fr) => {
+                "votre profil est consultation : envoyer des fichiers demande le profil inscription (demandez-le à votre master user)"
+            }
+            (Denial::ConsultationProfile, Nl) => {
+                "uw profiel is raadpleging: bestanden versturen vraagt het profiel inschrijving (vraag het aan uw master user)"
+            }
+            (Denial::DocumentsKept, En) => "published documents cannot be deleted",
+            (Denial::DocumentsKept, Fr) => "les documents publiés ne peuvent pas être supprimés",
+            (Denial::DocumentsKept, Nl) => "gepubliceerde documenten kunnen niet verwijderd worden",
+            (Denial::YearFolderNeeded, En) => "documents of this kind go into a year folder, for example 2026/",
+            (Denial::YearFolderNeeded, Fr) => "les documents de ce type vont dans un dossier d'année, par exemple 2026/",
+            (Denial::YearFolderNeeded, Nl) => "documenten van dit type gaan in een jaarmap, bijvoorbeeld 2026/",
+            (Denial::TestFolderForOrganisations, En) => "the test folder is for the organisations' uploads",
+            (Denial::TestFolderForOrganisations, Fr) => "le dossier test est destiné aux envois des organisations",
+            (Denial::TestFolderForOrganisations, Nl) => "de testmap is bestemd voor de zendingen van de organisaties",
+            (Denial::InboxForOrganisations, En) => "inboxes receive the organisations' uploads: publish into documents/",
+            (Denial::InboxForOrganisations, Fr) => {
+                "les inbox reçoivent les envois des organisations : publiez dans documents/"
+            }
+            (Denial::InboxForOrganisations, Nl) => {
+                "de inboxen ontvangen de zendingen van de organisaties: publiceer in documents/"
+            }
+            (Denial::ChecksumsWritten, En) => {
+                "SHA256SUMS is written by the gateway from the hashes recorded at publication"
+            }
+            (Denial::ChecksumsWritten, Fr) => {
+                "SHA256SUMS est écrit par la passerelle à partir des empreintes enregistrées à la publication"
+            }
+            (Denial::ChecksumsWritten, Nl) => {
+                "SHA256SUMS wordt door de gateway geschreven uit de bij de publicatie geregistreerde hashes"
+            }
+            (Denial::TemplatesWritten, En) => {
+                "templates are written by the gateway: fill one in and send it into test/ or inbox/"
+            }
+            (Denial::TemplatesWritten, Fr) => {
+                "les modèles sont écrits par la passerelle : complétez-en un et envoyez-le dans test/ ou inbox/"
+            }
+            (Denial::TemplatesWritten, Nl) => {
+                "de sjablonen worden door de gateway geschreven: vul er een in en stuur het naar test/ of inbox/"
+            }
+            (Denial::DocumentsReadOnly, En) => "documents are published by the insurer and read-only",
+            (Denial::DocumentsReadOnly, Fr) => "les documents sont publiés par l'assureur et en lecture seule",
+            (Denial::DocumentsReadOnly, Nl) => "de documenten worden door de verzekeraar gepubliceerd en zijn alleen-lezen",
+            (Denial::ReportsReadOnly, En) => "reports are written by the gateway and read-only",
+            (Denial::ReportsReadOnly, Fr) => "les rapports sont écrits par la passerelle et en lecture seule",
+            (Denial::ReportsReadOnly, Nl) => "de verslagen worden door de gateway geschreven en zijn alleen-lezen",
+            (Denial::UsersFileWritten, En) => "users.xlsx is written by the gateway: send changes on a user sheet",
+            (Denial::UsersFileWritten, Fr) => {
+                "users.xlsx est écrit par la passerelle : envoyez les changements sur une fiche utilisateur"
+            }
+            (Denial::UsersFileWritten, Nl) => {
+                "users.xlsx wordt door de gateway geschreven: stuur wijzigingen op een gebruikersfiche"
+            }
+            (Denial::ReadOnly, En) => "read-only",
+            (Denial::ReadOnly, Fr) => "en lecture seule",
+            (Denial::ReadOnly, Nl) => "alleen-lezen",
+        }
+    }
+}
+
+impl std::fmt::Display for Denial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.text(Language::En))
+    }
 }
 
 /// The decision table. `Ok(())` means allowed as far as roles and folders go.
@@ -124,8 +239,8 @@ pub fn decide(principal: &Principal, node: &Node, operation: Operation) -> Resul
     match operation {
         Stat => Ok(()),
         List if node.is_folder() => Ok(()),
-        List => Err(Refusal::Denied("not a folder")),
-        ChangeFolders => Err(Refusal::Denied("folders are fixed: files go into the existing folders")),
+        List => Err(Refusal::Denied(Denial::NotAFolder)),
+        ChangeFolders => Err(Refusal::Denied(Denial::FoldersFixed)),
         Read => match node {
             Node::Document { .. }
             | Node::DocumentChecksums { .. }
@@ -134,9 +249,9 @@ pub fn decide(principal: &Principal, node: &Node, operation: Operation) -> Resul
             | Node::AccessFile { .. }
             | Node::AccessRequestFile { .. } => Ok(()),
             Node::InboxFile { .. } => {
-                Err(Refusal::Denied("uploads cannot be downloaded again: their report is in results/"))
+                Err(Refusal::Denied(Denial::UploadsNotReadable))
             }
-            _ => Err(Refusal::Denied("a folder cannot be opened as a file")),
+            _ => Err(Refusal::Denied(Denial::FolderNotFile)),
         },
         Create | Rename | SetStat | Remove => write_decision(principal, node, operation),
     }
@@ -147,39 +262,37 @@ fn write_decision(principal: &Principal, node: &Node, operation: Operation) -> R
         (Role::Employer { master: true, .. }, Node::AccessRequestFile { .. }) if operation != Operation::Remove => {
             Ok(())
         }
-        (_, Node::AccessRequestFile { .. }) => Err(Refusal::Denied("a user sheet already sent stays with its request")),
+        (_, Node::AccessRequestFile { .. }) => Err(Refusal::Denied(Denial::SheetStaysWithRequest)),
         (Role::Employer { profile: Profile::Inscription, .. }, Node::InboxFile { .. }) => Ok(()),
-        (Role::Employer { profile: Profile::Consultation, .. }, Node::InboxFile { .. }) => Err(Refusal::Denied(
-            "your profile is consultation: uploading needs the inscription profile (ask your master user)",
-        )),
+        (Role::Employer { profile: Profile::Consultation, .. }, Node::InboxFile { .. }) => Err(Refusal::Denied(Denial::ConsultationProfile)),
         (Role::Staff { .. }, Node::Document { .. }) if operation == Operation::Remove => {
-            Err(Refusal::Denied("published documents cannot be deleted"))
+            Err(Refusal::Denied(Denial::DocumentsKept))
         }
         (Role::Staff { .. }, Node::Document { .. }) => Ok(()),
         (Role::Staff { .. }, Node::DocumentKindFolder { per_year: true, .. }) => {
-            Err(Refusal::Denied("documents of this kind go into a year folder, for example 2026/"))
+            Err(Refusal::Denied(Denial::YearFolderNeeded))
         }
         (Role::Staff { .. }, Node::InboxFile { test: true, .. }) => {
-            Err(Refusal::Denied("the test folder is for the organisations' uploads"))
+            Err(Refusal::Denied(Denial::TestFolderForOrganisations))
         }
         (Role::Staff { .. }, Node::InboxFile { .. }) => {
-            Err(Refusal::Denied("inboxes receive the organisations' uploads: publish into documents/"))
+            Err(Refusal::Denied(Denial::InboxForOrganisations))
         }
         (_, Node::DocumentChecksums { .. }) => {
-            Err(Refusal::Denied("SHA256SUMS is written by the gateway from the hashes recorded at publication"))
+            Err(Refusal::Denied(Denial::ChecksumsWritten))
         }
         (_, Node::TemplateFile { .. }) => {
-            Err(Refusal::Denied("templates are written by the gateway: fill one in and send it into test/ or inbox/"))
+            Err(Refusal::Denied(Denial::TemplatesWritten))
         }
         (Role::Employer { .. }, Node::Document { .. }) => {
-            Err(Refusal::Denied("documents are published by the insurer and read-only"))
+            Err(Refusal::Denied(Denial::DocumentsReadOnly))
         }
-        (_, Node::ResultFile { .. }) => Err(Refusal::Denied("reports are written by the gateway and read-only")),
+        (_, Node::ResultFile { .. }) => Err(Refusal::Denied(Denial::ReportsReadOnly)),
         (_, Node::AccessFile { .. }) => {
-            Err(Refusal::Denied("users.xlsx is written by the gateway: send changes on a user sheet"))
+            Err(Refusal::Denied(Denial::UsersFileWritten))
         }
-        (_, _) if node.is_folder() => Err(Refusal::Denied("folders are fixed: files go into the existing folders")),
-        (_, _) => Err(Refusal::Denied("read-only")),
+        (_, _) if node.is_folder() => Err(Refusal::Denied(Denial::FoldersFixed)),
+        (_, _) => Err(Refusal::Denied(Denial::ReadOnly)),
     }
 }
 
@@ -191,6 +304,7 @@ mod tests {
 
     fn employer(profile: Profile) -> Principal {
         Principal {
+            language: Language::Fr,
             login: Login::parse("bureau").unwrap(),
             role: Role::Employer {
                 user_id: 1,
@@ -203,7 +317,7 @@ mod tests {
     }
 
     fn staff() -> Principal {
-        Principal { login: Login::parse("insurer").unwrap(), role: Role::Staff { staff_id: 1 } }
+        Principal { login: Login::parse("insurer").unwrap(), role: Role::Staff { staff_id: 1 }, language: Language::En }
     }
 
     fn node(path: &str) -> Node {

@@ -182,6 +182,7 @@ impl Gateway {
 
     /// The principal of an authenticated account, with its contracts resolved now.
     pub async fn principal(&self, account: AccountRef, login: Login) -> Result<Principal, GatewayError> {
+        let mut language = crate::domain::Language::En;
         let role = match account {
             AccountRef::Staff { id } => Role::Staff { staff_id: id },
             AccountRef::User { id, organisation_id } => {
@@ -192,10 +193,11 @@ impl Gateway {
                     }
                     Scope::Contracts(list) => list.iter().cloned().collect(),
                 };
+                language = user.language;
                 Role::Employer { user_id: id, organisation_id, profile: user.profile, master: user.master, contracts }
             }
         };
-        Ok(Principal { login, role })
+        Ok(Principal { login, role, language })
     }
 
     async fn verify_password_bounded(&self, password: String, hash: Option<String>) -> bool {

@@ -7,7 +7,7 @@ use crate::registry::now_seconds;
 use crate::vfs::Node;
 
 use super::transfers::HeldUploads;
-use super::{Gateway, GatewayError};
+use super::{Gateway, GatewayError, Unsupported};
 
 /// Attributes shown for a file or folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -237,7 +237,7 @@ impl Gateway {
             | Node::InboxFile { .. }
             | Node::ResultFile { .. }
             | Node::AccessFile { .. }
-            | Node::AccessRequestFile { .. } => return Err(GatewayError::Unsupported("not a folder")),
+            | Node::AccessRequestFile { .. } => return Err(GatewayError::Unsupported(Unsupported::NotAFolder)),
         };
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         entries.dedup_by(|later, earlier| later.name == earlier.name);

@@ -9,7 +9,7 @@ use crate::domain::{ContractNumber, FileName, KindName, Language};
 use crate::ingest::blank_templates::{self, TemplateContext};
 use crate::ingest::schema::Schema;
 
-use super::{Gateway, GatewayError};
+use super::{Conflict, Gateway, GatewayError};
 
 impl Gateway {
     /// The languages whose template names the principal sees: its own; staff see all three.
@@ -86,7 +86,7 @@ impl Gateway {
         };
         let bytes = blank_templates::build(schema, language, &context).map_err(|error| {
             tracing::error!(error = %error, kind = %schema.kind, "cannot write a blank template");
-            GatewayError::Conflict("the template cannot be made right now")
+            GatewayError::Conflict(Conflict::TemplateUnavailable)
         })?;
         Ok(Bytes::from(bytes))
     }

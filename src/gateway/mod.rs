@@ -7,6 +7,7 @@
 mod authentication;
 mod folders;
 mod generated_files;
+mod reasons;
 mod transfers;
 mod users_workbook;
 
@@ -18,7 +19,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::access::{Principal, Refusal};
 use crate::audit::AuditLog;
-use crate::domain::RemotePathError;
+use crate::domain::{Language, RemotePathError};
 use crate::ingest::reader_process::ReaderProcess;
 use crate::ingest::schema::Schemas;
 use crate::layout::Layout;
@@ -26,6 +27,7 @@ use crate::registry::{NewAuditEvent, Registry, RegistryError};
 use crate::storage::{ObjectStore, StorageError};
 
 pub use folders::{Entry, EntryAttributes};
+pub use reasons::{Conflict, Unsupported};
 pub use transfers::{
     Download, HeldUploads, Quota, SizeLimit, SizeLimitReason, Upload, UploadDestination, UploadOutcome,
 };
@@ -40,9 +42,9 @@ pub enum GatewayError {
     #[error("{0}")]
     Refused(#[from] Refusal),
     #[error("{0}")]
-    Unsupported(&'static str),
+    Unsupported(Unsupported),
     #[error("{0}")]
-    Conflict(&'static str),
+    Conflict(Conflict),
     #[error("storage is unavailable, try again later")]
     Storage(#[from] StorageError),
     #[error("the registry is unavailable, try again later")]
@@ -61,18 +63,96 @@ pub enum GatewayError {
 }
 
 fn quota_message(quota: transfers::Quota, remaining: u64) -> String {
+    quota_text(quota, remaining, Language::En)
+}
+
+fn quota_text(quota: transfers::Quota, remaining: u64, language: Language) -> String {
     let left = human_bytes(remaining);
-    match quota {
-        transfers::Quota::Organisation => {
+    match (quota, language) {
+        (transfers::Quota::Organisation, Language::En) => {
             format!("your organisation's storage quota is used up: {left} left (rejected uploads you delete free it)")
         }
-        transfers::Quota::UserDaily => {
+        (transfers::Quota::Organisation, Language::Fr) => format!(
+            "le quota de stockage de votre organisation est épuisé : il reste {left} (supprimer vos envois refusés en libère)"
+        ),
+        (transfers::Quota::Organisation, Language::Nl) => format!(
+            "het opslagquotum van uw organisatie is op: er blijft {left} over (uw geweigerde zendingen verwijderen maakt ruimte vrij)"
+        ),
+        (transfers::Quota::UserDaily, Language::En) => {
             format!("your upload volume for today is used up: {left} left until midnight UTC")
+        }
+        (transfers::Quota::UserDaily, Language::Fr) => {
+            format!("votre volume d'envoi du jour est épuisé : il reste {left} jusqu'à minuit UTC")
+        }
+        (transfers::Quota::UserDaily, Language::Nl) => {
+            format!("uw verzendvolume voor vandaag is op: er blijft {left} over tot middernacht UTC")
         }
     }
 }
 
-/// `1.5 GiB`, `12 MiB`, `300 KiB`, `0 bytes`.
+impl GatewayError {
+    /// What the client is told, in the user's language; causes stay in the log.
+    pub fn message(&self, language: Language) -> String {
+        use Language::{En, Fr, Nl};
+        let text = |en: &str, fr: &str, nl: &str| -> String {
+            match language {
+                En => en,
+                Fr => fr,
+                Nl => nl,
+            }
+            .to_string()
+        };
+        match self {
+            GatewayError::InvalidPath(RemotePathError::EscapesRoot) => {
+                text("the path leaves the root folder", "le chemin sort du dossier racine", "het pad verlaat de hoofdmap")
+            }
+            GatewayError::InvalidPath(_) => text(
+                "this path is not valid: use letters, digits, '.', '-' and '_'",
+                "ce chemin n'est pas valable : utilisez des lettres, des chiffres, '.', '-' et '_'",
+                "dit pad is ongeldig: gebruik letters, cijfers, '.', '-' en '_'",
+            ),
+            GatewayError::NotFound | GatewayError::Refused(Refusal::NotInScope) => text(
+                "no such file or folder in your access",
+                "aucun fichier ou dossier de ce nom dans votre accès",
+                "geen bestand of map met deze naam in uw toegang",
+            ),
+            GatewayError::Refused(Refusal::Denied(denial)) => denial.text(language).to_string(),
+            GatewayError::Unsupported(reason) => reason.text(language).to_string(),
+            GatewayError::Conflict(reason) => reason.text(language).to_string(),
+            GatewayError::Storage(_) => text(
+                "storage is unavailable, try again later",
+                "le stockage est indisponible, réessayez plus tard",
+                "de opslag is niet beschikbaar, probeer later opnieuw",
+            ),
+            GatewayError::Registry(_) => text(
+                "the registry is unavailable, try again later",
+                "le registre est indisponible, réessayez plus tard",
+                "het register is niet beschikbaar, probeer later opnieuw",
+            ),
+            GatewayError::Reader(_) | GatewayError::NoSheetSchema => text(
+                "the file cannot be checked now, try again later",
+                "le fichier ne peut pas être contrôlé maintenant, réessayez plus tard",
+                "het bestand kan nu niet gecontroleerd worden, probeer later opnieuw",
+            ),
+            GatewayError::TooLarge { limit } => {
+                let mib = limit / (1024 * 1024);
+                match language {
+                    En => format!("the file is larger than {mib} MiB, the most this folder accepts"),
+                    Fr => format!("le fichier dépasse {mib} Mio, le maximum que ce dossier accepte"),
+                    Nl => format!("het bestand is groter dan {mib} MiB, het maximum dat deze map aanvaardt"),
+                }
+            }
+            GatewayError::Quota { quota, remaining } => quota_text(*quota, *remaining, language),
+            GatewayError::StorageFull => text(
+                "the server's storage is nearly full: uploads are refused for now, try again later",
+                "le stockage du serveur est presque plein : les envois sont refusés pour l'instant, réessayez plus tard",
+                "de opslag van de server is bijna vol: zendingen worden voorlopig geweigerd, probeer later opnieuw",
+            ),
+        }
+    }
+}
+
+/// `1.5 GiB`, `12 MiB`, `300 KiB`, `0 B`: the same in every language.
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
     for (unit, size) in UNITS {
@@ -80,7 +160,7 @@ pub fn human_bytes(bytes: u64) -> String {
             return format!("{:.1} {unit}", bytes as f64 / size as f64).replace(".0 ", " ");
         }
     }
-    format!("{bytes} bytes")
+    format!("{bytes} B")
 }
 
 impl From<crate::user_sheets::SheetCheckError> for GatewayError {

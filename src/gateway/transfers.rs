@@ -15,7 +15,7 @@ use crate::storage::{ObjectKey, ObjectReader, ObjectWriter, StagedObject};
 use crate::vfs::Node;
 
 use super::folders::{Entry, EntryAttributes};
-use super::{Gateway, GatewayError, SessionContext};
+use super::{Gateway, Conflict, GatewayError, Unsupported, SessionContext};
 
 /// At most this many temporary-named uploads wait for their rename in one session.
 const MAX_HELD_UPLOADS: usize = 256;
@@ -376,7 +376,7 @@ impl Gateway {
                     processed(crate::user_sheets::MAX_SHEET_BYTES),
                 )
             }
-            _ => return Err(GatewayError::Unsupported("cannot write here")),
+            _ => return Err(GatewayError::Unsupported(Unsupported::CannotWriteHere)),
         };
         if let Some(free) = self.storage.short_of_space()? {
             tracing::error!(
@@ -424,7 +424,7 @@ impl Gateway {
         }
         match self.registry.upload_by_name(contract_id, kind, name, test).await? {
             Some(upload) if upload.uploader_user_id != user_id => {
-                Err(GatewayError::Conflict("a file of this name was uploaded by someone else: choose another name"))
+                Err(GatewayError::Conflict(Conflict::NameOfAnotherUploader))
             }
             _ => Ok(()),
         }
@@ -448,11 +448,9 @@ impl Gateway {
         } else if is_temporary {
             let in_memory: u64 = held.held.values().map(|h| h.staged.bytes_in_memory()).sum();
             if held.held.len() >= MAX_HELD_UPLOADS && !held.held.contains_key(&path) {
-                Err(GatewayError::Conflict("too many unfinished temporary files in this session"))
+                Err(GatewayError::Conflict(Conflict::TooManyHeldFiles))
             } else if in_memory + staged.bytes_in_memory() > MAX_HELD_MEMORY {
-                Err(GatewayError::Conflict(
-                    "too many unfinished temporary files in this session: rename them before sending more",
-                ))
+                Err(GatewayError::Conflict(Conflict::TooManyHeldFiles))
             } else {
                 held.held.insert(path.clone(), HeldUpload { destination: destination.0, staged, mtime: now_seconds() });
                 Ok(UploadOutcome::Held)
@@ -666,7 +664,7 @@ impl Gateway {
         let from_node = self.node_for(principal, from, Operation::Rename)?;
         self.node_for(principal, to, Operation::Rename)?;
         if !same_folder(from, to) {
-            return Err(GatewayError::Unsupported("files can only be renamed within their folder"));
+            return Err(GatewayError::Unsupported(Unsupported::RenameWithinFolder));
         }
         if let (Some(pending), Some(new_name)) = (held.held.get(from), to.file_name()) {
             if let (Destination::Inbox { contract_id, kind, uploader_user_id, test, .. }, false) =
@@ -686,18 +684,18 @@ impl Gateway {
         let (Node::InboxFile { contract, kind, name, test }, Role::Employer { user_id, .. }) =
             (&from_node, &principal.role)
         else {
-            return Err(GatewayError::Unsupported("published documents cannot be renamed"));
+            return Err(GatewayError::Unsupported(Unsupported::DocumentsNotRenamed));
         };
         let contract = self.contract_record(contract).await?;
         let upload =
             self.registry.upload_by_name(contract.id, kind, name, *test).await?.ok_or(GatewayError::NotFound)?;
         if upload.uploader_user_id != *user_id {
-            return Err(GatewayError::Conflict("only the person who uploaded a file may rename it"));
+            return Err(GatewayError::Conflict(Conflict::OnlyUploaderRenames));
         }
         let new_name = to.file_name().ok_or(GatewayError::NotFound)?;
         self.refuse_name_of_another_uploader(contract.id, kind, new_name, *test, *user_id).await?;
         if !self.registry.rename_upload(upload.id, new_name).await? {
-            return Err(GatewayError::Conflict("this upload is already being processed"));
+            return Err(GatewayError::Conflict(Conflict::BeingProcessed));
         }
         Ok(())
     }
@@ -730,13 +728,13 @@ impl Gateway {
         let node = self.node_for(principal, path, Operation::Remove)?;
         let (Node::InboxFile { contract, kind, name, test }, Role::Employer { user_id, .. }) = (&node, &principal.role)
         else {
-            return Err(GatewayError::Unsupported("only your own unprocessed or rejected uploads can be deleted"));
+            return Err(GatewayError::Unsupported(Unsupported::OnlyOwnUploadsDeleted));
         };
         let contract = self.contract_record(contract).await?;
         let upload =
             self.registry.upload_by_name(contract.id, kind, name, *test).await?.ok_or(GatewayError::NotFound)?;
         if upload.uploader_user_id != *user_id {
-            return Err(GatewayError::Conflict("only the person who uploaded a file may delete it"));
+            return Err(GatewayError::Conflict(Conflict::OnlyUploaderDeletes));
         }
         use crate::registry::UploadStatus;
         let removed = match upload.status {
@@ -748,14 +746,12 @@ impl Gateway {
                     .await?
             }
             UploadStatus::Accepted | UploadStatus::Duplicate => {
-                return Err(GatewayError::Conflict(
-                    "an accepted upload is kept as the record of what entered the registry",
-                ))
+                return Err(GatewayError::Conflict(Conflict::AcceptedKept))
             }
             UploadStatus::Processing | UploadStatus::Withdrawn => false,
         };
         if !removed {
-            return Err(GatewayError::Conflict("this upload is already being processed and cannot be deleted"));
+            return Err(GatewayError::Conflict(Conflict::BeingProcessedNotDeleted));
         }
         self.storage.delete(&ObjectKey::from_stored(&upload.object_key)?).await?;
         Ok(())
@@ -783,7 +779,7 @@ impl Gateway {
             let upload =
                 self.registry.upload_by_name(contract.id, kind, name, *test).await?.ok_or(GatewayError::NotFound)?;
             if upload.uploader_user_id != *user_id {
-                return Err(GatewayError::Conflict("only the person who uploaded a file may change it"));
+                return Err(GatewayError::Conflict(Conflict::OnlyUploaderChanges));
             }
             self.registry.set_upload_client_mtime(upload.id, mtime).await?;
         }

@@ -8,7 +8,7 @@ use crate::access::Principal;
 use crate::domain::{AccountStatus, Language};
 use crate::registry::format_date;
 
-use super::{Gateway, GatewayError};
+use super::{Conflict, Gateway, GatewayError};
 
 impl Gateway {
     /// The workbook for the principal's organisation.
@@ -93,7 +93,7 @@ impl Gateway {
         };
         let bytes = build().map_err(|error| {
             tracing::error!(error = %error, "cannot write users.xlsx");
-            GatewayError::Conflict("users.xlsx cannot be made right now")
+            GatewayError::Conflict(Conflict::UsersFileUnavailable)
         })?;
         Ok(Bytes::from(bytes))
     }

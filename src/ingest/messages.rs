@@ -71,6 +71,27 @@ fn template(code: &str, language: Language) -> &'static str {
         ("invalid-value", En) => "Invalid value: {detail}",
         ("invalid-value", Fr) => "Valeur invalide : {detail}",
         ("invalid-value", Nl) => "Ongeldige waarde: {detail}",
+        ("invalid-value-niss", En) => "Not a valid national register number: 11 digits (dots and dashes allowed) whose last two check the first nine; check it against the identity card",
+        ("invalid-value-niss", Fr) => "Pas un numéro de registre national valable : 11 chiffres (points et tirets permis) dont les deux derniers contrôlent les neuf premiers ; vérifiez-le sur la carte d'identité",
+        ("invalid-value-niss", Nl) => "Geen geldig rijksregisternummer: 11 cijfers (punten en streepjes mogen) waarvan de laatste twee de eerste negen controleren; kijk het na op de identiteitskaart",
+        ("invalid-value-enterprise", En) => "Not a valid enterprise number: 10 digits starting with 0 or 1 (BE 0403.019.261), with valid check digits",
+        ("invalid-value-enterprise", Fr) => "Pas un numéro d'entreprise valable : 10 chiffres commençant par 0 ou 1 (BE 0403.019.261), chiffres de contrôle corrects",
+        ("invalid-value-enterprise", Nl) => "Geen geldig ondernemingsnummer: 10 cijfers die met 0 of 1 beginnen (BE 0403.019.261), met juiste controlecijfers",
+        ("invalid-value-contract", En) => "Not a contract number such as GP-1001",
+        ("invalid-value-contract", Fr) => "Pas un numéro de contrat comme GP-1001",
+        ("invalid-value-contract", Nl) => "Geen contractnummer zoals GP-1001",
+        ("invalid-value-login", En) => "Not a valid login: 2 to 64 letters, digits, '.', '-' or '_', starting with a letter or digit",
+        ("invalid-value-login", Fr) => "Pas un identifiant valable : 2 à 64 lettres, chiffres, '.', '-' ou '_', commençant par une lettre ou un chiffre",
+        ("invalid-value-login", Nl) => "Geen geldige gebruikersnaam: 2 tot 64 letters, cijfers, '.', '-' of '_', beginnend met een letter of cijfer",
+        ("invalid-value-email", En) => "Not an e-mail address",
+        ("invalid-value-email", Fr) => "Pas une adresse e-mail",
+        ("invalid-value-email", Nl) => "Geen e-mailadres",
+        ("invalid-value-contracts", En) => "Give ALL or contract numbers separated by ; or , (GP-1001;GP-1002)",
+        ("invalid-value-contracts", Fr) => "Indiquez ALL ou des numéros de contrat séparés par ; ou , (GP-1001;GP-1002)",
+        ("invalid-value-contracts", Nl) => "Geef ALL of contractnummers gescheiden door ; of , (GP-1001;GP-1002)",
+        ("invalid-value-public-key", En) => "Not an OpenSSH public key line (ssh-ed25519 AAAA… comment)",
+        ("invalid-value-public-key", Fr) => "Pas une ligne de clé publique OpenSSH (ssh-ed25519 AAAA… commentaire)",
+        ("invalid-value-public-key", Nl) => "Geen OpenSSH-publieke-sleutelregel (ssh-ed25519 AAAA… commentaar)",
         ("invalid-date", En) => "Not a date: write DD/MM/YYYY or YYYY-MM-DD, or use a date cell",
         ("invalid-date", Fr) => "Pas une date : écrivez JJ/MM/AAAA ou AAAA-MM-JJ, ou utilisez une cellule date",
         ("invalid-date", Nl) => "Geen datum: schrijf DD/MM/JJJJ of JJJJ-MM-DD, of gebruik een datumcel",
@@ -181,9 +202,13 @@ fn template(code: &str, language: Language) -> &'static str {
 
 /// The message of `code` in `language`, with its parameters filled in.
 pub fn render(code: &str, language: Language, params: &[(&'static str, String)]) -> String {
-    let suggested = code == "missing-column" && params.iter().any(|(name, _)| *name == "suggestion");
-    let chosen = if suggested { "missing-column-suggested" } else { code };
-    let mut text = template(chosen, language).replace("{code}", code);
+    let param = |wanted: &str| params.iter().find(|(name, _)| *name == wanted).map(|(_, value)| value.as_str());
+    let chosen = match (code, param("suggestion"), param("shape")) {
+        ("missing-column", Some(_), _) => "missing-column-suggested".to_string(),
+        ("invalid-value", _, Some(shape)) => format!("invalid-value-{shape}"),
+        _ => code.to_string(),
+    };
+    let mut text = template(&chosen, language).replace("{code}", code);
     for (name, value) in params {
         text = text.replace(&format!("{{{name}}}"), value);
     }
@@ -203,5 +228,15 @@ mod tests {
         );
         assert!(render("duplicate-in-file", Language::Fr, &params).contains("ligne 7"));
         assert!(render("duplicate-in-file", Language::Nl, &params).contains("rij 7"));
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_shape_is_explained_in_the_language_without_english_details() {
+        let params = [("detail", "check digits do not match: verify the number".to_string()), ("shape", "niss".into())];
+        let fr = render("invalid-value", Language::Fr, &params);
+        assert!(fr.starts_with("Pas un numéro de registre national valable") && !fr.contains("check digits"), "{fr}");
+        assert!(render("invalid-value", Language::Nl, &params).contains("rijksregisternummer"));
+        // Without a shape the detail is shown as it is.
+        assert!(render("invalid-value", Language::En, &params[..1]).contains("check digits"));
     }
 }

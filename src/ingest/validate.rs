@@ -343,19 +343,23 @@ fn parse_decimal(text: &str, decimals: u32) -> Option<i64> {
 fn convert(column: &Column, cell: &Cell) -> Result<Option<Value>, Finding> {
     let key = Some(column.key.as_str());
     let invalid = |detail: String| Finding::error(None, key, "invalid-value").with("detail", detail);
+    // The domain's reason is English: the report names what the value should look like instead.
+    let invalid_as = |shape: &'static str| {
+        move |e: crate::domain::InvalidIdentifier| invalid(e.why).with("shape", shape)
+    };
     let Some(text) = cell_text(cell) else {
         return Ok(None);
     };
     let value = match &column.column_type {
         ColumnType::Text => Value::Text(text),
         ColumnType::Code => Value::Text(text.to_uppercase()),
-        ColumnType::ContractNumber => Value::Contract(ContractNumber::parse(&text).map_err(|e| invalid(e.why))?),
+        ColumnType::ContractNumber => Value::Contract(ContractNumber::parse(&text).map_err(invalid_as("contract"))?),
         ColumnType::EnterpriseNumber => {
             let text = match cell {
                 Cell::Number(_) if text.len() < 10 => format!("{text:0>10}"),
                 _ => text,
             };
-            Value::Enterprise(EnterpriseNumber::parse(&text).map_err(|e| invalid(e.why))?)
+            Value::Enterprise(EnterpriseNumber::parse(&text).map_err(invalid_as("enterprise"))?)
         }
         ColumnType::Niss => {
             // A number cell loses leading zeros: pad back to 11 digits.
@@ -363,7 +367,7 @@ fn convert(column: &Column, cell: &Cell) -> Result<Option<Value>, Finding> {
                 Cell::Number(_) if text.len() < 11 => format!("{text:0>11}"),
                 _ => text,
             };
-            Value::Niss(Niss::parse(&text).map_err(|e| invalid(e.why))?)
+            Value::Niss(Niss::parse(&text).map_err(invalid_as("niss"))?)
         }
         ColumnType::Date => match cell {
             Cell::Date(date) => Value::Date(*date),
@@ -395,12 +399,12 @@ fn convert(column: &Column, cell: &Cell) -> Result<Option<Value>, Finding> {
             };
             Value::Rate(per_ten_thousand)
         }
-        ColumnType::Login => Value::Login(crate::domain::Login::parse(&text).map_err(|e| invalid(e.why))?),
-        ColumnType::Email => Value::Email(crate::domain::EmailAddress::parse(&text).map_err(|e| invalid(e.why))?),
-        ColumnType::Contracts => Value::Contracts(crate::domain::Scope::parse(&text).map_err(|e| invalid(e.why))?),
+        ColumnType::Login => Value::Login(crate::domain::Login::parse(&text).map_err(invalid_as("login"))?),
+        ColumnType::Email => Value::Email(crate::domain::EmailAddress::parse(&text).map_err(invalid_as("email"))?),
+        ColumnType::Contracts => Value::Contracts(crate::domain::Scope::parse(&text).map_err(invalid_as("contracts"))?),
         ColumnType::PublicKey => {
             russh::keys::PublicKey::from_openssh(&text)
-                .map_err(|_| invalid("not an OpenSSH public key line".into()))?;
+                .map_err(|_| invalid("not an OpenSSH public key line".into()).with("shape", "public-key"))?;
             Value::PublicKey(text)
         }
         ColumnType::Enum(values) => {

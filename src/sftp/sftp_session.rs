@@ -22,13 +22,14 @@ use crate::access::{decide, Operation, Principal};
 use crate::audit;
 use crate::domain::RemotePath;
 use crate::gateway::{
+    Conflict, Unsupported,
     Entry, EntryAttributes, Gateway, GatewayError, HeldUploads, SessionContext, SizeLimit, UploadDestination,
 };
 use crate::storage::{ObjectWriter, StagedObject};
 use crate::vfs::Node;
 
 use super::open_handles::{OpenHandle, OpenHandles};
-use super::status::status_of;
+use super::status::{status_of, EdgeRefusal};
 
 /// Largest READ or WRITE payload, as advertised in `limits@openssh.com`.
 pub const MAX_DATA_LEN: u32 = 255 * 1024;
@@ -177,8 +178,13 @@ impl Session {
     }
 
     fn send_error(&self, id: u32, error: &GatewayError) {
-        let (code, message) = status_of(error);
+        let (code, message) = status_of(error, self.principal().language);
         self.send_status(id, code, &message);
+    }
+
+    fn send_refusal(&self, id: u32, refusal: EdgeRefusal) {
+        let (code, message) = refusal.status(self.principal().language);
+        self.send_status(id, code, message);
     }
 
     /// DATA is the hot path: encoded by hand with a single copy of the payload. `reserved`
@@ -555,7 +561,7 @@ async fn run_upload(
                     session.send_error(id, error);
                     session.release(len);
                 } else if offset.saturating_add(len as u64) > session.max_upload_bytes {
-                    let error = GatewayError::Conflict("the file is larger than an upload may be");
+                    let error = GatewayError::Conflict(Conflict::LargerThanAnUpload);
                     session.send_error(id, &error);
                     session.release(len);
                     failure = Some(error);
@@ -604,9 +610,7 @@ async fn run_upload(
                     pending_bytes += len;
                     pending.insert(offset, (id, data));
                 } else {
-                    let error = GatewayError::Unsupported(
-                        "uploads are written from start to end: rewriting or skipping bytes is not supported",
-                    );
+                    let error = GatewayError::Unsupported(Unsupported::WriteInOrder);
                     session.send_error(id, &error);
                     session.release(len);
                     failure = Some(error);
@@ -620,7 +624,7 @@ async fn run_upload(
                         "the file was closed before this part could be written",
                     );
                     session.release(data.len());
-                    failure.get_or_insert(GatewayError::Conflict("the upload has a gap: some parts never arrived"));
+                    failure.get_or_insert(GatewayError::Conflict(Conflict::UploadGap));
                 }
                 let result = match failure {
                     Some(error) => Err(error),
@@ -669,7 +673,7 @@ async fn run_ordered(session: Arc<Session>, mut queue: mpsc::UnboundedReceiver<O
                         | Packet::Lstat(_)
                 );
                 if acts_on_files && !session.refresh_principal().await {
-                    session.send_status(id, StatusCode::PermissionDenied, "your access has ended");
+                    session.send_refusal(id, EdgeRefusal::AccessEnded);
                 } else {
                     handle_ordered(&session, packet, &mut held).await;
                 }
@@ -759,7 +763,7 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
             }
         }
         Packet::OpenDir(request) if session.draining.load(Ordering::Acquire) => {
-            session.send_status(request.id, StatusCode::Failure, "the server is shutting down: try again in a moment")
+            session.send_refusal(request.id, EdgeRefusal::ShuttingDown)
         }
         Packet::OpenDir(request) => {
             let result = match session.resolve("list", &request.path) {
@@ -771,7 +775,7 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
                     let inserted = session.handles().insert(OpenHandle::Folder { entries: VecDeque::from(entries) });
                     match inserted {
                         Ok(handle) => session.send(Packet::Handle(Handle { id: request.id, handle })),
-                        Err(_) => session.send_status(request.id, StatusCode::Failure, "too many open files"),
+                        Err(_) => session.send_refusal(request.id, EdgeRefusal::TooManyOpenFiles),
                     }
                 }
                 Err(error) => session.send_error(request.id, &error),
@@ -807,7 +811,7 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
         Packet::SetStat(request) => {
             let result = match session.resolve("setstat", &request.path) {
                 Ok(_) if request.attrs.size.is_some() => {
-                    Err(GatewayError::Unsupported("changing the size of a file is not supported"))
+                    Err(GatewayError::Unsupported(Unsupported::NoResize))
                 }
                 Ok(path) => gateway.set_times(principal, &path, request.attrs.mtime.map(i64::from), held).await,
                 Err(error) => Err(error),
@@ -817,10 +821,10 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
         Packet::FSetStat(request) => {
             let result = match session.handles().get(&request.handle) {
                 Some(OpenHandle::Upload { .. }) if request.attrs.size.is_some() => {
-                    Err(GatewayError::Unsupported("changing the size of a file is not supported"))
+                    Err(GatewayError::Unsupported(Unsupported::NoResize))
                 }
                 Some(OpenHandle::Upload { .. }) => Ok(()),
-                Some(_) => Err(GatewayError::Refused(crate::access::Refusal::Denied("read-only"))),
+                Some(_) => Err(GatewayError::Refused(crate::access::Refusal::Denied(crate::access::Denial::ReadOnly))),
                 None => Err(GatewayError::NotFound),
             };
             reply_unit(session, request.id, result);
@@ -828,7 +832,7 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
         Packet::MkDir(request) => change_folders(session, request.id, "mkdir", &request.path),
         Packet::RmDir(request) => change_folders(session, request.id, "rmdir", &request.path),
         Packet::ReadLink(request) => {
-            session.send_status(request.id, StatusCode::OpUnsupported, "links are not supported")
+            session.send_refusal(request.id, EdgeRefusal::LinksUnsupported)
         }
         Packet::Symlink(request) => {
             session.gateway.audit_event(
@@ -839,7 +843,7 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
                 audit::REFUSED,
                 Some("links are not supported".into()),
             );
-            session.send_status(request.id, StatusCode::OpUnsupported, "links are not supported")
+            session.send_refusal(request.id, EdgeRefusal::LinksUnsupported)
         }
         Packet::Extended(request) => match request.request.as_str() {
             "limits@openssh.com" => {
@@ -903,11 +907,9 @@ fn change_folders(session: &Session, id: u32, action: &str, raw: &str) {
         let node = Node::route(session.gateway.layout(), &path).map_err(|_| GatewayError::NotFound);
         let refusal = match node {
             Ok(node) => decide(&session.principal(), &node, Operation::ChangeFolders).err().map(GatewayError::from),
-            Err(_) => Some(GatewayError::Refused(crate::access::Refusal::Denied(
-                "folders are fixed: files go into the existing folders",
-            ))),
+            Err(_) => Some(GatewayError::Refused(crate::access::Refusal::Denied(crate::access::Denial::FoldersFixed))),
         };
-        let error = refusal.unwrap_or(GatewayError::Unsupported("folders are fixed"));
+        let error = refusal.unwrap_or(GatewayError::Unsupported(Unsupported::FoldersFixed));
         session.gateway.audit_event(
             Some(&*session.principal()),
             &session.context,
@@ -923,10 +925,10 @@ fn change_folders(session: &Session, id: u32, action: &str, raw: &str) {
 
 async fn open(session: &Arc<Session>, id: u32, raw: &str, flags: OpenFlags) {
     if session.draining.load(Ordering::Acquire) {
-        return session.send_status(id, StatusCode::Failure, "the server is shutting down: try again in a moment");
+        return session.send_refusal(id, EdgeRefusal::ShuttingDown);
     }
     if session.handles().is_full() {
-        return session.send_status(id, StatusCode::Failure, "too many open files in this session");
+        return session.send_refusal(id, EdgeRefusal::TooManyOpenFiles);
     }
     let path = match session.resolve("open", raw) {
         Ok(path) => path,
@@ -936,7 +938,7 @@ async fn open(session: &Arc<Session>, id: u32, raw: &str, flags: OpenFlags) {
     let handle = if flags.contains(OpenFlags::WRITE) || flags.contains(OpenFlags::APPEND) {
         if flags.contains(OpenFlags::APPEND) {
             return session
-                .send_error(id, &GatewayError::Unsupported("appending is not supported: upload the whole file again"));
+                .send_error(id, &GatewayError::Unsupported(Unsupported::NoAppend));
         }
         match gateway.begin_upload(&session.principal(), &path, &session.context).await {
             Ok(upload) => {
@@ -959,7 +961,7 @@ async fn open(session: &Arc<Session>, id: u32, raw: &str, flags: OpenFlags) {
     let inserted = session.handles().insert(handle);
     match inserted {
         Ok(handle) => session.send(Packet::Handle(Handle { id, handle })),
-        Err(_) => session.send_status(id, StatusCode::Failure, "too many open files in this session"),
+        Err(_) => session.send_refusal(id, EdgeRefusal::TooManyOpenFiles),
     }
 }
 
@@ -989,7 +991,7 @@ async fn finish_upload(
     held: &mut HeldUploads,
 ) -> Result<(), GatewayError> {
     let (reply, staged) = oneshot::channel();
-    let storage_gone = || GatewayError::Conflict("the upload was interrupted");
+    let storage_gone = || GatewayError::Conflict(Conflict::Interrupted);
     commands.send(UploadCommand::Finish(reply)).map_err(|_| storage_gone())?;
     let staged = staged.await.map_err(|_| storage_gone());
     let staged = match staged.and_then(|r| r) {

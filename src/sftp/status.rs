@@ -4,12 +4,12 @@
 use russh_sftp::protocol::StatusCode;
 
 use crate::access::Refusal;
-use crate::domain::RemotePathError;
+use crate::domain::{Language, RemotePathError};
 use crate::gateway::GatewayError;
 
-/// The status code and message a client sees for an error.
-pub fn status_of(error: &GatewayError) -> (StatusCode, String) {
-    let message = error.to_string();
+/// The status code and message a client sees for an error, in the user's language.
+pub fn status_of(error: &GatewayError, language: Language) -> (StatusCode, String) {
+    let message = error.message(language);
     let code = match error {
         GatewayError::InvalidPath(path_error) => match path_error {
             RemotePathError::EscapesRoot => StatusCode::PermissionDenied,
@@ -34,16 +34,59 @@ pub fn status_of(error: &GatewayError) -> (StatusCode, String) {
     (code, message)
 }
 
+/// Refusals of the SFTP edge itself (not of a gateway decision) that a person may read.
+/// Protocol errors of broken clients (unknown handle, malformed packet) stay in English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EdgeRefusal {
+    AccessEnded,
+    ShuttingDown,
+    TooManyOpenFiles,
+    LinksUnsupported,
+}
+
+impl EdgeRefusal {
+    pub fn status(self, language: Language) -> (StatusCode, &'static str) {
+        use Language::{En, Fr, Nl};
+        let code = match self {
+            EdgeRefusal::AccessEnded => StatusCode::PermissionDenied,
+            EdgeRefusal::ShuttingDown | EdgeRefusal::TooManyOpenFiles => StatusCode::Failure,
+            EdgeRefusal::LinksUnsupported => StatusCode::OpUnsupported,
+        };
+        let text = match (self, language) {
+            (EdgeRefusal::AccessEnded, En) => "your access has ended",
+            (EdgeRefusal::AccessEnded, Fr) => "votre accès a pris fin",
+            (EdgeRefusal::AccessEnded, Nl) => "uw toegang is beëindigd",
+            (EdgeRefusal::ShuttingDown, En) => "the server is shutting down: try again in a moment",
+            (EdgeRefusal::ShuttingDown, Fr) => "le serveur s'arrête : réessayez dans un instant",
+            (EdgeRefusal::ShuttingDown, Nl) => "de server stopt: probeer het zo dadelijk opnieuw",
+            (EdgeRefusal::TooManyOpenFiles, En) => "too many open files in this session",
+            (EdgeRefusal::TooManyOpenFiles, Fr) => "trop de fichiers ouverts dans cette session",
+            (EdgeRefusal::TooManyOpenFiles, Nl) => "te veel open bestanden in deze sessie",
+            (EdgeRefusal::LinksUnsupported, En) => "links are not supported",
+            (EdgeRefusal::LinksUnsupported, Fr) => "les liens ne sont pas pris en charge",
+            (EdgeRefusal::LinksUnsupported, Nl) => "koppelingen worden niet ondersteund",
+        };
+        (code, text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn refusals_map_to_the_statuses_clients_understand() {
-        assert_eq!(status_of(&GatewayError::Refused(Refusal::NotInScope)).0, StatusCode::NoSuchFile);
-        let (code, message) = status_of(&GatewayError::Refused(Refusal::Denied("read-only")));
-        assert_eq!((code, message.as_str()), (StatusCode::PermissionDenied, "read-only"));
-        assert_eq!(status_of(&GatewayError::InvalidPath(RemotePathError::EscapesRoot)).0, StatusCode::PermissionDenied);
-        assert_eq!(status_of(&GatewayError::Unsupported("no")).0, StatusCode::OpUnsupported);
+        let en = Language::En;
+        assert_eq!(status_of(&GatewayError::Refused(Refusal::NotInScope), en).0, StatusCode::NoSuchFile);
+        let denied = GatewayError::Refused(Refusal::Denied(crate::access::Denial::ReadOnly));
+        assert_eq!(status_of(&denied, en), (StatusCode::PermissionDenied, "read-only".to_string()));
+        assert_eq!(status_of(&denied, Language::Nl).1, "alleen-lezen");
+        assert_eq!(
+            status_of(&GatewayError::InvalidPath(RemotePathError::EscapesRoot), en).0,
+            StatusCode::PermissionDenied
+        );
+        let unsupported = GatewayError::Unsupported(crate::gateway::Unsupported::NoAppend);
+        assert_eq!(status_of(&unsupported, en).0, StatusCode::OpUnsupported);
+        assert!(status_of(&unsupported, Language::Fr).1.contains("renvoyez le fichier entier"));
     }
 }

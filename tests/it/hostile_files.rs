@@ -115,7 +115,7 @@ async fn a_file_larger_than_processing_accepts_is_refused_while_it_is_written(da
     let big = vec![b'x'; 3 * 1024 * 1024];
     let refused = put(&sftp, "/GP-1001/inbox/affiliations/big.xlsx", &big).await;
     let message = refused.expect_err("the upload fails");
-    assert!(message.contains("larger than 1 MiB"), "{message}");
+    assert!(message.contains("dépasse 1 Mio"), "{message}");
     assert!(gateway.registry().uploads(None).await.unwrap().is_empty(), "nothing recorded");
     assert!(gateway.ingestor.run_once().await.unwrap().is_none(), "nothing queued");
     // The refused upload's staged bytes go with its writer, which the upload task drops.

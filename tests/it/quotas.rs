@@ -34,11 +34,11 @@ async fn an_organisation_over_its_quota_is_refused_with_what_is_left(database: D
     let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
     put(&sftp, "/GP-1001/inbox/affiliations/first.xlsx", &filler(60_000)).await.unwrap();
     let refused = put(&sftp, "/GP-1001/inbox/affiliations/second.xlsx", &filler(60_000)).await.unwrap_err();
-    assert!(refused.contains("storage quota is used up: 39.1 KiB left"), "{refused}");
+    assert!(refused.contains("le quota de stockage de votre organisation est épuisé : il reste 39.1 KiB"), "{refused}");
     // Another user of the same organisation shares the quota.
     let other = gateway.sftp(logins::KEY_USER, ClientAuth::Key(gateway.key_file(logins::KEY_USER))).await.unwrap();
     let refused = put(&other, "/GP-1001/inbox/affiliations/third.xlsx", &filler(60_000)).await.unwrap_err();
-    assert!(refused.contains("39.1 KiB left"), "{refused}");
+    assert!(refused.contains("il reste 39.1 KiB"), "{refused}");
     assert_eq!(gateway.registry().uploads(None).await.unwrap().len(), 1, "the refused uploads left nothing");
 
     let usage = quota_json(&gateway);
@@ -61,7 +61,7 @@ async fn uploads_written_side_by_side_cannot_together_pass_the_quota(database: D
     );
     let refusals: Vec<&String> = [&first, &second].into_iter().filter_map(|r| r.as_ref().err()).collect();
     assert_eq!(refusals.len(), 1, "{first:?} {second:?}");
-    assert!(refusals[0].contains("storage quota is used up: 39.1 KiB left"), "{}", refusals[0]);
+    assert!(refusals[0].contains("quota de stockage de votre organisation est épuisé : il reste 39.1 KiB"), "{}", refusals[0]);
     assert_eq!(gateway.registry().uploads(None).await.unwrap().len(), 1);
     assert_eq!(quota_json(&gateway)["stored"].as_u64(), Some(60_000));
 }
@@ -83,12 +83,12 @@ async fn a_user_over_the_daily_volume_is_refused_at_the_open_once_nothing_is_lef
     put(&sftp, "/GP-1001/inbox/affiliations/a.xlsx", &filler(30_000)).await.unwrap();
     let refused = put(&sftp, "/GP-1001/inbox/affiliations/b.xlsx", &filler(30_000)).await.unwrap_err();
     assert!(
-        !refused.starts_with("open") && refused.contains("volume for today is used up: 19.5 KiB left"),
+        !refused.starts_with("open") && refused.contains("votre volume d'envoi du jour est épuisé : il reste 19.5 KiB"),
         "{refused}"
     );
     put(&sftp, "/GP-1001/inbox/affiliations/c.xlsx", &filler(20_000)).await.unwrap();
     let refused = put(&sftp, "/GP-1001/inbox/affiliations/d.xlsx", &filler(10)).await.unwrap_err();
-    assert!(refused.starts_with("open") && refused.contains("0 bytes left"), "{refused}");
+    assert!(refused.starts_with("open") && refused.contains("il reste 0 B"), "{refused}");
     // The volume is the user's own: a colleague uploads.
     let other = gateway.sftp(logins::KEY_USER, ClientAuth::Key(gateway.key_file(logins::KEY_USER))).await.unwrap();
     put(&other, "/GP-1001/inbox/affiliations/e.xlsx", &filler(30_000)).await.unwrap();
@@ -104,7 +104,7 @@ async fn uploads_are_refused_while_the_disk_is_below_its_reserve(database: Datab
         TestGateway::spawn_with(database, &[("storage.reserve_free_mib", toml::Value::Integer(1 << 40))]).await;
     let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
     let refused = put(&sftp, "/GP-1001/inbox/affiliations/a.xlsx", b"data").await.unwrap_err();
-    assert!(refused.starts_with("open") && refused.contains("storage is nearly full"), "{refused}");
+    assert!(refused.starts_with("open") && refused.contains("le stockage du serveur est presque plein"), "{refused}");
     assert!(gateway.registry().uploads(None).await.unwrap().is_empty());
 }
 

@@ -587,7 +587,7 @@ mod behind_the_gateway {
             failure = file.shutdown().await.err();
         }
         let failure = failure.expect("the upload fails while S3 is unreachable");
-        assert!(failure.to_string().contains("storage is unavailable"), "{failure}");
+        assert!(failure.to_string().contains("le stockage est indisponible"), "{failure}");
         drop(file);
 
         // Other sessions are still served while S3 is away.

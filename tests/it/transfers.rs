@@ -145,7 +145,7 @@ async fn s3_held_temporary_files_are_bounded_in_memory() {
     let (index, message) = refused.expect("a held file past 64 MiB in memory is refused");
     // 16 files of 4 MiB are 64 MiB of plaintext; sealed, they are a little more.
     assert!((15..=16).contains(&index), "refused at {index}: {message}");
-    assert!(message.contains("rename them"), "{message}");
+    assert!(message.contains("renommez-les"), "{message}");
     // Renaming one makes room again.
     sftp.rename("/GP-1001/inbox/affiliations/part-0.xlsx.filepart", "/GP-1001/inbox/affiliations/part-0.xlsx")
         .await
