@@ -248,9 +248,7 @@ pub fn decide(principal: &Principal, node: &Node, operation: Operation) -> Resul
             | Node::ResultFile { .. }
             | Node::AccessFile { .. }
             | Node::AccessRequestFile { .. } => Ok(()),
-            Node::InboxFile { .. } => {
-                Err(Refusal::Denied(Denial::UploadsNotReadable))
-            }
+            Node::InboxFile { .. } => Err(Refusal::Denied(Denial::UploadsNotReadable)),
             _ => Err(Refusal::Denied(Denial::FolderNotFile)),
         },
         Create | Rename | SetStat | Remove => write_decision(principal, node, operation),
@@ -264,7 +262,9 @@ fn write_decision(principal: &Principal, node: &Node, operation: Operation) -> R
         }
         (_, Node::AccessRequestFile { .. }) => Err(Refusal::Denied(Denial::SheetStaysWithRequest)),
         (Role::Employer { profile: Profile::Inscription, .. }, Node::InboxFile { .. }) => Ok(()),
-        (Role::Employer { profile: Profile::Consultation, .. }, Node::InboxFile { .. }) => Err(Refusal::Denied(Denial::ConsultationProfile)),
+        (Role::Employer { profile: Profile::Consultation, .. }, Node::InboxFile { .. }) => {
+            Err(Refusal::Denied(Denial::ConsultationProfile))
+        }
         (Role::Staff { .. }, Node::Document { .. }) if operation == Operation::Remove => {
             Err(Refusal::Denied(Denial::DocumentsKept))
         }
@@ -275,22 +275,12 @@ fn write_decision(principal: &Principal, node: &Node, operation: Operation) -> R
         (Role::Staff { .. }, Node::InboxFile { test: true, .. }) => {
             Err(Refusal::Denied(Denial::TestFolderForOrganisations))
         }
-        (Role::Staff { .. }, Node::InboxFile { .. }) => {
-            Err(Refusal::Denied(Denial::InboxForOrganisations))
-        }
-        (_, Node::DocumentChecksums { .. }) => {
-            Err(Refusal::Denied(Denial::ChecksumsWritten))
-        }
-        (_, Node::TemplateFile { .. }) => {
-            Err(Refusal::Denied(Denial::TemplatesWritten))
-        }
-        (Role::Employer { .. }, Node::Document { .. }) => {
-            Err(Refusal::Denied(Denial::DocumentsReadOnly))
-        }
+        (Role::Staff { .. }, Node::InboxFile { .. }) => Err(Refusal::Denied(Denial::InboxForOrganisations)),
+        (_, Node::DocumentChecksums { .. }) => Err(Refusal::Denied(Denial::ChecksumsWritten)),
+        (_, Node::TemplateFile { .. }) => Err(Refusal::Denied(Denial::TemplatesWritten)),
+        (Role::Employer { .. }, Node::Document { .. }) => Err(Refusal::Denied(Denial::DocumentsReadOnly)),
         (_, Node::ResultFile { .. }) => Err(Refusal::Denied(Denial::ReportsReadOnly)),
-        (_, Node::AccessFile { .. }) => {
-            Err(Refusal::Denied(Denial::UsersFileWritten))
-        }
+        (_, Node::AccessFile { .. }) => Err(Refusal::Denied(Denial::UsersFileWritten)),
         (_, _) if node.is_folder() => Err(Refusal::Denied(Denial::FoldersFixed)),
         (_, _) => Err(Refusal::Denied(Denial::ReadOnly)),
     }

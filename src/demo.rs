@@ -70,10 +70,7 @@ pub async fn run(settings: Settings) -> Result<(), DemoError> {
         println!("Two affiliations files to send (password of upload.demo above), then fetch their reports:");
         println!("  echo 'put {} /GP-1001/inbox/affiliations/' | {sftp}", valid.display());
         println!("  echo 'put {} /GP-1001/inbox/affiliations/' | {sftp}", with_errors.display());
-        println!(
-            "  echo 'get /GP-1001/results/*.report.xlsx {}/' | {sftp}",
-            settings.data_dir.display()
-        );
+        println!("  echo 'get /GP-1001/results/*.report.xlsx {}/' | {sftp}", settings.data_dir.display());
         println!("  (or put them into /GP-1001/test/affiliations/ first: checked and reported, nothing recorded)");
     }
     println!("Stop with Ctrl-C; the demo data folder is deleted on exit.");
@@ -89,9 +86,10 @@ fn write_workbooks(
     data_dir: &std::path::Path,
 ) -> Result<(std::path::PathBuf, std::path::PathBuf), DemoError> {
     let value = |key: &str, person: usize, broken: bool| -> String {
-        let (niss, last, first, birth) =
-            [("85.07.30-033.28", "Dupont", "Marie", "30/07/1985"), ("93.05.18-223.61", "Janssens", "Els", "18/05/1993")]
-                [person % 2];
+        let (niss, last, first, birth) = [
+            ("85.07.30-033.28", "Dupont", "Marie", "30/07/1985"),
+            ("93.05.18-223.61", "Janssens", "Els", "18/05/1993"),
+        ][person % 2];
         match (key, broken, person) {
             // A national number whose check digits are wrong, a hire date after the affiliation,
             // a category the contract does not have.

@@ -72,12 +72,16 @@ impl Gateway {
         kind: &crate::domain::KindName,
         year: Option<u16>,
         newest: Option<i64>,
-    ) -> Result<Entry, GatewayError> {
-        let size = self.checksums(contract, kind, year).await?.len() as u64;
-        Ok(Entry {
+    ) -> Result<Option<Entry>, GatewayError> {
+        let size = match self.checksums(contract, kind, year).await {
+            Ok(bytes) => bytes.len() as u64,
+            Err(GatewayError::NotFound) => return Ok(None),
+            Err(error) => return Err(error),
+        };
+        Ok(Some(Entry {
             name: crate::vfs::CHECKSUMS_FILE.to_string(),
             attributes: EntryAttributes { folder: false, size, mtime: newest.unwrap_or(0), writable: false },
-        })
+        }))
     }
 
     /// The entries of a folder, sorted by name.
@@ -150,7 +154,7 @@ impl Gateway {
                     attributes: EntryAttributes {
                         folder: false,
                         size: bytes.len() as u64,
-                        mtime: now_seconds(),
+                        mtime: self.templates_mtime(),
                         writable: false,
                     },
                 })
@@ -184,7 +188,7 @@ impl Gateway {
                         entry
                     })
                     .collect();
-                entries.push(self.checksums_entry(number, kind, None, newest).await?);
+                entries.extend(self.checksums_entry(number, kind, None, newest).await?);
                 entries
             }
             Node::DocumentKindFolder { contract: number, kind, per_year: false }
@@ -206,7 +210,7 @@ impl Gateway {
                     })
                     .collect();
                 let newest = entries.iter().map(|e| e.attributes.mtime).max();
-                entries.push(self.checksums_entry(number, kind, year, newest).await?);
+                entries.extend(self.checksums_entry(number, kind, year, newest).await?);
                 entries.extend(held.entries_in(path));
                 entries
             }
@@ -291,7 +295,7 @@ impl Gateway {
             }
             Node::TemplateFile { contract, name } => {
                 let size = self.template_named(principal, contract, name).await?.len() as u64;
-                Ok(EntryAttributes { folder: false, size, mtime: now_seconds(), writable: false })
+                Ok(EntryAttributes { folder: false, size, mtime: self.templates_mtime(), writable: false })
             }
             Node::InboxFile { contract, kind, name, test } => {
                 let contract = self.contract_record(contract).await?;

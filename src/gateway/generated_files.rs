@@ -11,6 +11,8 @@ use crate::ingest::schema::Schema;
 
 use super::{Conflict, Gateway, GatewayError};
 
+static TEMPLATES_SINCE: std::sync::LazyLock<i64> = std::sync::LazyLock::new(crate::registry::now_seconds);
+
 impl Gateway {
     /// The languages whose template names the principal sees: its own; staff see all three.
     async fn template_languages(&self, principal: &Principal) -> Vec<Language> {
@@ -91,6 +93,13 @@ impl Gateway {
         Ok(Bytes::from(bytes))
     }
 
+    /// When the templates were last changed, as listings show it: the schemas are loaded at
+    /// start, so a template changes only with a restart (clients that sync by date and size
+    /// do not fetch them again and again).
+    pub(super) fn templates_mtime(&self) -> i64 {
+        *TEMPLATES_SINCE
+    }
+
     /// `SHA256SUMS` of a documents folder, in the `sha256sum -c` format. In the folder of a
     /// kind published per year it lists every year's documents as `YEAR/name`.
     pub(super) async fn checksums(
@@ -117,6 +126,10 @@ impl Gateway {
                 // Two spaces: text mode, as sha256sum writes it.
                 lines.push_str(&format!("{}  {prefix}{}\n", document.sha256, document.file_name));
             }
+        }
+        // `sha256sum -c` fails on a list without lines: an empty folder has none.
+        if lines.is_empty() {
+            return Err(GatewayError::NotFound);
         }
         Ok(Bytes::from(lines))
     }

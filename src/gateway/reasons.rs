@@ -84,7 +84,9 @@ impl Conflict {
     pub fn text(self, language: Language) -> &'static str {
         use Language::{En, Fr, Nl};
         match (self, language) {
-            (Conflict::NameOfAnotherUploader, En) => "a file of this name was uploaded by someone else: choose another name",
+            (Conflict::NameOfAnotherUploader, En) => {
+                "a file of this name was uploaded by someone else: choose another name"
+            }
             (Conflict::NameOfAnotherUploader, Fr) => {
                 "un fichier de ce nom a été envoyé par quelqu'un d'autre : choisissez un autre nom"
             }
@@ -118,13 +120,13 @@ impl Conflict {
             (Conflict::BeingProcessed, En) => "this upload is already being processed",
             (Conflict::BeingProcessed, Fr) => "cet envoi est déjà en cours de traitement",
             (Conflict::BeingProcessed, Nl) => "deze zending wordt al verwerkt",
-            (Conflict::BeingProcessedNotDeleted, En) => {
-                "this upload is already being processed and cannot be deleted"
-            }
+            (Conflict::BeingProcessedNotDeleted, En) => "this upload is already being processed and cannot be deleted",
             (Conflict::BeingProcessedNotDeleted, Fr) => {
                 "cet envoi est déjà en cours de traitement et ne peut plus être supprimé"
             }
-            (Conflict::BeingProcessedNotDeleted, Nl) => "deze zending wordt al verwerkt en kan niet meer verwijderd worden",
+            (Conflict::BeingProcessedNotDeleted, Nl) => {
+                "deze zending wordt al verwerkt en kan niet meer verwijderd worden"
+            }
             (Conflict::AcceptedKept, En) => "an accepted upload is kept as the record of what entered the registry",
             (Conflict::AcceptedKept, Fr) => {
                 "un envoi accepté est conservé comme trace de ce qui est entré dans le registre"

@@ -15,7 +15,7 @@ use crate::storage::{ObjectKey, ObjectReader, ObjectWriter, StagedObject};
 use crate::vfs::Node;
 
 use super::folders::{Entry, EntryAttributes};
-use super::{Gateway, Conflict, GatewayError, Unsupported, SessionContext};
+use super::{Conflict, Gateway, GatewayError, SessionContext, Unsupported};
 
 /// At most this many temporary-named uploads wait for their rename in one session.
 const MAX_HELD_UPLOADS: usize = 256;
@@ -743,6 +743,12 @@ impl Gateway {
             UploadStatus::Rejected | UploadStatus::Failed => {
                 self.registry
                     .mark_upload_file_removed(upload.id, &[UploadStatus::Rejected, UploadStatus::Failed])
+                    .await?
+            }
+            // A test recorded nothing: its sender may clear it whatever its result.
+            UploadStatus::Accepted | UploadStatus::Duplicate if upload.test => {
+                self.registry
+                    .mark_upload_file_removed(upload.id, &[UploadStatus::Accepted, UploadStatus::Duplicate])
                     .await?
             }
             UploadStatus::Accepted | UploadStatus::Duplicate => {

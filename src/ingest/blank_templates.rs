@@ -4,7 +4,8 @@
 //! second sheet explaining each column and its rules. Pure: bytes in memory.
 
 use rust_xlsxwriter::{
-    Color, DataValidation, DataValidationRule, ExcelDateTime, Format, FormatAlign, Note, Workbook, XlsxError,
+    Color, DataValidation, DataValidationRule, DocProperties, ExcelDateTime, Format, FormatAlign, Note, Workbook,
+    XlsxError,
 };
 
 use crate::domain::{ContractNumber, EnterpriseNumber, Language};
@@ -68,7 +69,7 @@ fn words(language: Language) -> Words {
             no: "non",
             note_required: "obligatoire",
             note_optional: "facultative",
-            intro: "Remplissez une ligne par personne à partir de la ligne 3 et supprimez la ligne d'exemple en gris. \
+            intro: "Remplissez une ligne par personne sous les en-têtes : écrasez la ligne d'exemple en gris ou supprimez-la (laissée, elle est ignorée). \
                     Essayez le fichier dans test/ : il est vérifié comme un vrai envoi, sans rien changer. \
                     Envoyez-le ensuite dans inbox/. Le rapport arrive dans results/.",
         },
@@ -79,7 +80,7 @@ fn words(language: Language) -> Words {
             no: "nee",
             note_required: "verplicht",
             note_optional: "facultatief",
-            intro: "Vul één rij per persoon in vanaf rij 3 en verwijder de grijze voorbeeldrij. \
+            intro: "Vul één rij per persoon in onder de koppen: overschrijf de grijze voorbeeldrij of verwijder ze (blijft ze staan, dan wordt ze genegeerd). \
                     Probeer het bestand in test/: het wordt gecontroleerd zoals een echte zending, zonder iets te wijzigen. \
                     Stuur het daarna naar inbox/. Het verslag komt in results/.",
         },
@@ -90,7 +91,7 @@ fn words(language: Language) -> Words {
             no: "no",
             note_required: "required",
             note_optional: "optional",
-            intro: "Fill in one row per person from row 3 on and delete the grey example row. \
+            intro: "Fill in one row per person under the headers: overwrite the grey example row or delete it (left in, it is ignored). \
                     Try the file in test/: it is checked as a real upload would be, and nothing changes. \
                     Then send it into inbox/. The report comes into results/.",
         },
@@ -202,6 +203,11 @@ fn example(column: &Column, language: Language, context: &TemplateContext<'_>) -
         Language::Nl => EXAMPLE_MARKERS[1],
         Language::En => EXAMPLE_MARKERS[2],
     };
+    // A column only needed with another value (the date of death for a death) stays empty,
+    // so that the example is a consistent row.
+    if column.rules.iter().any(|rule| matches!(rule, Rule::RequiredWhen { .. })) {
+        return Ok(Example::Text(String::new()));
+    }
     Ok(match &column.column_type {
         ColumnType::ContractNumber => Example::Text(context.contract.to_string()),
         ColumnType::EnterpriseNumber => Example::Text(context.employer.to_string()),
@@ -214,6 +220,10 @@ fn example(column: &Column, language: Language, context: &TemplateContext<'_>) -
         ColumnType::Amount => Example::Number(3250.5),
         ColumnType::Rate => Example::Number(1.0),
         ColumnType::Code => Example::Text(context.category.unwrap_or("").to_string()),
+        // "Marie" is a woman.
+        ColumnType::Enum(values) if column.key == "gender" && values.iter().any(|v| v.value == "F") => {
+            Example::Text("F".into())
+        }
         ColumnType::Enum(values) => Example::Text(values.first().map(|v| v.value.clone()).unwrap_or_default()),
         _ if column.key == "last_name" => Example::Text(marker.to_string()),
         _ if column.key == "first_name" => Example::Text("Marie".into()),
@@ -225,6 +235,9 @@ fn example(column: &Column, language: Language, context: &TemplateContext<'_>) -
 pub fn build(schema: &Schema, language: Language, context: &TemplateContext<'_>) -> Result<Vec<u8>, XlsxError> {
     let words = words(language);
     let mut workbook = Workbook::new();
+    // A fixed creation date: the same template is the same bytes (and size) at every read.
+    let created = ExcelDateTime::from_ymd(2026, 1, 1)?;
+    workbook.set_properties(&DocProperties::new().set_creation_datetime(&created).set_author("pension-gateway"));
     let bold = Format::new().set_bold().set_text_wrap().set_align(FormatAlign::Top);
     let grey = Format::new().set_font_color(Color::Gray).set_italic();
     let grey_date = grey.clone().set_num_format("dd/mm/yyyy");

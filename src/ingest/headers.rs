@@ -40,6 +40,11 @@ pub fn normalise(text: &str) -> String {
     out.trim_end().to_string()
 }
 
+/// The text with its accents removed, nothing else changed (`Employés` → `Employes`).
+pub fn without_accents(text: &str) -> String {
+    text.nfd().filter(|c| !is_combining_mark(*c)).collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum VocabularyError {
     #[error("schemas/vocabulary.toml: {0}")]

@@ -235,11 +235,7 @@ fn match_headers(
                         .with("columns", keys.join(", ")),
                 );
             }
-            Recognition::Unknown => {
-                findings
-                    .push(Finding::warning(Some(header.number), None, "unknown-column").with("header", text.clone()));
-                unknown.push(text);
-            }
+            Recognition::Unknown => unknown.push(text),
         }
     }
     let missing: Vec<usize> = (0..schema.columns.len())
@@ -265,6 +261,12 @@ fn match_headers(
         if !suggestions.contains_key(&column) && !proposed.contains(&candidate) {
             suggestions.insert(column, candidate);
             proposed.insert(candidate);
+        }
+    }
+    // An unknown header proposed for a missing column is said once, in that error.
+    for (candidate, text) in unknown.iter().enumerate() {
+        if !proposed.contains(&candidate) {
+            findings.push(Finding::warning(Some(header.number), None, "unknown-column").with("header", text.clone()));
         }
     }
     for column_index in missing {
@@ -344,15 +346,15 @@ fn convert(column: &Column, cell: &Cell) -> Result<Option<Value>, Finding> {
     let key = Some(column.key.as_str());
     let invalid = |detail: String| Finding::error(None, key, "invalid-value").with("detail", detail);
     // The domain's reason is English: the report names what the value should look like instead.
-    let invalid_as = |shape: &'static str| {
-        move |e: crate::domain::InvalidIdentifier| invalid(e.why).with("shape", shape)
-    };
+    let invalid_as =
+        |shape: &'static str| move |e: crate::domain::InvalidIdentifier| invalid(e.why).with("shape", shape);
     let Some(text) = cell_text(cell) else {
         return Ok(None);
     };
     let value = match &column.column_type {
         ColumnType::Text => Value::Text(text),
-        ColumnType::Code => Value::Text(text.to_uppercase()),
+        // Codes are compared as people type them: "Employés" is the category EMPLOYES.
+        ColumnType::Code => Value::Text(super::headers::without_accents(&text).to_uppercase()),
         ColumnType::ContractNumber => Value::Contract(ContractNumber::parse(&text).map_err(invalid_as("contract"))?),
         ColumnType::EnterpriseNumber => {
             let text = match cell {
@@ -447,7 +449,8 @@ fn describe_range(min: Option<f64>, max: Option<f64>, min_exclusive: bool, max_e
     if let Some(max) = max {
         parts.push(format!("{} {max}", if max_exclusive { "<" } else { "<=" }));
     }
-    parts.join(" and ")
+    // Symbols only: the range is read in every language.
+    parts.join(", ")
 }
 
 /// Validates a whole sheet. Rows before the header are ignored; empty rows are skipped.

@@ -22,8 +22,8 @@ use crate::access::{decide, Operation, Principal};
 use crate::audit;
 use crate::domain::RemotePath;
 use crate::gateway::{
-    Conflict, Unsupported,
-    Entry, EntryAttributes, Gateway, GatewayError, HeldUploads, SessionContext, SizeLimit, UploadDestination,
+    Conflict, Entry, EntryAttributes, Gateway, GatewayError, HeldUploads, SessionContext, SizeLimit, Unsupported,
+    UploadDestination,
 };
 use crate::storage::{ObjectWriter, StagedObject};
 use crate::vfs::Node;
@@ -810,9 +810,7 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
         Packet::Rename(request) => rename(session, request.id, &request.oldpath, &request.newpath, held).await,
         Packet::SetStat(request) => {
             let result = match session.resolve("setstat", &request.path) {
-                Ok(_) if request.attrs.size.is_some() => {
-                    Err(GatewayError::Unsupported(Unsupported::NoResize))
-                }
+                Ok(_) if request.attrs.size.is_some() => Err(GatewayError::Unsupported(Unsupported::NoResize)),
                 Ok(path) => gateway.set_times(principal, &path, request.attrs.mtime.map(i64::from), held).await,
                 Err(error) => Err(error),
             };
@@ -831,9 +829,7 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
         }
         Packet::MkDir(request) => change_folders(session, request.id, "mkdir", &request.path),
         Packet::RmDir(request) => change_folders(session, request.id, "rmdir", &request.path),
-        Packet::ReadLink(request) => {
-            session.send_refusal(request.id, EdgeRefusal::LinksUnsupported)
-        }
+        Packet::ReadLink(request) => session.send_refusal(request.id, EdgeRefusal::LinksUnsupported),
         Packet::Symlink(request) => {
             session.gateway.audit_event(
                 Some(principal),
@@ -937,8 +933,7 @@ async fn open(session: &Arc<Session>, id: u32, raw: &str, flags: OpenFlags) {
     let gateway = &session.gateway;
     let handle = if flags.contains(OpenFlags::WRITE) || flags.contains(OpenFlags::APPEND) {
         if flags.contains(OpenFlags::APPEND) {
-            return session
-                .send_error(id, &GatewayError::Unsupported(Unsupported::NoAppend));
+            return session.send_error(id, &GatewayError::Unsupported(Unsupported::NoAppend));
         }
         match gateway.begin_upload(&session.principal(), &path, &session.context).await {
             Ok(upload) => {

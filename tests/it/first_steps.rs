@@ -63,6 +63,11 @@ async fn a_new_employer_finds_the_template_tries_it_and_sends_it(database: Datab
     assert_eq!(report["warnings"][0]["code"], "example-row", "{report:#}");
     let mails = gateway.spooled_mails().await;
     assert!(mails.iter().any(|m| m.contains("TEST")), "{mails:?}");
+    // A template is the same bytes at every read, and its listed size is its size.
+    let listed = sftp.metadata("/GP-1001/templates/affiliations.xlsx").await.unwrap();
+    let first = sftp.read("/GP-1001/templates/affiliations.xlsx").await.unwrap();
+    assert_eq!(first, sftp.read("/GP-1001/templates/affiliations.xlsx").await.unwrap());
+    assert_eq!(listed.size, Some(first.len() as u64));
 
     let sent = gateway
         .openssh_sftp(
@@ -78,6 +83,9 @@ async fn a_new_employer_finds_the_template_tries_it_and_sends_it(database: Datab
     let report: serde_json::Value =
         serde_json::from_slice(&sftp.read("/GP-1001/results/affiliations.xlsx.report.json").await.unwrap()).unwrap();
     assert_eq!(report["test"], false);
+    // A test recorded nothing: its sender may clear it; the real upload stays.
+    sftp.remove_file("/GP-1001/test/affiliations/affiliations.xlsx").await.unwrap();
+    assert!(sftp.remove_file("/GP-1001/inbox/affiliations/affiliations.xlsx").await.is_err());
 
     // Those who cannot upload do not see the templates or the test folder.
     let consultation = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
@@ -112,6 +120,18 @@ async fn every_documents_folder_lists_its_checksums(database: Database) {
     let sums = std::fs::read_to_string(work.path().join("SHA256SUMS")).unwrap();
     assert_eq!(sums.lines().count(), 2, "{sums}");
     assert!(std::fs::read_to_string(work.path().join("sheets/SHA256SUMS")).unwrap().contains("  2026/sheet.pdf"));
+
+    // A folder without documents has no list: `sha256sum -c` refuses an empty one.
+    let empty: Vec<String> = gateway
+        .sftp(logins::CONSULTATION, password(PASSWORD))
+        .await
+        .unwrap()
+        .read_dir("/GP-1001/documents/financing-fund")
+        .await
+        .unwrap()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(empty.is_empty(), "{empty:?}");
 
     // Staff cannot publish over it.
     let staff = gateway.sftp(logins::STAFF, ClientAuth::Key(gateway.key_file(logins::STAFF))).await.unwrap();

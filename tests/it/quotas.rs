@@ -61,7 +61,11 @@ async fn uploads_written_side_by_side_cannot_together_pass_the_quota(database: D
     );
     let refusals: Vec<&String> = [&first, &second].into_iter().filter_map(|r| r.as_ref().err()).collect();
     assert_eq!(refusals.len(), 1, "{first:?} {second:?}");
-    assert!(refusals[0].contains("quota de stockage de votre organisation est épuisé : il reste 39.1 KiB"), "{}", refusals[0]);
+    assert!(
+        refusals[0].contains("quota de stockage de votre organisation est épuisé : il reste 39.1 KiB"),
+        "{}",
+        refusals[0]
+    );
     assert_eq!(gateway.registry().uploads(None).await.unwrap().len(), 1);
     assert_eq!(quota_json(&gateway)["stored"].as_u64(), Some(60_000));
 }
