@@ -447,9 +447,8 @@ impl Gateway {
             Err(error)
         } else if is_temporary {
             let in_memory: u64 = held.held.values().map(|h| h.staged.bytes_in_memory()).sum();
-            if held.held.len() >= MAX_HELD_UPLOADS && !held.held.contains_key(&path) {
-                Err(GatewayError::Conflict(Conflict::TooManyHeldFiles))
-            } else if in_memory + staged.bytes_in_memory() > MAX_HELD_MEMORY {
+            let too_many = held.held.len() >= MAX_HELD_UPLOADS && !held.held.contains_key(&path);
+            if too_many || in_memory + staged.bytes_in_memory() > MAX_HELD_MEMORY {
                 Err(GatewayError::Conflict(Conflict::TooManyHeldFiles))
             } else {
                 held.held.insert(path.clone(), HeldUpload { destination: destination.0, staged, mtime: now_seconds() });
