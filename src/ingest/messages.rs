@@ -200,6 +200,31 @@ fn template(code: &str, language: Language) -> &'static str {
     }
 }
 
+/// Parameters that name columns by their key (alone, or a list joined by ", ").
+const COLUMN_PARAMS: [&str; 4] = ["column", "other", "columns", "expected"];
+
+/// The message of `code` in `language`, the columns it names called by their header in that
+/// language (`header_of(key)`) rather than by their key.
+pub fn render_with_headers(
+    code: &str,
+    language: Language,
+    params: &[(&'static str, String)],
+    header_of: &dyn Fn(&str) -> Option<String>,
+) -> String {
+    let named: Vec<(&'static str, String)> = params
+        .iter()
+        .map(|(name, value)| {
+            if !COLUMN_PARAMS.contains(name) {
+                return (*name, value.clone());
+            }
+            let shown: Vec<String> =
+                value.split(", ").map(|part| header_of(part).unwrap_or_else(|| part.to_string())).collect();
+            (*name, shown.join(", "))
+        })
+        .collect();
+    render(code, language, &named)
+}
+
 /// The message of `code` in `language`, with its parameters filled in.
 pub fn render(code: &str, language: Language, params: &[(&'static str, String)]) -> String {
     let param = |wanted: &str| params.iter().find(|(name, _)| *name == wanted).map(|(_, value)| value.as_str());
@@ -228,6 +253,19 @@ mod tests {
         );
         assert!(render("duplicate-in-file", Language::Fr, &params).contains("ligne 7"));
         assert!(render("duplicate-in-file", Language::Nl, &params).contains("rij 7"));
+    }
+
+    #[test]
+    fn columns_are_named_by_their_header_in_the_language() {
+        let schemas = crate::ingest::schema::Schemas::embedded().unwrap();
+        let schema = schemas.for_kind("affiliations").unwrap();
+        let header_of = |key: &str| schema.header_in(key, Language::Nl);
+        let params = [("column", "hire_date".to_string()), ("headers", "hire_date / Date d'entrée".to_string())];
+        let nl = render_with_headers("missing-column", Language::Nl, &params, &header_of);
+        assert!(nl.starts_with("De kolom Datum in dienst ontbreekt"), "{nl}");
+        let params = [("expected", "niss, last_name".to_string())];
+        let fr = render_with_headers("header-not-found", Language::Fr, &params, &|k| schema.header_in(k, Language::Fr));
+        assert!(fr.contains("(NISS, Nom)"), "{fr}");
     }
 
     #[test]

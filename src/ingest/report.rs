@@ -14,8 +14,9 @@ use serde_json::json;
 use crate::domain::{Language, Niss};
 use crate::registry::UploadRecord;
 
-use super::messages::render;
+use super::messages::render_with_headers;
 use super::read::{Cell, Sheet};
+use super::schema::Schema;
 use super::validate::{format_date, Finding, Severity};
 
 /// What the processing concluded.
@@ -70,6 +71,15 @@ pub struct ReportInput<'a> {
     pub sheet: Option<(&'a Sheet, usize, &'a HashMap<String, usize>)>,
     pub duplicate_of: Option<&'a UploadRecord>,
     pub processed_at: String,
+    /// The schema the file was read with: messages name its columns by their headers.
+    pub schema: Option<&'a Schema>,
+}
+
+impl ReportInput<'_> {
+    fn message(&self, finding: &Finding) -> String {
+        let header_of = |key: &str| self.schema.and_then(|schema| schema.header_in(key, self.language));
+        render_with_headers(finding.code, self.language, &finding.params, &header_of)
+    }
 }
 
 fn severity_word(severity: Severity, language: Language) -> &'static str {
@@ -83,12 +93,12 @@ fn severity_word(severity: Severity, language: Language) -> &'static str {
     }
 }
 
-fn finding_json(finding: &Finding, language: Language) -> serde_json::Value {
+fn finding_json(finding: &Finding, input: &ReportInput<'_>) -> serde_json::Value {
     json!({
         "row": finding.row,
         "column": finding.column,
         "code": finding.code,
-        "message": render(finding.code, language, &finding.params),
+        "message": input.message(finding),
     })
 }
 
@@ -109,8 +119,8 @@ pub fn json_report(input: &ReportInput<'_>) -> Vec<u8> {
         "processed_at": input.processed_at,
         "language": input.language.as_str(),
         "rows": input.data_rows,
-        "errors": errors.iter().map(|f| finding_json(f, input.language)).collect::<Vec<_>>(),
-        "warnings": warnings.iter().map(|f| finding_json(f, input.language)).collect::<Vec<_>>(),
+        "errors": errors.iter().map(|f| finding_json(f, input)).collect::<Vec<_>>(),
+        "warnings": warnings.iter().map(|f| finding_json(f, input)).collect::<Vec<_>>(),
         "duplicate_of": input.duplicate_of.map(|d| json!({ "upload_id": d.id, "file_name": d.file_name })),
     });
     serde_json::to_vec_pretty(&value).unwrap_or_default()
@@ -222,7 +232,7 @@ pub fn xlsx_report(input: &ReportInput<'_>) -> Result<Vec<u8>, rust_xlsxwriter::
         problems.write_string_with_format(row, 1, finding.column.clone().unwrap_or_default(), &text)?;
         problems.write_string(row, 2, severity_word(finding.severity, language))?;
         problems.write_string(row, 3, finding.code)?;
-        problems.write_string_with_format(row, 4, render(finding.code, language, &finding.params), &text)?;
+        problems.write_string_with_format(row, 4, input.message(finding), &text)?;
     }
     problems.set_column_width(4, 90)?;
     problems.set_freeze_panes(1, 0)?;
@@ -245,7 +255,7 @@ pub fn xlsx_report(input: &ReportInput<'_>) -> Result<Vec<u8>, rust_xlsxwriter::
             };
             let mark = marks.entry((row, *position)).or_insert((finding.severity, Vec::new()));
             mark.0 = mark.0.max(finding.severity);
-            mark.1.push(render(finding.code, language, &finding.params));
+            mark.1.push(input.message(finding));
         }
         rows.write_string_with_format(0, 0, "#", &header)?;
         for (out_row, sheet_row) in sheet.rows.iter().skip(header_index).enumerate() {

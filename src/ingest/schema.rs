@@ -379,6 +379,18 @@ impl Schema {
         self.columns.iter().find(|c| c.key == key)
     }
 
+    /// The header a person reads for a column in a language (the first alias, else the
+    /// French one); `None` for a key the schema does not have.
+    pub fn header_in(&self, key: &str, language: Language) -> Option<String> {
+        let column = self.column(key)?;
+        let aliases = match language {
+            Language::Fr => &column.fr,
+            Language::Nl => &column.nl,
+            Language::En => &column.en,
+        };
+        Some(aliases.first().or(column.fr.first()).cloned().unwrap_or_else(|| column.key.clone()))
+    }
+
     /// The title of the kind in a language.
     pub fn title(&self, language: Language) -> &str {
         self.titles.get(language.as_str()).map(String::as_str).unwrap_or(self.kind.as_str())

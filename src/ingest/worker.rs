@@ -474,6 +474,7 @@ impl Ingestor {
             },
             duplicate_of,
             processed_at,
+            schema: self.schemas.for_kind(&upload.kind),
         };
         let json = json_report(&input);
         let xlsx = xlsx_report(&input)?;
