@@ -83,12 +83,21 @@ async fn rclone_lists_downloads_and_uploads_and_exits_cleanly(database: Database
             .await;
         check(&sent, "copyto (upload)");
     }
+    // A file not yet processed may be renamed by its sender (a server-side move for rclone).
+    let moved = gateway
+        .rclone(
+            logins::INSCRIPTION,
+            PASSWORD,
+            &["moveto", "gateway:/GP-1001/inbox/exits/exits.xlsx", "gateway:/GP-1001/inbox/exits/exits-june.xlsx"],
+        )
+        .await;
+    check(&moved, "moveto (rename)");
     let listed = gateway.rclone(logins::INSCRIPTION, PASSWORD, &["lsf", "gateway:/GP-1001/inbox/exits"]).await;
     check(&listed, "lsf (inbox)");
-    assert_eq!(stdout(&listed).trim(), "exits.xlsx");
+    assert_eq!(stdout(&listed).trim(), "exits-june.xlsx");
     let mut names = uploads(&gateway).await;
     names.sort();
-    assert_eq!(names, vec!["affiliations.xlsx".to_string(), "exits.xlsx".to_string()]);
+    assert_eq!(names, vec!["affiliations.xlsx".to_string(), "exits-june.xlsx".to_string()]);
 }
 
 async fn a_client_that_keeps_the_connection_after_its_session_is_not_told_of_an_error(database: Database) {
