@@ -250,6 +250,16 @@ impl Ingestor {
         };
         match self.process_holding_lease(&job).await {
             Ok(processed) => Ok(Some(processed)),
+            // Another worker holds the job now: nothing of this attempt was applied, and the
+            // job is not put back (that would process the file twice).
+            Err(IngestError::Registry(RegistryError::LeaseLost { job_id })) => {
+                tracing::warn!(
+                    upload = job.upload.id,
+                    job = job_id,
+                    "lease lost to another worker: this result is dropped"
+                );
+                Err(IngestError::Registry(RegistryError::LeaseLost { job_id }))
+            }
             Err(error) if job.attempts >= max_attempts => {
                 tracing::error!(upload = job.upload.id, error = ?error, "processing an upload failed on its last attempt");
                 self.fail(&job).await.map(Some)

@@ -406,7 +406,7 @@ impl Registry {
         .execute(&mut *tx)
         .await?;
         if closed.rows_affected() != 1 {
-            return Err(RegistryError::Refused("the job was taken over by another worker".into()));
+            return Err(RegistryError::LeaseLost { job_id: completion.job_id });
         }
         let (joins, exits): (Vec<&RegistryChange>, Vec<&RegistryChange>) =
             completion.changes.iter().partition(|c| matches!(c, RegistryChange::Affiliate { .. }));

@@ -50,6 +50,10 @@ pub enum RegistryError {
     Corrupt(String),
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// The worker's lease on an ingestion job ran out and another worker took the job over:
+    /// this worker's result is dropped, the other's stands.
+    #[error("the lease on ingestion job #{job_id} was lost to another worker")]
+    LeaseLost { job_id: i64 },
     /// Recording the upload would pass a quota; `remaining` is what was left before it.
     #[error("over the {quota:?} quota ({remaining} bytes left)")]
     OverQuota { quota: Quota, remaining: u64 },

@@ -185,6 +185,44 @@ async fn a_worker_crash_between_claim_and_commit_loses_nothing_and_applies_once(
     assert_eq!(affiliates(&gateway).await.len(), 1);
 }
 
+async fn a_worker_that_lost_its_lease_changes_nothing_when_it_finishes_late(database: Database) {
+    use pension_gateway::registry::{Completion, RegistryError, UploadStatus};
+    let gateway = TestGateway::spawn(database).await;
+    let file = affiliations_xlsx(&[good_row("85073003328", "Dupont", "30/07/1985")]);
+    upload(&gateway, "affiliations", "late.xlsx", &file).await;
+    let registry = gateway.registry();
+    let lease = gateway.settings.ingest.lease.as_secs() as i64;
+    let now = pension_gateway::registry::now_seconds();
+    // A slow worker claimed the job long ago: its lease has run out.
+    let late = registry.claim_ingest_job("slow-worker", now - lease - 1, lease, 5).await.unwrap().unwrap();
+    // The gateway's worker (another worker id) takes the job over and finishes it.
+    let processed = gateway.ingestor.run_once().await.unwrap().unwrap();
+    assert_eq!(processed.outcome, Outcome::Accepted);
+    assert_eq!(affiliates(&gateway).await.len(), 1);
+
+    // The slow worker now finishes, or fails: neither changes anything.
+    let contract =
+        registry.contract(&pension_gateway::domain::ContractNumber::parse("GP-1001").unwrap()).await.unwrap();
+    let completion = Completion {
+        job_id: late.job_id,
+        upload_id: late.upload.id,
+        contract_id: contract.id,
+        status: "rejected",
+        data_rows: 0,
+        errors: 1,
+        warnings: 0,
+        changes: Vec::new(),
+        reports: Vec::new(),
+        notice: None,
+    };
+    let error = registry.complete_ingestion(&completion, "slow-worker").await.unwrap_err();
+    assert!(matches!(error, RegistryError::LeaseLost { job_id } if job_id == late.job_id), "{error:?}");
+    registry.release_ingest_job(&late, "slow-worker", "failed late").await.unwrap();
+    assert_eq!(registry.upload(late.upload.id).await.unwrap().status, UploadStatus::Accepted);
+    assert!(gateway.ingestor.run_once().await.unwrap().is_none(), "the job is not queued again");
+    assert_eq!(affiliates(&gateway).await.len(), 1, "the file is processed once");
+}
+
 async fn a_file_from_another_producer_with_dutch_headers_is_read(database: Database) {
     let gateway = TestGateway::spawn(database).await;
     let path = gateway.key_dir.path().join("aansluitingen.xlsx");
@@ -337,6 +375,7 @@ crate::on_both_databases!(
     the_same_content_twice_is_a_duplicate_and_applied_once,
     a_worker_crash_between_claim_and_commit_loses_nothing_and_applies_once,
     a_file_from_another_producer_with_dutch_headers_is_read,
+    a_worker_that_lost_its_lease_changes_nothing_when_it_finishes_late,
     the_headers_payroll_packages_write_are_read,
     hostile_files_are_rejected_with_a_report,
     exits_close_the_affiliation_of_active_affiliates_only,
