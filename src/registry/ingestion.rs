@@ -153,6 +153,42 @@ fn stored_date(text: &str) -> Result<Date, RegistryError> {
     Date::parse(text, format).map_err(|_| RegistryError::Corrupt(format!("date {text:?}")))
 }
 
+/// The endings of report names after the upload's file name, the longest first.
+const REPORT_SUFFIXES: [&str; 4] = [".test.report.json", ".test.report.xlsx", ".report.json", ".report.xlsx"];
+
+/// A new report takes its name (`affiliations.xlsx.report.json`): the earlier reports of that
+/// name, from earlier uploads of a file of the same name, keep their place under a name with
+/// their upload's id (`affiliations.xlsx.165.report.json`). A bureau that sends
+/// `affiliations.xlsx` every month keeps every month's report.
+async fn keep_earlier_reports(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    contract_id: i64,
+    upload_id: i64,
+    name: &str,
+) -> Result<(), RegistryError> {
+    let Some(suffix) = REPORT_SUFFIXES.iter().find(|suffix| name.ends_with(*suffix)) else {
+        return Ok(());
+    };
+    let stem = &name[..name.len() - suffix.len()];
+    // A report of the same upload (processed again) is superseded, not kept beside.
+    let earlier =
+        sqlx::query("SELECT id, upload_id FROM reports WHERE contract_id = $1 AND file_name = $2 AND upload_id <> $3")
+            .bind(contract_id)
+            .bind(name)
+            .bind(upload_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    for row in earlier {
+        let (id, upload_id): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        sqlx::query("UPDATE reports SET file_name = $1 WHERE id = $2")
+            .bind(format!("{stem}.{upload_id}{suffix}"))
+            .bind(id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 impl Registry {
     /// Replaces the personnel categories of a contract.
     pub async fn set_contract_categories(
@@ -417,6 +453,7 @@ impl Registry {
             apply_change(&mut tx, completion.contract_id, completion.upload_id, change).await?;
         }
         for report in &completion.reports {
+            keep_earlier_reports(&mut tx, completion.contract_id, completion.upload_id, &report.file_name).await?;
             sqlx::query(
                 "INSERT INTO reports (upload_id, contract_id, file_name, size, sha256, object_key, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7)",

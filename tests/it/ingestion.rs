@@ -185,6 +185,45 @@ async fn a_worker_crash_between_claim_and_commit_loses_nothing_and_applies_once(
     assert_eq!(affiliates(&gateway).await.len(), 1);
 }
 
+async fn a_file_name_sent_every_month_keeps_every_months_report(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    upload(
+        &gateway,
+        "affiliations",
+        "affiliations.xlsx",
+        &affiliations_xlsx(&[good_row("85073003328", "Dupont", "30/07/1985")]),
+    )
+    .await;
+    let first = gateway.ingestor.run_once().await.unwrap().unwrap();
+    upload(
+        &gateway,
+        "affiliations",
+        "affiliations.xlsx",
+        &affiliations_xlsx(&[good_row("93051822361", "Janssens", "18/05/1993")]),
+    )
+    .await;
+    gateway.ingestor.run_once().await.unwrap().unwrap();
+    let sftp = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
+    let mut names: Vec<String> = sftp.read_dir("/GP-1001/results").await.unwrap().map(|e| e.file_name()).collect();
+    names.sort();
+    let id = first.upload_id;
+    assert_eq!(
+        names,
+        vec![
+            format!("affiliations.xlsx.{id}.report.json"),
+            format!("affiliations.xlsx.{id}.report.xlsx"),
+            "affiliations.xlsx.report.json".to_string(),
+            "affiliations.xlsx.report.xlsx".to_string(),
+        ]
+    );
+    let earlier: serde_json::Value = serde_json::from_slice(
+        &sftp.read(format!("/GP-1001/results/affiliations.xlsx.{id}.report.json")).await.unwrap(),
+    )
+    .unwrap();
+    assert_eq!(earlier["upload_id"], id);
+    assert_eq!(report_json(&gateway, "affiliations.xlsx").await["status"], "accepted");
+}
+
 async fn a_worker_that_lost_its_lease_changes_nothing_when_it_finishes_late(database: Database) {
     use pension_gateway::registry::{Completion, RegistryError, UploadStatus};
     let gateway = TestGateway::spawn(database).await;
@@ -376,6 +415,7 @@ crate::on_both_databases!(
     a_worker_crash_between_claim_and_commit_loses_nothing_and_applies_once,
     a_file_from_another_producer_with_dutch_headers_is_read,
     a_worker_that_lost_its_lease_changes_nothing_when_it_finishes_late,
+    a_file_name_sent_every_month_keeps_every_months_report,
     the_headers_payroll_packages_write_are_read,
     hostile_files_are_rejected_with_a_report,
     exits_close_the_affiliation_of_active_affiliates_only,
