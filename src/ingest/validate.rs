@@ -453,6 +453,22 @@ fn describe_range(min: Option<f64>, max: Option<f64>, min_exclusive: bool, max_e
     parts.join(", ")
 }
 
+/// Whether one of the first rows of the sheet names every required column of the schema:
+/// a file refused for missing columns may have been sent into the wrong folder.
+pub fn names_every_required_column(schema: &Schema, sheet: &Sheet) -> bool {
+    sheet.rows.iter().take(HEADER_SEARCH_ROWS).any(|row| {
+        let named: BTreeSet<usize> = row
+            .cells
+            .iter()
+            .filter_map(|cell| match schema.headers.recognise(&cell_text(cell)?) {
+                Recognition::Column(index) => Some(index),
+                _ => None,
+            })
+            .collect();
+        schema.columns.iter().enumerate().all(|(index, column)| !column.required || named.contains(&index))
+    })
+}
+
 /// Validates a whole sheet. Rows before the header are ignored; empty rows are skipped.
 pub fn validate(schema: &Schema, sheet: &Sheet, facts: &RegistryFacts) -> Validation {
     let mut findings = Vec::new();

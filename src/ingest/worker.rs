@@ -26,7 +26,9 @@ use super::reader_process::{ReaderError, ReaderProcess};
 use super::report::{json_report, xlsx_report, Outcome, ReportInput};
 use super::schema::{Action, Schema, Schemas};
 use super::templates::{check_return, Meta};
-use super::validate::{validate, ActiveAffiliate, Finding, RegistryFacts, ValidRow, Validation, Value};
+use super::validate::{
+    names_every_required_column, validate, ActiveAffiliate, Finding, RegistryFacts, ValidRow, Validation, Value,
+};
 
 /// A new salary more than this much above the previous one is flagged (DOMAIN.md §5).
 const MAX_SALARY_INCREASE_PERCENT: i64 = 25;
@@ -362,8 +364,28 @@ impl Ingestor {
             }
         };
         let schema = schema.clone();
+        // The other kinds an employer sends, to say so when the file is one of them.
+        let others: Vec<Schema> = self
+            .schemas
+            .kinds()
+            .filter(|kind| *kind != schema.kind.as_str())
+            .filter_map(|kind| self.schemas.for_kind(kind))
+            .filter(|other| matches!(other.action, Action::Affiliate | Action::Exit))
+            .cloned()
+            .collect();
+        let inbox = self.layout.inbox_folder.clone();
         let work = tokio::task::spawn_blocking(move || {
-            let validation = validate(&schema, &sheet, &facts);
+            let mut validation = validate(&schema, &sheet, &facts);
+            let columns_missing =
+                validation.findings.iter().any(|f| matches!(f.code, "missing-column" | "header-not-found"));
+            if columns_missing {
+                if let Some(other) = others.iter().find(|other| names_every_required_column(other, &sheet)) {
+                    let hint = Finding::warning(None, None, "other-kind")
+                        .with("kind", other.kind.to_string())
+                        .with("folder", format!("{inbox}/{}/", other.kind));
+                    validation.findings.insert(0, hint);
+                }
+            }
             (sheet, validation)
         });
         match tokio::time::timeout(self.settings.parse_time_limit, work).await {

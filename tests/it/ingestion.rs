@@ -224,6 +224,27 @@ async fn a_file_name_sent_every_month_keeps_every_months_report(database: Databa
     assert_eq!(report_json(&gateway, "affiliations.xlsx").await["status"], "accepted");
 }
 
+async fn an_exits_file_sent_as_affiliations_is_told_where_it_goes(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let mut workbook = rust_xlsxwriter::Workbook::new();
+    let sheet = workbook.add_worksheet();
+    let rows = [
+        ["N° de contrat", "N° d'entreprise", "NISS", "Nom", "Prénom", "Date de sortie", "Motif de sortie"],
+        ["GP-1001", "0403019261", "85073003328", "Dupont", "Marie", "01/06/2026", "DEMISSION"],
+    ];
+    for (r, row) in rows.iter().enumerate() {
+        for (c, value) in row.iter().enumerate() {
+            sheet.write_string(r as u32, c as u16, *value).unwrap();
+        }
+    }
+    upload(&gateway, "affiliations", "sorties-juin.xlsx", &workbook.save_to_buffer().unwrap()).await;
+    assert_eq!(gateway.ingestor.run_once().await.unwrap().unwrap().outcome, Outcome::Rejected);
+    let report = report_json(&gateway, "sorties-juin.xlsx").await;
+    let hint = &report["warnings"][0];
+    assert_eq!(hint["code"], "other-kind", "{report:#}");
+    assert!(hint["message"].as_str().unwrap().contains("inbox/exits/"), "{report:#}");
+}
+
 async fn a_worker_that_lost_its_lease_changes_nothing_when_it_finishes_late(database: Database) {
     use pension_gateway::registry::{Completion, RegistryError, UploadStatus};
     let gateway = TestGateway::spawn(database).await;
@@ -416,6 +437,7 @@ crate::on_both_databases!(
     a_file_from_another_producer_with_dutch_headers_is_read,
     a_worker_that_lost_its_lease_changes_nothing_when_it_finishes_late,
     a_file_name_sent_every_month_keeps_every_months_report,
+    an_exits_file_sent_as_affiliations_is_told_where_it_goes,
     the_headers_payroll_packages_write_are_read,
     hostile_files_are_rejected_with_a_report,
     exits_close_the_affiliation_of_active_affiliates_only,
