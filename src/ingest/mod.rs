@@ -4,6 +4,7 @@
 //! files to the registry (`worker`).
 
 pub mod blank_templates;
+pub mod finding_code;
 pub mod headers;
 pub mod messages;
 pub mod read;

@@ -97,7 +97,7 @@ fn finding_json(finding: &Finding, input: &ReportInput<'_>) -> serde_json::Value
     json!({
         "row": finding.row,
         "column": finding.column,
-        "code": finding.code,
+        "code": finding.code.as_str(),
         "message": input.message(finding),
     })
 }
@@ -231,7 +231,7 @@ pub fn xlsx_report(input: &ReportInput<'_>) -> Result<Vec<u8>, rust_xlsxwriter::
         }
         problems.write_string_with_format(row, 1, finding.column.clone().unwrap_or_default(), &text)?;
         problems.write_string(row, 2, severity_word(finding.severity, language))?;
-        problems.write_string(row, 3, finding.code)?;
+        problems.write_string(row, 3, finding.code.as_str())?;
         problems.write_string_with_format(row, 4, input.message(finding), &text)?;
     }
     problems.set_column_width(4, 90)?;

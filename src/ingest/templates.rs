@@ -13,6 +13,7 @@ use time::Date;
 
 use crate::registry::TemplateRow;
 
+use super::finding_code::FindingCode;
 use super::read::Sheet;
 use super::validate::{cell_text, format_date, Finding, ValidRow, Value};
 
@@ -189,11 +190,11 @@ pub fn check_return(
         }
         let id = values[0].clone();
         match expected.get(id.as_str()) {
-            None => findings.push(Finding::error(Some(sheet_row.number), None, "row-unknown")),
+            None => findings.push(Finding::error(Some(sheet_row.number), None, FindingCode::RowUnknown)),
             Some(hash) => {
                 seen.insert(id.clone());
                 if row_hash(&meta.template_id, &values) != *hash {
-                    findings.push(Finding::error(Some(sheet_row.number), None, "locked-changed"));
+                    findings.push(Finding::error(Some(sheet_row.number), None, FindingCode::LockedChanged));
                 } else if let Ok(affiliate_id) = id.parse::<i64>() {
                     affiliates.insert(sheet_row.number, affiliate_id);
                 }
@@ -202,12 +203,13 @@ pub fn check_return(
     }
     for (id, _) in &meta.rows {
         if !seen.contains(id) {
-            findings.push(Finding::error(None, Some("affiliate_id"), "row-missing").with("value", id.clone()));
+            findings
+                .push(Finding::error(None, Some("affiliate_id"), FindingCode::RowMissing).with("value", id.clone()));
         }
     }
     for row in rows {
         if row.text("still_employed") == Some("N") {
-            findings.push(Finding::error(Some(row.number), Some("still_employed"), "declare-exit"));
+            findings.push(Finding::error(Some(row.number), Some("still_employed"), FindingCode::DeclareExit));
             continue;
         }
         if let (Some(Value::Cents(new)), Some(Value::Cents(previous))) =
@@ -216,11 +218,12 @@ pub fn check_return(
             let shown = format!("{}.{:02}", previous / 100, previous % 100);
             if new < previous {
                 findings.push(
-                    Finding::warning(Some(row.number), Some("new_salary_fte"), "salary-lower").with("expected", shown),
+                    Finding::warning(Some(row.number), Some("new_salary_fte"), FindingCode::SalaryLower)
+                        .with("expected", shown),
                 );
             } else if *new * 100 > *previous * (100 + max_increase_percent) {
                 findings.push(
-                    Finding::warning(Some(row.number), Some("new_salary_fte"), "salary-increase-high")
+                    Finding::warning(Some(row.number), Some("new_salary_fte"), FindingCode::SalaryIncreaseHigh)
                         .with("percent", max_increase_percent.to_string())
                         .with("expected", shown),
                 );
@@ -231,7 +234,7 @@ pub fn check_return(
         {
             if now != before {
                 findings.push(
-                    Finding::warning(Some(row.number), Some("occupation_rate_at_date"), "rate-changed")
+                    Finding::warning(Some(row.number), Some("occupation_rate_at_date"), FindingCode::RateChanged)
                         .with("expected", format!("{}", *before as f64 / 10_000.0)),
                 );
             }

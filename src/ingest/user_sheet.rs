@@ -8,6 +8,7 @@ use time::Date;
 
 use crate::domain::{ContractNumber, EmailAddress, Language, Login, Profile, Scope};
 
+use super::finding_code::FindingCode;
 use super::validate::{Finding, ValidRow, Value};
 
 /// What a row asks for.
@@ -68,17 +69,19 @@ pub fn check(rows: &[ValidRow], facts: &OrganisationFacts) -> (Vec<SheetRow>, Ve
         let at = |column: &str, code| Finding::error(Some(row.number), Some(column), code);
         if let Some(other) = seen.get(login) {
             findings.push(
-                at("login", "duplicate-login").with("value", login.to_string()).with("other_row", other.to_string()),
+                at("login", FindingCode::DuplicateLogin)
+                    .with("value", login.to_string())
+                    .with("other_row", other.to_string()),
             );
         }
         seen.insert(login.clone(), row.number);
         let known = facts.users.get(login).filter(|u| u.active);
         match (action, known) {
             (SheetAction::Add, _) if facts.taken_logins.contains(login) => {
-                findings.push(at("login", "login-taken").with("value", login.to_string()));
+                findings.push(at("login", FindingCode::LoginTaken).with("value", login.to_string()));
             }
             (SheetAction::Modify | SheetAction::Remove, None) => {
-                findings.push(at("login", "unknown-user").with("value", login.to_string()));
+                findings.push(at("login", FindingCode::UnknownUser).with("value", login.to_string()));
             }
             _ => {}
         }
@@ -88,7 +91,8 @@ pub fn check(rows: &[ValidRow], facts: &OrganisationFacts) -> (Vec<SheetRow>, Ve
         };
         if let Some(Scope::Contracts(list)) = &scope {
             for contract in list.iter().filter(|c| !facts.contracts.contains(*c)) {
-                findings.push(at("contracts", "contract-not-of-organisation").with("value", contract.to_string()));
+                findings
+                    .push(at("contracts", FindingCode::ContractNotOfOrganisation).with("value", contract.to_string()));
             }
         }
         let name = match (row.text("first_name"), row.text("last_name")) {
@@ -123,8 +127,10 @@ pub fn check(rows: &[ValidRow], facts: &OrganisationFacts) -> (Vec<SheetRow>, Ve
         sheet_rows.iter().filter(|r| r.action == SheetAction::Remove && masters.contains(&&r.login)).collect();
     if !masters.is_empty() && removed.len() == masters.len() {
         for row in removed {
-            findings
-                .push(Finding::error(Some(row.row), Some("login"), "last-master").with("value", row.login.to_string()));
+            findings.push(
+                Finding::error(Some(row.row), Some("login"), FindingCode::LastMaster)
+                    .with("value", row.login.to_string()),
+            );
         }
     }
     (sheet_rows, findings)

@@ -9,6 +9,7 @@ use time::{Date, Duration};
 use crate::domain::{ContractNumber, EnterpriseNumber, Niss};
 
 use super::blank_templates::is_example_marker;
+pub use super::finding_code::FindingCode;
 use super::headers::{Recognition, SUGGESTION_THRESHOLD};
 use super::read::{Cell, Sheet, MAX_CELL_CHARACTERS};
 use super::schema::{Column, ColumnType, Rule, Schema};
@@ -27,17 +28,17 @@ pub enum Severity {
 pub struct Finding {
     pub row: Option<u32>,
     pub column: Option<String>,
-    pub code: &'static str,
+    pub code: FindingCode,
     pub severity: Severity,
     pub params: Vec<(&'static str, String)>,
 }
 
 impl Finding {
-    pub fn error(row: Option<u32>, column: Option<&str>, code: &'static str) -> Self {
+    pub fn error(row: Option<u32>, column: Option<&str>, code: FindingCode) -> Self {
         Self { row, column: column.map(str::to_string), code, severity: Severity::Error, params: Vec::new() }
     }
 
-    pub fn warning(row: Option<u32>, column: Option<&str>, code: &'static str) -> Self {
+    pub fn warning(row: Option<u32>, column: Option<&str>, code: FindingCode) -> Self {
         Self { severity: Severity::Warning, ..Self::error(row, column, code) }
     }
 
@@ -216,7 +217,7 @@ fn match_headers(
                 let key = schema.columns[found].key.as_str();
                 if let Some(first) = matched_by.get(key) {
                     findings.push(
-                        Finding::error(Some(header.number), Some(key), "duplicate-column")
+                        Finding::error(Some(header.number), Some(key), FindingCode::DuplicateColumn)
                             .with("column", key)
                             .with("first", first.clone())
                             .with("second", text),
@@ -230,7 +231,7 @@ fn match_headers(
                 let keys: Vec<&str> = found.iter().map(|&i| schema.columns[i].key.as_str()).collect();
                 named_in_ambiguity.extend(keys.iter().copied());
                 findings.push(
-                    Finding::error(Some(header.number), None, "ambiguous-column")
+                    Finding::error(Some(header.number), None, FindingCode::AmbiguousColumn)
                         .with("header", text)
                         .with("columns", keys.join(", ")),
                 );
@@ -266,12 +267,14 @@ fn match_headers(
     // An unknown header proposed for a missing column is said once, in that error.
     for (candidate, text) in unknown.iter().enumerate() {
         if !proposed.contains(&candidate) {
-            findings.push(Finding::warning(Some(header.number), None, "unknown-column").with("header", text.clone()));
+            findings.push(
+                Finding::warning(Some(header.number), None, FindingCode::UnknownColumn).with("header", text.clone()),
+            );
         }
     }
     for column_index in missing {
         let column = &schema.columns[column_index];
-        let mut finding = Finding::error(Some(header.number), Some(&column.key), "missing-column")
+        let mut finding = Finding::error(Some(header.number), Some(&column.key), FindingCode::MissingColumn)
             .with("column", column.key.clone())
             .with("headers", column.headers.join(" / "));
         if let Some(&candidate) = suggestions.get(&column_index) {
@@ -344,7 +347,7 @@ fn parse_decimal(text: &str, decimals: u32) -> Option<i64> {
 /// Converts one cell to the column's type, or says what is wrong with it.
 fn convert(column: &Column, cell: &Cell) -> Result<Option<Value>, Finding> {
     let key = Some(column.key.as_str());
-    let invalid = |detail: String| Finding::error(None, key, "invalid-value").with("detail", detail);
+    let invalid = |detail: String| Finding::error(None, key, FindingCode::InvalidValue).with("detail", detail);
     // The domain's reason is English: the report names what the value should look like instead.
     let invalid_as =
         |shape: &'static str| move |e: crate::domain::InvalidIdentifier| invalid(e.why).with("shape", shape);
@@ -373,23 +376,25 @@ fn convert(column: &Column, cell: &Cell) -> Result<Option<Value>, Finding> {
         }
         ColumnType::Date => match cell {
             Cell::Date(date) => Value::Date(*date),
-            _ => Value::Date(parse_date_text(&text).ok_or_else(|| Finding::error(None, key, "invalid-date"))?),
+            _ => {
+                Value::Date(parse_date_text(&text).ok_or_else(|| Finding::error(None, key, FindingCode::InvalidDate))?)
+            }
         },
         ColumnType::Amount => {
             let cents = match cell {
                 Cell::Number(n) => {
                     let scaled = n * 100.0;
                     if (scaled - scaled.round()).abs() > 1e-6 || !scaled.is_finite() || scaled.abs() > 1e15 {
-                        return Err(Finding::error(None, key, "invalid-amount"));
+                        return Err(Finding::error(None, key, FindingCode::InvalidAmount));
                     }
                     scaled.round() as i64
                 }
-                _ => parse_decimal(&text, 2).ok_or_else(|| Finding::error(None, key, "invalid-amount"))?,
+                _ => parse_decimal(&text, 2).ok_or_else(|| Finding::error(None, key, FindingCode::InvalidAmount))?,
             };
             Value::Cents(cents)
         }
         ColumnType::Rate => {
-            let bad = || Finding::error(None, key, "invalid-rate");
+            let bad = || Finding::error(None, key, FindingCode::InvalidRate);
             let per_ten_thousand = match cell {
                 Cell::Number(n) if n.is_finite() && (0.0..=1.0).contains(n) => (n * 10_000.0).round() as i64,
                 Cell::Number(_) => return Err(bad()),
@@ -418,7 +423,7 @@ fn convert(column: &Column, cell: &Cell) -> Result<Option<Value>, Finding> {
                 Some(choice) => Value::Choice(choice.value.clone()),
                 None => {
                     let allowed: Vec<&str> = values.iter().map(|v| v.value.as_str()).collect();
-                    return Err(Finding::error(None, key, "invalid-choice")
+                    return Err(Finding::error(None, key, FindingCode::InvalidChoice)
                         .with("value", text.chars().take(40).collect::<String>())
                         .with("allowed", allowed.join(", ")));
                 }
@@ -427,7 +432,7 @@ fn convert(column: &Column, cell: &Cell) -> Result<Option<Value>, Finding> {
     };
     if let (Some(limit), Value::Text(text)) = (column.max_length, &value) {
         if text.chars().count() > limit {
-            return Err(Finding::error(None, key, "too-long").with("limit", limit.to_string()));
+            return Err(Finding::error(None, key, FindingCode::TooLong).with("limit", limit.to_string()));
         }
     }
     Ok(Some(value))
@@ -474,7 +479,7 @@ pub fn validate(schema: &Schema, sheet: &Sheet, facts: &RegistryFacts) -> Valida
     let mut findings = Vec::new();
     let Some((header_index, positions)) = match_headers(schema, sheet, &mut findings) else {
         let expected: Vec<&str> = schema.columns.iter().filter(|c| c.required).map(|c| c.key.as_str()).collect();
-        findings.push(Finding::error(None, None, "header-not-found").with("expected", expected.join(", ")));
+        findings.push(Finding::error(None, None, FindingCode::HeaderNotFound).with("expected", expected.join(", ")));
         return Validation { findings, ..Validation::default() };
     };
     let header_row = sheet.rows[header_index].number;
@@ -496,7 +501,7 @@ pub fn validate(schema: &Schema, sheet: &Sheet, facts: &RegistryFacts) -> Valida
         }
         // The grey example row of a blank template, left in: said, and not read as a person.
         if row.cells.iter().any(|c| matches!(c, Cell::Text(t) if is_example_marker(t))) {
-            findings.push(Finding::warning(Some(row.number), None, "example-row"));
+            findings.push(Finding::warning(Some(row.number), None, FindingCode::ExampleRow));
             continue;
         }
         data_rows += 1;
@@ -504,7 +509,7 @@ pub fn validate(schema: &Schema, sheet: &Sheet, facts: &RegistryFacts) -> Valida
             if let Cell::TooLong { characters } = cell {
                 let column = positions.iter().find(|(_, p)| **p == position).map(|(key, _)| key.as_str());
                 findings.push(
-                    Finding::error(Some(row.number), column, "cell-too-long")
+                    Finding::error(Some(row.number), column, FindingCode::CellTooLong)
                         .with("characters", characters.to_string())
                         .with("limit", MAX_CELL_CHARACTERS.to_string()),
                 );
@@ -524,7 +529,7 @@ pub fn validate(schema: &Schema, sheet: &Sheet, facts: &RegistryFacts) -> Valida
                     values.insert(column.key.clone(), value);
                 }
                 Ok(None) if column.required => {
-                    findings.push(Finding::error(Some(row.number), Some(&column.key), "required"));
+                    findings.push(Finding::error(Some(row.number), Some(&column.key), FindingCode::Required));
                 }
                 Ok(None) => {}
                 Err(mut finding) => {
@@ -538,7 +543,7 @@ pub fn validate(schema: &Schema, sheet: &Sheet, facts: &RegistryFacts) -> Valida
         rows.push(valid);
     }
     if data_rows == 0 {
-        findings.push(Finding::error(None, None, "empty-file"));
+        findings.push(Finding::error(None, None, FindingCode::EmptyFile));
     }
     findings
         .sort_by_key(|f| (f.row.unwrap_or(0), schema.columns.iter().position(|c| Some(&c.key) == f.column.as_ref())));
@@ -571,7 +576,7 @@ fn check_rules(
                 (Rule::RequiredWhen { column: other, equals }, None) => {
                     if row.text(other) == Some(equals.as_str()) {
                         findings.push(
-                            at(column, "required-when")
+                            at(column, FindingCode::RequiredWhen)
                                 .with("other", other.clone())
                                 .with("other_value", equals.clone()),
                         );
@@ -581,7 +586,7 @@ fn check_rules(
                 (Rule::EqualsFolderContract, Some(Value::Contract(contract))) => {
                     if contract != &facts.folder_contract {
                         findings.push(
-                            at(column, "contract-mismatch")
+                            at(column, FindingCode::ContractMismatch)
                                 .with("value", contract.to_string())
                                 .with("expected", facts.folder_contract.to_string()),
                         );
@@ -589,13 +594,13 @@ fn check_rules(
                 }
                 (Rule::EmployerOfContract, Some(Value::Enterprise(number))) => {
                     if number != &facts.employer {
-                        findings.push(at(column, "employer-mismatch").with("value", number.to_string()));
+                        findings.push(at(column, FindingCode::EmployerMismatch).with("value", number.to_string()));
                     }
                 }
                 (Rule::UniqueInFile, Some(Value::Niss(niss))) => {
                     if let Some(other) = first_seen.get(niss.reveal()) {
                         findings.push(
-                            at(column, "duplicate-in-file")
+                            at(column, FindingCode::DuplicateInFile)
                                 .with("niss", niss.masked())
                                 .with("other_row", other.to_string()),
                         );
@@ -605,12 +610,12 @@ fn check_rules(
                 }
                 (Rule::NotActiveInContract, Some(Value::Niss(niss))) => {
                     if facts.active.contains_key(niss.reveal()) {
-                        findings.push(at(column, "already-affiliated").with("niss", niss.masked()));
+                        findings.push(at(column, FindingCode::AlreadyAffiliated).with("niss", niss.masked()));
                     }
                 }
                 (Rule::ActiveInContract, Some(Value::Niss(niss))) => {
                     if !facts.active.contains_key(niss.reveal()) {
-                        findings.push(at(column, "not-affiliated").with("niss", niss.masked()));
+                        findings.push(at(column, FindingCode::NotAffiliated).with("niss", niss.masked()));
                     }
                 }
                 (Rule::CategoryOfContract, Some(Value::Text(category))) => {
@@ -618,7 +623,9 @@ fn check_rules(
                         let known: Vec<&str> = facts.categories.iter().map(String::as_str).collect();
                         let known = if known.is_empty() { "-".to_string() } else { known.join(", ") };
                         findings.push(
-                            at(column, "unknown-category").with("value", category.clone()).with("allowed", known),
+                            at(column, FindingCode::UnknownCategory)
+                                .with("value", category.clone())
+                                .with("allowed", known),
                         );
                     }
                 }
@@ -628,7 +635,7 @@ fn check_rules(
                         let expected =
                             if column.key == "first_name" { &affiliate.first_name } else { &affiliate.last_name };
                         if normalise(expected) != normalise(name) {
-                            findings.push(warn(column, "name-mismatch").with("expected", expected.clone()));
+                            findings.push(warn(column, FindingCode::NameMismatch).with("expected", expected.clone()));
                         }
                     }
                 }
@@ -637,7 +644,7 @@ fn check_rules(
                     if let Some(affiliate) = registered {
                         if *date < affiliate.affiliation_date {
                             findings.push(
-                                at(column, "exit-before-affiliation")
+                                at(column, FindingCode::ExitBeforeAffiliation)
                                     .with("other_value", format_date(affiliate.affiliation_date)),
                             );
                         }
@@ -646,14 +653,14 @@ fn check_rules(
                 (Rule::MatchesNissBirthDate { column: niss_column }, Some(Value::Date(date))) => {
                     if let Some(niss) = row.niss(niss_column) {
                         if niss.is_bis() {
-                            findings.push(warn(column, "bis-number").with("niss", niss.masked()));
+                            findings.push(warn(column, FindingCode::BisNumber).with("niss", niss.masked()));
                         } else {
                             let (month, day) = niss.birth_month_day();
                             let matches = date.year() == niss.birth_year()
                                 && month.is_none_or(|m| m == u32::from(u8::from(date.month())))
                                 && day.is_none_or(|d| d == u32::from(date.day()));
                             if !matches {
-                                findings.push(at(column, "birth-date-mismatch").with("niss", niss.masked()));
+                                findings.push(at(column, FindingCode::BirthDateMismatch).with("niss", niss.masked()));
                             }
                         }
                     }
@@ -662,7 +669,7 @@ fn check_rules(
                     if let Some(other_date) = row.date(other) {
                         if *date < other_date {
                             findings.push(
-                                at(column, "date-before")
+                                at(column, FindingCode::DateBefore)
                                     .with("other", other.clone())
                                     .with("other_value", format_date(other_date)),
                             );
@@ -671,7 +678,7 @@ fn check_rules(
                 }
                 (Rule::NotOlderThanDays { days }, Some(Value::Date(date))) => {
                     if *date < facts.today - Duration::days(*days) {
-                        findings.push(warn(column, "late-declaration").with("days", days.to_string()));
+                        findings.push(warn(column, FindingCode::LateDeclaration).with("days", days.to_string()));
                     }
                 }
                 (Rule::Range { min, max, min_exclusive, max_exclusive }, Some(value)) => {
@@ -680,7 +687,7 @@ fn check_rules(
                         let above = max.is_some_and(|m| if *max_exclusive { number >= m } else { number > m });
                         if below || above {
                             findings.push(
-                                at(column, "out-of-range")
+                                at(column, FindingCode::OutOfRange)
                                     .with("range", describe_range(*min, *max, *min_exclusive, *max_exclusive)),
                             );
                         }
@@ -799,15 +806,15 @@ mod tests {
         let mut duplicate = good_row();
         duplicate[5] = text("31/07/1985");
         let result = validate(schema, &sheet(vec![french_header(), good_row(), bad, duplicate]), &facts());
-        let found: Vec<(Option<u32>, Option<&str>, &str)> =
+        let found: Vec<(Option<u32>, Option<&str>, FindingCode)> =
             result.findings.iter().map(|f| (f.row, f.column.as_deref(), f.code)).collect();
-        assert!(found.contains(&(Some(3), Some("contract_number"), "contract-mismatch")), "{found:?}");
-        assert!(found.contains(&(Some(3), Some("niss"), "invalid-value")), "{found:?}");
-        assert!(found.contains(&(Some(3), Some("affiliation_date"), "date-before")), "{found:?}");
-        assert!(found.contains(&(Some(3), Some("category"), "unknown-category")), "{found:?}");
-        assert!(found.contains(&(Some(3), Some("occupation_rate"), "out-of-range")), "{found:?}");
-        assert!(found.contains(&(Some(4), Some("niss"), "duplicate-in-file")), "{found:?}");
-        assert!(found.contains(&(Some(4), Some("birth_date"), "birth-date-mismatch")), "{found:?}");
+        assert!(found.contains(&(Some(3), Some("contract_number"), FindingCode::ContractMismatch)), "{found:?}");
+        assert!(found.contains(&(Some(3), Some("niss"), FindingCode::InvalidValue)), "{found:?}");
+        assert!(found.contains(&(Some(3), Some("affiliation_date"), FindingCode::DateBefore)), "{found:?}");
+        assert!(found.contains(&(Some(3), Some("category"), FindingCode::UnknownCategory)), "{found:?}");
+        assert!(found.contains(&(Some(3), Some("occupation_rate"), FindingCode::OutOfRange)), "{found:?}");
+        assert!(found.contains(&(Some(4), Some("niss"), FindingCode::DuplicateInFile)), "{found:?}");
+        assert!(found.contains(&(Some(4), Some("birth_date"), FindingCode::BirthDateMismatch)), "{found:?}");
         for finding in &result.findings {
             for (_, value) in &finding.params {
                 assert!(!value.contains("85073003328"), "a national number in a message: {value}");
@@ -823,9 +830,10 @@ mod tests {
         header.remove(2);
         header.push(text("Remarques"));
         let result = validate(schema, &sheet(vec![header, good_row()]), &facts());
-        let codes: Vec<(&str, Option<&str>)> = result.findings.iter().map(|f| (f.code, f.column.as_deref())).collect();
-        assert!(codes.contains(&("missing-column", Some("niss"))), "{codes:?}");
-        assert!(codes.contains(&("unknown-column", None)), "{codes:?}");
+        let codes: Vec<(FindingCode, Option<&str>)> =
+            result.findings.iter().map(|f| (f.code, f.column.as_deref())).collect();
+        assert!(codes.contains(&(FindingCode::MissingColumn, Some("niss"))), "{codes:?}");
+        assert!(codes.contains(&(FindingCode::UnknownColumn, None)), "{codes:?}");
     }
 
     #[test]
@@ -863,8 +871,8 @@ mod tests {
             text("overlijden"),
         ];
         let result = validate(schema, &sheet(vec![header, row]), &facts);
-        let codes: Vec<&str> = result.findings.iter().map(|f| f.code).collect();
-        assert_eq!(codes, vec!["name-mismatch", "required-when"], "{:?}", result.findings);
+        let codes: Vec<FindingCode> = result.findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, vec![FindingCode::NameMismatch, FindingCode::RequiredWhen], "{:?}", result.findings);
         assert_eq!(result.errors(), 1);
     }
 
@@ -910,7 +918,7 @@ mod tests {
         let mut header = french_header();
         header.push(text("Voltijds brutoloon"));
         let result = validate(schema, &sheet(vec![header, good_row()]), &facts());
-        let duplicate = result.findings.iter().find(|f| f.code == "duplicate-column").unwrap();
+        let duplicate = result.findings.iter().find(|f| f.code == FindingCode::DuplicateColumn).unwrap();
         let shown = messages::render(duplicate.code, Language::En, &duplicate.params);
         assert!(shown.contains("Salaire temps plein") && shown.contains("Voltijds brutoloon"), "{shown}");
 
@@ -941,9 +949,9 @@ required = true
         .unwrap();
         let result =
             validate(&overlapping, &sheet(vec![headers(&["Naissance / entrée"]), vec![text("01/01/2020")]]), &facts());
-        let codes: Vec<&str> = result.findings.iter().map(|f| f.code).collect();
-        assert_eq!(codes, vec!["ambiguous-column"], "{:?}", result.findings);
-        let shown = messages::render("ambiguous-column", Language::Nl, &result.findings[0].params);
+        let codes: Vec<FindingCode> = result.findings.iter().map(|f| f.code).collect();
+        assert_eq!(codes, vec![FindingCode::AmbiguousColumn], "{:?}", result.findings);
+        let shown = messages::render(FindingCode::AmbiguousColumn, Language::Nl, &result.findings[0].params);
         assert!(shown.contains("hire_date, birth_date") && shown.contains("Naissance / entrée"), "{shown}");
     }
 
@@ -955,11 +963,16 @@ required = true
         header[5] = text("Date de naisance");
         header.push(text("Remarques"));
         let result = validate(schema, &sheet(vec![header, good_row()]), &facts());
-        let missing = result.findings.iter().find(|f| f.code == "missing-column").unwrap();
+        let missing = result.findings.iter().find(|f| f.code == FindingCode::MissingColumn).unwrap();
         assert_eq!(missing.column.as_deref(), Some("birth_date"));
         let shown = messages::render(missing.code, Language::Fr, &missing.params);
         assert!(shown.contains("vouliez-vous dire « Date de naisance » pour birth_date"), "{shown}");
-        assert_eq!(result.findings.iter().filter(|f| f.code == "missing-column").count(), 1, "{:?}", result.findings);
+        assert_eq!(
+            result.findings.iter().filter(|f| f.code == FindingCode::MissingColumn).count(),
+            1,
+            "{:?}",
+            result.findings
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::registry::{
 };
 use crate::storage::{ObjectKey, ObjectStore, StorageError, StoredObject};
 
+use super::finding_code::FindingCode;
 use super::read::{LimitBreach, ReadError, ReadLimits, Sheet};
 use super::reader_process::{ReaderError, ReaderProcess};
 use super::report::{json_report, xlsx_report, Outcome, ReportInput};
@@ -107,32 +108,32 @@ fn report_suffix(upload: &UploadRecord, extension: &str) -> String {
 /// The report line for a file that could not be read at all.
 pub fn file_finding(error: &ReadError) -> Finding {
     match error {
-        ReadError::FormatNotAllowed { extension, allowed } => Finding::error(None, None, "format-not-allowed")
+        ReadError::FormatNotAllowed { extension, allowed } => Finding::error(None, None, FindingCode::FormatNotAllowed)
             .with("extension", extension.clone())
             .with("allowed", allowed.join(", ")),
-        ReadError::TooLarge { limit } => {
-            Finding::error(None, None, "file-too-large").with("limit", format!("{} MiB", limit / (1024 * 1024)))
-        }
+        ReadError::TooLarge { limit } => Finding::error(None, None, FindingCode::FileTooLarge)
+            .with("limit", format!("{} MiB", limit / (1024 * 1024))),
         ReadError::ArchiveSuspicious { detail } => {
-            Finding::error(None, None, "archive-suspicious").with("detail", detail.clone())
+            Finding::error(None, None, FindingCode::ArchiveSuspicious).with("detail", detail.clone())
         }
-        ReadError::Unreadable { format, detail } => Finding::error(None, None, "file-unreadable")
+        ReadError::Unreadable { format, detail } => Finding::error(None, None, FindingCode::FileUnreadable)
             .with("format", format.to_string())
             .with("detail", detail.chars().take(200).collect::<String>()),
         ReadError::TooManyRows { limit } => {
-            Finding::error(None, None, "too-many-rows").with("limit", limit.to_string())
+            Finding::error(None, None, FindingCode::TooManyRows).with("limit", limit.to_string())
         }
         ReadError::OutsideLimits(LimitBreach::Memory { mib }) => {
-            Finding::error(None, None, "reader-memory").with("limit", mib.to_string())
+            Finding::error(None, None, FindingCode::ReaderMemory).with("limit", mib.to_string())
         }
         ReadError::OutsideLimits(LimitBreach::Time { seconds }) => {
-            Finding::error(None, None, "parse-timeout").with("limit", seconds.to_string())
+            Finding::error(None, None, FindingCode::ParseTimeout).with("limit", seconds.to_string())
         }
         ReadError::OutsideLimits(LimitBreach::Answer { mib }) => {
-            Finding::error(None, None, "reader-answer").with("limit", mib.to_string())
+            Finding::error(None, None, FindingCode::ReaderAnswer).with("limit", mib.to_string())
         }
         ReadError::OutsideLimits(LimitBreach::Stopped { how }) => {
-            Finding::error(None, None, "reader-stopped").with("detail", how.chars().take(200).collect::<String>())
+            Finding::error(None, None, FindingCode::ReaderStopped)
+                .with("detail", how.chars().take(200).collect::<String>())
         }
     }
 }
@@ -359,7 +360,11 @@ impl Ingestor {
             Ok(contents) => (contents.sheet, contents.meta),
             Err(error) => {
                 // The error's text may quote the file's content: only its finding code is logged.
-                tracing::info!(upload = upload.id, finding = file_finding(&error).code, "an upload could not be read");
+                tracing::info!(
+                    upload = upload.id,
+                    finding = file_finding(&error).code.as_str(),
+                    "an upload could not be read"
+                );
                 return Ok(refused(file_finding(&error)));
             }
         };
@@ -376,11 +381,13 @@ impl Ingestor {
         let inbox = self.layout.inbox_folder.clone();
         let work = tokio::task::spawn_blocking(move || {
             let mut validation = validate(&schema, &sheet, &facts);
-            let columns_missing =
-                validation.findings.iter().any(|f| matches!(f.code, "missing-column" | "header-not-found"));
+            let columns_missing = validation
+                .findings
+                .iter()
+                .any(|f| matches!(f.code, FindingCode::MissingColumn | FindingCode::HeaderNotFound));
             if columns_missing {
                 if let Some(other) = others.iter().find(|other| names_every_required_column(other, &sheet)) {
-                    let hint = Finding::warning(None, None, "other-kind")
+                    let hint = Finding::warning(None, None, FindingCode::OtherKind)
                         .with("kind", other.kind.to_string())
                         .with("folder", format!("{inbox}/{}/", other.kind));
                     validation.findings.insert(0, hint);
@@ -466,7 +473,8 @@ impl Ingestor {
         let uploader = self.registry.user_by_id(upload.uploader_user_id).await.ok();
         let language = uploader.as_ref().map(|user| user.language).unwrap_or(Language::Fr);
         let contract = self.registry.contract(&upload.contract).await?;
-        let finding = Finding::error(None, None, "processing-failed").with("attempts", job.attempts.to_string());
+        let finding =
+            Finding::error(None, None, FindingCode::ProcessingFailed).with("attempts", job.attempts.to_string());
         let validation = Validation { findings: vec![finding], ..Validation::default() };
         let verdict = Verdict {
             schema_version: self.schemas.for_kind(&upload.kind).map(|schema| schema.version),
@@ -602,12 +610,12 @@ impl Ingestor {
             return Ok(Vec::new());
         };
         let Some(meta) = meta else {
-            validation.findings.push(Finding::error(None, None, "template-required"));
+            validation.findings.push(Finding::error(None, None, FindingCode::TemplateRequired));
             return Ok(Vec::new());
         };
         let template = self.registry.template(&meta.template_id).await?;
         if template.as_ref().is_none_or(|t| t.contract_id != contract.id) || meta.contract != contract.number.as_str() {
-            validation.findings.push(Finding::error(None, None, "template-unknown"));
+            validation.findings.push(Finding::error(None, None, FindingCode::TemplateUnknown));
             return Ok(Vec::new());
         }
         let (findings, affiliates) = check_return(

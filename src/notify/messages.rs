@@ -192,7 +192,7 @@ pub fn upload_processed(
 
 /// Tells a master user that a user sheet of the organisation was applied.
 pub fn sheet_applied(language: Language, changes: &[String]) -> Message {
-    let intro = crate::ingest::messages::render("sheet-applied", language, &[]);
+    let intro = crate::ingest::messages::sheet_applied(language).to_string();
     message("access-change", "Extranet Pension Complémentaire", format!("{intro}\n\n{}\n", changes.join("\n")))
 }
 
