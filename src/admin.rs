@@ -9,7 +9,7 @@ use russh::keys::{HashAlg, PublicKey};
 use time::Date;
 use tokio::io::AsyncReadExt;
 
-use crate::audit::{self, now_ms};
+use crate::audit;
 use crate::domain::{
     ContractNumber, EmailAddress, EnterpriseNumber, FileName, InvalidIdentifier, KindName, Language, Login, Profile,
     Scope,
@@ -213,7 +213,7 @@ impl Admin {
 
     async fn audit(&self, action: &str, organisation_id: Option<i64>, detail: String) -> Result<(), AdminError> {
         let event = NewAuditEvent {
-            at_ms: now_ms(),
+            at_ms: crate::clock::now_millis(),
             actor: self.actor.clone(),
             organisation_id,
             action: action.to_string(),

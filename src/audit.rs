@@ -4,8 +4,6 @@
 //! batches to the hash-chained `audit_events` table, off the transfer path. Paths and reasons
 //! pass through [`mask_personal_numbers`] first: a file name may hold a national number.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::Niss;
@@ -34,10 +32,6 @@ impl std::fmt::Debug for Message {
     }
 }
 
-pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
-}
-
 impl AuditLog {
     /// Starts the writer task. It ends when every `AuditLog` clone is dropped, after writing
     /// what it received.
@@ -50,7 +44,7 @@ impl AuditLog {
     /// Queues an event; never waits. Text fields are masked here.
     pub fn record(&self, mut event: NewAuditEvent) {
         if event.at_ms == 0 {
-            event.at_ms = now_ms();
+            event.at_ms = crate::clock::now_millis();
         }
         event.actor = mask_personal_numbers(&event.actor);
         event.path = event.path.map(|p| mask_personal_numbers(&p));

@@ -89,7 +89,7 @@ pub async fn check_sheet(
         employer: organisation.enterprise_number.clone(),
         categories: Default::default(),
         active: Default::default(),
-        today: time::OffsetDateTime::now_utc().date(),
+        today: crate::clock::Clock::system().today(),
     };
     let validation = validate(schema, &sheet, &facts);
     let organisation_facts = OrganisationFacts {

@@ -14,7 +14,6 @@ mod users_workbook;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use time::Date;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::access::{Principal, Refusal};
@@ -26,6 +25,7 @@ use crate::layout::Layout;
 use crate::registry::{NewAuditEvent, Registry, RegistryError};
 use crate::storage::{ObjectStore, StorageError};
 
+pub use crate::clock::Clock;
 pub use folders::{Entry, EntryAttributes};
 pub use reasons::{Conflict, Unsupported};
 pub use transfers::{
@@ -179,32 +179,6 @@ impl From<crate::user_sheets::SheetCheckError> for GatewayError {
 pub struct SessionContext {
     pub session_id: String,
     pub remote_addr: SocketAddr,
-}
-
-/// Today's date, replaceable in tests so that expiry can be checked without waiting.
-#[derive(Clone)]
-pub struct Clock(Arc<dyn Fn() -> Date + Send + Sync>);
-
-impl Clock {
-    /// The calendar date in UTC.
-    pub fn system() -> Self {
-        Self(Arc::new(|| time::OffsetDateTime::now_utc().date()))
-    }
-
-    /// A clock that asks `today` each time: tests move it forward without waiting.
-    pub fn from_fn(today: impl Fn() -> Date + Send + Sync + 'static) -> Self {
-        Self(Arc::new(today))
-    }
-
-    pub fn today(&self) -> Date {
-        (self.0)()
-    }
-}
-
-impl std::fmt::Debug for Clock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Clock(today = {})", self.today())
-    }
 }
 
 /// What the gateway's services work on.

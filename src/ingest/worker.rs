@@ -499,8 +499,7 @@ impl Ingestor {
     ) -> Result<Processed, IngestError> {
         let upload = &job.upload;
         let Verdict { schema_version, outcome, validation, sheet, duplicate_of, changes } = verdict;
-        let processed_at =
-            time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+        let processed_at = crate::clock::now_rfc3339();
         let input = ReportInput {
             upload,
             schema_version,

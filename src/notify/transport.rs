@@ -169,8 +169,7 @@ fn refuses_the_recipient(code: Option<&str>) -> bool {
 }
 
 fn render_eml(from: &EmailAddress, to: &str, subject: &str, body: &str, message_id: &str) -> String {
-    let date =
-        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc2822).unwrap_or_default();
+    let date = crate::clock::now_rfc2822();
     format!(
         "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: {date}\r\nMessage-ID: <{message_id}>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n{body}\r\n",
         body = body.replace('\n', "\r\n"),

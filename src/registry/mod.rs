@@ -14,8 +14,6 @@ mod organisations;
 mod outbox;
 mod uploads;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use sqlx::any::AnyPoolOptions;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, SqlStr};
@@ -186,16 +184,7 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!path.is_empty() && !path.starts_with(":memory:") && !path.starts_with("file:")).then(|| path.into())
 }
 
-/// Seconds since the Unix epoch: the registry's clock for records.
-pub fn now_seconds() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-/// The start (Unix seconds) of the UTC day that `now` falls in: daily upload volumes count
-/// from there.
-pub fn utc_day_start(now: i64) -> i64 {
-    now - now.rem_euclid(86_400)
-}
+pub use crate::clock::{now_seconds, utc_day_start};
 
 /// Flags are stored as 0/1 integers on both dialects.
 fn flag(value: bool) -> i64 {

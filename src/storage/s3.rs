@@ -240,7 +240,7 @@ impl S3Store {
             .send()
             .await
             .map_err(|e| failure("ListMultipartUploads", &b.name, e))?;
-        let cutoff = std::time::SystemTime::now() - Duration::from_secs(24 * 3600);
+        let cutoff = crate::clock::system_time_ago(Duration::from_secs(24 * 3600));
         let mut aborted = 0;
         for upload in listing.uploads() {
             let started = upload.initiated().and_then(|t| std::time::SystemTime::try_from(*t).ok());

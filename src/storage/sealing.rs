@@ -71,8 +71,7 @@ pub fn generate_identity_file(path: &Path) -> Result<String, KeyError> {
         std::fs::create_dir_all(parent).map_err(error)?;
     }
     let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(error)?;
-    let created =
-        time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
+    let created = crate::clock::now_rfc3339();
     let text = format!(
         "# pension-gateway storage identity, created {created}\n# public key: {recipient}\n{}\n",
         identity.to_string().expose_secret()
