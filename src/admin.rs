@@ -5,14 +5,13 @@
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
-use russh::keys::{HashAlg, PublicKey};
 use time::Date;
 use tokio::io::AsyncReadExt;
 
 use crate::audit;
 use crate::domain::{
     ContractNumber, EmailAddress, EnterpriseNumber, FileName, InvalidIdentifier, KindName, Language, Login, Profile,
-    Scope,
+    Scope, SshPublicKey,
 };
 use crate::layout::Layout;
 use crate::notify::messages;
@@ -166,7 +165,7 @@ fn non_empty(what: &str, value: &str) -> Result<String, AdminError> {
 }
 
 /// Reads OpenSSH public keys (one per line, `#` comments allowed) from a file.
-pub fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, AdminError> {
+pub fn read_public_keys(path: &Path) -> Result<Vec<SshPublicKey>, AdminError> {
     let text = std::fs::read_to_string(path).map_err(|source| AdminError::Io { path: path.to_path_buf(), source })?;
     let mut keys = Vec::new();
     for (number, line) in text.lines().enumerate() {
@@ -174,9 +173,8 @@ pub fn read_public_keys(path: &Path) -> Result<Vec<PublicKey>, AdminError> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let key = PublicKey::from_openssh(line).map_err(|e| {
-            AdminError::Invalid(format!("{} line {}: not an OpenSSH public key ({e})", path.display(), number + 1))
-        })?;
+        let key = SshPublicKey::parse(line)
+            .map_err(|e| AdminError::Invalid(format!("{} line {}: {e}", path.display(), number + 1)))?;
         keys.push(key);
     }
     if keys.is_empty() {
@@ -275,9 +273,7 @@ impl Admin {
     async fn attach_keys(&self, account: AccountRef, files: &[PathBuf]) -> Result<(), AdminError> {
         for file in files {
             for key in read_public_keys(file)? {
-                let openssh = key.to_openssh().map_err(|e| AdminError::Invalid(format!("public key: {e}")))?;
-                let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
-                self.registry.add_public_key(account, key.algorithm().as_str(), &fingerprint, &openssh).await?;
+                self.registry.add_public_key(account, &key.algorithm(), &key.fingerprint(), &key.openssh()).await?;
             }
         }
         Ok(())
@@ -285,11 +281,8 @@ impl Admin {
 
     async fn attach_key_lines(&self, account: AccountRef, lines: &[String]) -> Result<(), AdminError> {
         for line in lines {
-            let key = PublicKey::from_openssh(line.trim())
-                .map_err(|e| AdminError::Invalid(format!("not an OpenSSH public key ({e})")))?;
-            let openssh = key.to_openssh().map_err(|e| AdminError::Invalid(format!("public key: {e}")))?;
-            let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
-            self.registry.add_public_key(account, key.algorithm().as_str(), &fingerprint, &openssh).await?;
+            let key = SshPublicKey::parse(line)?;
+            self.registry.add_public_key(account, &key.algorithm(), &key.fingerprint(), &key.openssh()).await?;
         }
         Ok(())
     }

@@ -70,41 +70,6 @@ impl std::fmt::Debug for Clock {
 mod tests {
     use super::*;
 
-    /// Every `.rs` file under `src/`, with its path.
-    fn sources() -> Vec<(std::path::PathBuf, String)> {
-        let mut pending = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
-        let mut files = Vec::new();
-        while let Some(dir) = pending.pop() {
-            for entry in std::fs::read_dir(&dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    pending.push(path);
-                } else if path.extension().is_some_and(|e| e == "rs") {
-                    let text = std::fs::read_to_string(&path).unwrap();
-                    files.push((path, text));
-                }
-            }
-        }
-        files
-    }
-
-    #[test]
-    fn this_module_is_the_only_time_source() {
-        let readers = ["SystemTime::now", "now_utc()", "Utc::now", "Local::now"];
-        let offenders: Vec<String> = sources()
-            .into_iter()
-            .filter(|(path, _)| !path.ends_with("src/clock.rs"))
-            .flat_map(|(path, text)| {
-                readers
-                    .iter()
-                    .filter(|s| text.contains(*s))
-                    .map(|s| format!("{} reads the time with {s}", path.display()))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        assert!(offenders.is_empty(), "{offenders:#?}");
-    }
-
     #[test]
     fn a_day_starts_at_midnight_utc() {
         assert_eq!(utc_day_start(86_400 * 3 + 17), 86_400 * 3);

@@ -8,6 +8,8 @@
 
 pub mod access;
 pub mod admin;
+#[cfg(test)]
+mod architecture_rules;
 pub mod audit;
 pub mod clock;
 pub mod config;

@@ -10,6 +10,7 @@ mod kind_name;
 mod login;
 mod niss;
 mod remote_path;
+mod ssh_public_key;
 mod user_settings;
 
 pub use contract_number::ContractNumber;
@@ -19,6 +20,7 @@ pub use kind_name::KindName;
 pub use login::Login;
 pub use niss::Niss;
 pub use remote_path::{FileName, RemotePath, RemotePathError};
+pub use ssh_public_key::SshPublicKey;
 pub use user_settings::{AccountStatus, Language, Profile, Scope};
 
 /// Why a piece of text is not a valid identifier. The message says what to fix.

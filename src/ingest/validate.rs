@@ -410,9 +410,8 @@ fn convert(column: &Column, cell: &Cell) -> Result<Option<Value>, Finding> {
         ColumnType::Email => Value::Email(crate::domain::EmailAddress::parse(&text).map_err(invalid_as("email"))?),
         ColumnType::Contracts => Value::Contracts(crate::domain::Scope::parse(&text).map_err(invalid_as("contracts"))?),
         ColumnType::PublicKey => {
-            russh::keys::PublicKey::from_openssh(&text)
-                .map_err(|_| invalid("not an OpenSSH public key line".into()).with("shape", "public-key"))?;
-            Value::PublicKey(text)
+            let key = crate::domain::SshPublicKey::parse(&text).map_err(invalid_as("public-key"))?;
+            Value::PublicKey(key.openssh())
         }
         ColumnType::Enum(values) => {
             let wanted = normalise(&text);
