@@ -88,9 +88,9 @@ impl AdminError {
 impl From<RegistryError> for AdminError {
     fn from(error: RegistryError) -> Self {
         match error {
-            RegistryError::NotFound(what) => AdminError::NotFound(what),
-            RegistryError::AlreadyExists(what) => AdminError::Conflict(what),
-            RegistryError::Refused(why) => AdminError::Invalid(why),
+            RegistryError::NotFound(what) => AdminError::NotFound(what.to_string()),
+            RegistryError::AlreadyExists(what) => AdminError::Conflict(what.to_string()),
+            RegistryError::State(conflict) => AdminError::Invalid(conflict.to_string()),
             other => AdminError::Registry(other),
         }
     }

@@ -88,7 +88,7 @@ impl Registry {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("access request #{id}")))?;
+            .ok_or_else(|| RegistryError::NotFound(super::Entity::AccessRequest(id)))?;
         from_row(&row)
     }
 

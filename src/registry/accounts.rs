@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use time::Date;
 
-use super::{flag, now_seconds, unique_or, Registry, RegistryError};
+use super::{flag, now_seconds, unique_or, Entity, Registry, RegistryError, StateConflict};
 use crate::domain::{AccountStatus, ContractNumber, EmailAddress, Language, Login, Profile, Scope};
 
 /// Which table an account lives in.
@@ -145,7 +145,7 @@ impl Registry {
         for number in numbers {
             let contract = self.contract(number).await?;
             if contract.organisation_id != organisation_id {
-                return Err(RegistryError::Refused(format!("contract {number} belongs to another organisation")));
+                return Err(RegistryError::State(StateConflict::ContractOfAnotherOrganisation(number.clone())));
             }
             ids.push(contract.id);
         }
@@ -154,10 +154,10 @@ impl Registry {
 
     pub async fn create_user(&self, user: &NewUser) -> Result<UserRecord, RegistryError> {
         if user.external && user.expires_on.is_none() {
-            return Err(RegistryError::Refused("an external user needs an end date".into()));
+            return Err(RegistryError::State(StateConflict::ExternalWithoutEndDate));
         }
         if self.login_taken(&user.login).await? {
-            return Err(RegistryError::AlreadyExists(format!("login {}", user.login)));
+            return Err(RegistryError::AlreadyExists(Entity::Login(user.login.clone())));
         }
         let contract_ids = self.scope_contract_ids(user.organisation_id, &user.scope).await?;
         let mut tx = self.begin_write().await?;
@@ -180,7 +180,7 @@ impl Registry {
         .bind(now_seconds())
         .fetch_one(&mut *tx)
         .await
-        .map_err(unique_or(format!("login {}", user.login)))?;
+        .map_err(unique_or(Entity::Login(user.login.clone())))?;
         let id: i64 = row.try_get(0)?;
         for contract_id in contract_ids {
             sqlx::query("INSERT INTO user_contracts (user_id, contract_id) VALUES ($1, $2)")
@@ -196,7 +196,7 @@ impl Registry {
     pub async fn modify_user(&self, login: &Login, changes: &UserChanges) -> Result<UserRecord, RegistryError> {
         let current = self.user(login).await?;
         if let Some((true, None)) = changes.external {
-            return Err(RegistryError::Refused("an external user needs an end date".into()));
+            return Err(RegistryError::State(StateConflict::ExternalWithoutEndDate));
         }
         let contract_ids = match &changes.scope {
             Some(scope) => Some(self.scope_contract_ids(current.organisation_id, scope).await?),
@@ -243,7 +243,7 @@ impl Registry {
             .execute(&self.pool)
             .await?;
         if result.rows_affected() == 0 {
-            return Err(RegistryError::NotFound(format!("user {login}")));
+            return Err(RegistryError::NotFound(Entity::Login(login.clone())));
         }
         self.user(login).await
     }
@@ -291,7 +291,7 @@ impl Registry {
             .bind(login.as_str())
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("user {login}")))?;
+            .ok_or_else(|| RegistryError::NotFound(Entity::Login(login.clone())))?;
         self.user_from_row(&row).await
     }
 
@@ -301,7 +301,7 @@ impl Registry {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("user #{id}")))?;
+            .ok_or_else(|| RegistryError::NotFound(Entity::UserId(id)))?;
         self.user_from_row(&row).await
     }
 
@@ -325,7 +325,7 @@ impl Registry {
 
     pub async fn create_staff(&self, staff: &NewStaff) -> Result<StaffRecord, RegistryError> {
         if self.login_taken(&staff.login).await? {
-            return Err(RegistryError::AlreadyExists(format!("login {}", staff.login)));
+            return Err(RegistryError::AlreadyExists(Entity::Login(staff.login.clone())));
         }
         let row = sqlx::query(
             "INSERT INTO staff (login, name, email, status, password_hash, created_at)
@@ -338,7 +338,7 @@ impl Registry {
         .bind(now_seconds())
         .fetch_one(&self.pool)
         .await
-        .map_err(unique_or(format!("login {}", staff.login)))?;
+        .map_err(unique_or(Entity::Login(staff.login.clone())))?;
         Ok(StaffRecord {
             id: row.try_get(0)?,
             login: staff.login.clone(),
@@ -419,7 +419,7 @@ impl Registry {
         .bind(now_seconds())
         .execute(&self.pool)
         .await
-        .map_err(unique_or(format!("public key {fingerprint}")))?;
+        .map_err(unique_or(Entity::PublicKey(fingerprint.to_string())))?;
         Ok(())
     }
 

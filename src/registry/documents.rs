@@ -113,7 +113,7 @@ impl Registry {
         .bind(now)
         .fetch_one(&mut *tx)
         .await
-        .map_err(super::unique_or("a newer version published at the same moment"))?;
+        .map_err(super::unique_or(super::Entity::DocumentVersion))?;
         let id: i64 = row.try_get(0)?;
         tx.commit().await?;
         let document = self.document_by_id(id).await?;
@@ -125,7 +125,7 @@ impl Registry {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("document #{id}")))?;
+            .ok_or_else(|| RegistryError::NotFound(super::Entity::Document(id)))?;
         document_from_row(&row)
     }
 

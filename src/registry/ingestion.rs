@@ -385,7 +385,7 @@ impl Registry {
     pub async fn retry_ingestion(&self, upload_id: i64) -> Result<(), RegistryError> {
         let upload = self.upload(upload_id).await?;
         if upload.status.as_str() == "accepted" {
-            return Err(RegistryError::Refused(format!("upload #{upload_id} was accepted: it is not processed twice")));
+            return Err(RegistryError::State(super::StateConflict::AlreadyAccepted(upload_id)));
         }
         let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
@@ -395,7 +395,7 @@ impl Registry {
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
-            return Err(RegistryError::NotFound(format!("an ingestion job for upload #{upload_id}")));
+            return Err(RegistryError::NotFound(super::Entity::IngestJobOf(upload_id)));
         }
         sqlx::query("UPDATE uploads SET status = 'received' WHERE id = $1").bind(upload_id).execute(&mut *tx).await?;
         tx.commit().await?;
@@ -673,7 +673,7 @@ async fn apply_affiliations(
                 .bind(upload_id);
         }
     }
-    query.execute(&mut **tx).await.map_err(super::unique_or("an active affiliation of the same person"))?;
+    query.execute(&mut **tx).await.map_err(super::unique_or(super::Entity::ActiveAffiliation))?;
 
     let sql = format!(
         "INSERT INTO salary_history (affiliate_id, effective_date, salary_fte_cents, salary_frequency,
@@ -751,7 +751,7 @@ async fn apply_change(
             .execute(&mut **tx)
             .await?;
             if updated.rows_affected() != 1 {
-                return Err(RegistryError::Refused("an exit for someone no longer active".into()));
+                return Err(RegistryError::State(super::StateConflict::ExitOfInactive));
             }
         }
     }

@@ -15,6 +15,8 @@ mod outbox;
 mod uploads;
 
 use sqlx::any::AnyPoolOptions;
+
+use crate::domain::{ContractNumber, EnterpriseNumber, Login};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{AnyPool, SqlStr};
 
@@ -39,11 +41,12 @@ pub enum RegistryError {
     #[error("cannot update the database schema")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0} already exists")]
-    AlreadyExists(String),
+    AlreadyExists(Entity),
     #[error("{0} not found")]
-    NotFound(String),
+    NotFound(Entity),
+    /// The registry as it is does not allow the change.
     #[error("refused: {0}")]
-    Refused(String),
+    State(StateConflict),
     #[error("the database holds an invalid value: {0}")]
     Corrupt(String),
     #[error("database error")]
@@ -63,9 +66,62 @@ impl From<sqlx::Error> for RegistryError {
     }
 }
 
+/// What a lookup or an insertion of the registry was about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entity {
+    Organisation(EnterpriseNumber),
+    OrganisationId(i64),
+    Contract(ContractNumber),
+    /// A user or staff login.
+    Login(Login),
+    UserId(i64),
+    Upload(i64),
+    /// The ingestion job of an upload.
+    IngestJobOf(i64),
+    Document(i64),
+    /// A version of a document published at the same moment as another.
+    DocumentVersion,
+    AccessRequest(i64),
+    /// By its SHA-256 fingerprint.
+    PublicKey(String),
+    /// An open affiliation period of the same person in a contract.
+    ActiveAffiliation,
+}
+
+impl std::fmt::Display for Entity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Entity::Organisation(number) => write!(f, "organisation {number}"),
+            Entity::OrganisationId(id) => write!(f, "organisation #{id}"),
+            Entity::Contract(number) => write!(f, "contract {number}"),
+            Entity::Login(login) => write!(f, "login {login}"),
+            Entity::UserId(id) => write!(f, "user #{id}"),
+            Entity::Upload(id) => write!(f, "upload #{id}"),
+            Entity::IngestJobOf(id) => write!(f, "an ingestion job for upload #{id}"),
+            Entity::Document(id) => write!(f, "document #{id}"),
+            Entity::DocumentVersion => f.write_str("a newer version published at the same moment"),
+            Entity::AccessRequest(id) => write!(f, "access request #{id}"),
+            Entity::PublicKey(fingerprint) => write!(f, "public key {fingerprint}"),
+            Entity::ActiveAffiliation => f.write_str("an active affiliation of the same person"),
+        }
+    }
+}
+
+/// A change the registry as it is does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StateConflict {
+    #[error("upload #{0} was accepted: it is not processed twice")]
+    AlreadyAccepted(i64),
+    #[error("contract {0} belongs to another organisation")]
+    ContractOfAnotherOrganisation(ContractNumber),
+    #[error("an external user needs an end date")]
+    ExternalWithoutEndDate,
+    #[error("an exit for someone no longer active")]
+    ExitOfInactive,
+}
+
 /// Turns a unique-constraint violation into [`RegistryError::AlreadyExists`].
-fn unique_or(what: impl Into<String>) -> impl FnOnce(sqlx::Error) -> RegistryError {
-    let what = what.into();
+fn unique_or(what: Entity) -> impl FnOnce(sqlx::Error) -> RegistryError {
     move |error| match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => RegistryError::AlreadyExists(what),
         _ => RegistryError::Database(error),

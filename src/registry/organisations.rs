@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{now_seconds, unique_or, Registry, RegistryError};
+use super::{now_seconds, unique_or, Entity, Registry, RegistryError};
 use crate::domain::{AccountStatus, ContractNumber, EmailAddress, EnterpriseNumber};
 
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ impl Registry {
         .bind(language.as_str())
         .fetch_one(&self.pool)
         .await
-        .map_err(unique_or(format!("organisation {number}")))?;
+        .map_err(unique_or(Entity::Organisation(number.clone())))?;
         organisation_from_row(&row)
     }
 
@@ -94,7 +94,7 @@ impl Registry {
         .bind(number.as_str())
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| RegistryError::NotFound(format!("organisation {number}")))?;
+        .ok_or_else(|| RegistryError::NotFound(Entity::Organisation(number.clone())))?;
         organisation_from_row(&row)
     }
 
@@ -106,7 +106,7 @@ impl Registry {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?
-        .ok_or_else(|| RegistryError::NotFound(format!("organisation #{id}")))?;
+        .ok_or_else(|| RegistryError::NotFound(Entity::OrganisationId(id)))?;
         organisation_from_row(&row)
     }
 
@@ -135,7 +135,7 @@ impl Registry {
         .bind(now_seconds())
         .fetch_one(&self.pool)
         .await
-        .map_err(unique_or(format!("contract {number}")))?;
+        .map_err(unique_or(Entity::Contract(number.clone())))?;
         contract_from_row(&row)
     }
 
@@ -144,7 +144,7 @@ impl Registry {
             .bind(number.as_str())
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("contract {number}")))?;
+            .ok_or_else(|| RegistryError::NotFound(Entity::Contract(number.clone())))?;
         contract_from_row(&row)
     }
 

@@ -245,7 +245,7 @@ impl Registry {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| RegistryError::NotFound(format!("upload #{id}")))?;
+            .ok_or_else(|| RegistryError::NotFound(super::Entity::Upload(id)))?;
         upload_from_row(&row)
     }
 
