@@ -38,6 +38,133 @@ fn offenders(names: &[&str], allowed: &[&str]) -> Vec<String> {
     found
 }
 
+/// Which modules of the crate each module may import (ARCHITECTURE.md prints the same table).
+/// Edges → services → policy/state → domain: nothing imports `startup`, `cli`, `admin`, and
+/// the table has no cycle.
+const ALLOWED_IMPORTS: &[(&str, &[&str])] = &[
+    ("domain", &[]),
+    ("clock", &[]),
+    ("passwords", &[]),
+    ("telemetry", &[]),
+    ("layout", &["domain"]),
+    ("vfs", &["domain", "layout"]),
+    ("access", &["domain", "layout", "vfs"]),
+    ("registry", &["clock", "domain"]),
+    ("storage", &["clock", "domain"]),
+    ("audit", &["clock", "domain", "registry"]),
+    ("notify", &["clock", "domain", "registry"]),
+    ("storage_check", &["registry", "storage"]),
+    ("retention", &["audit", "registry", "storage"]),
+    ("reminders", &["clock", "domain", "notify", "registry"]),
+    ("ingest", &["audit", "clock", "domain", "layout", "notify", "registry", "storage"]),
+    ("user_sheets", &["clock", "domain", "ingest", "registry"]),
+    (
+        "gateway",
+        &[
+            "access",
+            "audit",
+            "clock",
+            "domain",
+            "ingest",
+            "layout",
+            "notify",
+            "passwords",
+            "registry",
+            "storage",
+            "user_sheets",
+            "vfs",
+        ],
+    ),
+    ("sftp", &["access", "audit", "domain", "gateway", "registry", "storage", "vfs"]),
+    ("config", &["domain", "gateway", "ingest", "layout", "notify", "retention", "sftp", "storage", "telemetry"]),
+    (
+        "admin",
+        &[
+            "audit",
+            "clock",
+            "config",
+            "domain",
+            "ingest",
+            "layout",
+            "notify",
+            "passwords",
+            "registry",
+            "storage",
+            "user_sheets",
+            "vfs",
+        ],
+    ),
+    (
+        "startup",
+        &["audit", "config", "gateway", "ingest", "notify", "registry", "reminders", "retention", "sftp", "storage"],
+    ),
+    ("demo", &["admin", "config", "domain", "ingest", "passwords", "startup"]),
+];
+
+/// The modules of the crate that `text` imports (`crate::name`), comments and tests aside.
+fn imports_of(text: &str) -> std::collections::BTreeSet<String> {
+    let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+    let mut found = std::collections::BTreeSet::new();
+    for line in code.lines().map(str::trim).filter(|l| !l.starts_with("//")) {
+        let mut rest = line;
+        while let Some(at) = rest.find("crate::") {
+            rest = &rest[at + "crate::".len()..];
+            let name: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+            if !name.is_empty() {
+                found.insert(name);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_module_imports_only_what_the_table_allows() {
+    assert_eq!(
+        imports_of("use crate::gateway::{Gateway, crate::vfs};\n// crate::sftp\n"),
+        ["gateway", "vfs"].map(String::from).into()
+    );
+    let mut problems = Vec::new();
+    for (path, text) in sources() {
+        let module = path.split('/').next().unwrap_or_default().trim_end_matches(".rs").to_string();
+        if ["lib", "main", "cli", "architecture_rules"].contains(&module.as_str()) {
+            continue;
+        }
+        let Some((_, allowed)) = ALLOWED_IMPORTS.iter().find(|(name, _)| *name == module) else {
+            problems.push(format!("{path}: module {module} is not in the table"));
+            continue;
+        };
+        for imported in imports_of(&text) {
+            if imported != module && !allowed.contains(&imported.as_str()) {
+                problems.push(format!("{path}: {module} imports {imported}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn the_import_table_has_no_cycle() {
+    fn reaches(from: &str, to: &str, seen: &mut Vec<String>) -> bool {
+        let Some((_, next)) = ALLOWED_IMPORTS.iter().find(|(name, _)| *name == from) else {
+            return false;
+        };
+        next.iter().any(|n| {
+            if *n == to {
+                return true;
+            }
+            if seen.iter().any(|s| s == n) {
+                return false;
+            }
+            seen.push(n.to_string());
+            reaches(n, to, seen)
+        })
+    }
+    for (module, _) in ALLOWED_IMPORTS {
+        assert!(!reaches(module, module, &mut Vec::new()), "{module} reaches itself");
+    }
+}
+
 #[test]
 fn the_clock_module_is_the_only_time_source() {
     let found = offenders(&["SystemTime::now", "now_utc()", "Utc::now", "Local::now"], &["clock.rs"]);

@@ -14,6 +14,13 @@ use serde::Deserialize;
 
 use crate::layout::{Layout, LayoutError};
 
+// Each module owns its settings type; this module reads the keys and assembles them.
+pub use crate::gateway::QuotaSettings;
+pub use crate::retention::RetentionSettings;
+pub use crate::sftp::ServerSettings;
+pub use crate::storage::{BackendSettings, EncryptionSettings, S3Settings, StorageSettings};
+pub use crate::telemetry::{LogFormat, LogSettings};
+
 /// The configuration shipped with the binary: every key with its default and its meaning.
 pub const EMBEDDED_DEFAULTS: &str = include_str!("../config/default.toml");
 
@@ -211,23 +218,6 @@ pub struct IngestSettings {
     pub lease: Duration,
 }
 
-#[derive(Debug, Clone)]
-pub struct ServerSettings {
-    pub listen: SocketAddr,
-    pub host_key: PathBuf,
-    pub max_connections: usize,
-    pub max_connections_per_address: usize,
-    pub max_sessions_per_user: usize,
-    pub login_grace: Duration,
-    pub idle_timeout: Duration,
-    pub auth_rejection_delay: Duration,
-    pub max_concurrent_password_checks: usize,
-    pub max_open_handles: usize,
-    pub max_bytes_in_flight: usize,
-    pub max_upload_bytes: u64,
-    pub shutdown_grace: Duration,
-}
-
 #[derive(Clone)]
 pub struct DatabaseSettings {
     /// May carry a password: never printed (see the `Debug` impl).
@@ -243,84 +233,6 @@ impl fmt::Debug for DatabaseSettings {
             .field("max_connections", &self.max_connections)
             .finish()
     }
-}
-
-#[derive(Debug, Clone)]
-pub struct StorageSettings {
-    pub backend: BackendSettings,
-    pub encryption: EncryptionSettings,
-    /// Local backend: uploads are refused while the volume has less free space than this.
-    pub reserve_free_bytes: u64,
-}
-
-/// What one organisation and one user may upload.
-#[derive(Debug, Clone, Copy)]
-pub struct QuotaSettings {
-    /// Bytes of inbox uploads an organisation may keep stored.
-    pub organisation_bytes: u64,
-    /// Bytes one user may upload per (UTC) day.
-    pub user_daily_bytes: u64,
-}
-
-/// How long the stored files of processed uploads are kept.
-#[derive(Debug, Clone, Copy)]
-pub struct RetentionSettings {
-    pub rejected_days: u32,
-    pub accepted_days: u32,
-}
-
-#[derive(Debug, Clone)]
-pub enum BackendSettings {
-    LocalDisk {
-        path: PathBuf,
-        /// Sync every object to disk before its upload is acknowledged.
-        fsync: bool,
-    },
-    S3(S3Settings),
-}
-
-/// Where the objects go in S3. Credentials come from the standard AWS chain, never from here.
-#[derive(Debug, Clone)]
-pub struct S3Settings {
-    pub bucket: String,
-    /// `None`: AWS's own endpoint for the region.
-    pub endpoint: Option<String>,
-    pub region: String,
-    pub force_path_style: bool,
-    /// Empty, or ending with `/`.
-    pub prefix: String,
-    pub part_size: usize,
-    pub request_timeout: Duration,
-    pub max_attempts: u32,
-}
-
-#[derive(Debug, Clone)]
-pub struct EncryptionSettings {
-    /// Seal new objects; existing sealed objects are opened either way.
-    pub enabled: bool,
-    /// The first one is the current identity (created on first start when missing).
-    pub identity_files: Vec<PathBuf>,
-    /// `age1...` keys new objects are sealed to besides the first identity file's own.
-    pub recipients: Vec<String>,
-}
-
-impl EncryptionSettings {
-    /// No sealing and no identity files.
-    pub fn disabled(&self) -> Self {
-        Self { enabled: false, identity_files: Vec::new(), recipients: Vec::new() }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LogFormat {
-    Pretty,
-    Json,
-}
-
-#[derive(Debug, Clone)]
-pub struct LogSettings {
-    pub format: LogFormat,
-    pub level: String,
 }
 
 impl Settings {

@@ -3,8 +3,8 @@
 
 use time::Duration;
 
+use crate::clock::Clock;
 use crate::domain::AccountStatus;
-use crate::gateway::Clock;
 use crate::notify::{messages, Outbox};
 use crate::registry::{format_date, Registry, RegistryError};
 

@@ -5,9 +5,15 @@
 //! retention run` runs one at once.
 
 use crate::audit::{self, AuditLog};
-use crate::config::RetentionSettings;
 use crate::registry::{NewAuditEvent, Registry, RegistryError};
 use crate::storage::{ObjectKey, ObjectStore};
+
+/// How long the stored files of processed uploads are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct RetentionSettings {
+    pub rejected_days: u32,
+    pub accepted_days: u32,
+}
 
 const DAY_SECONDS: i64 = 86_400;
 

@@ -4,7 +4,17 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogFormat, LogSettings};
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
 
 /// Installs the global subscriber; a second call is ignored.
 pub fn init(settings: &LogSettings) {

@@ -181,6 +181,15 @@ pub struct SessionContext {
     pub remote_addr: SocketAddr,
 }
 
+/// What one organisation and one user may upload.
+#[derive(Debug, Clone, Copy)]
+pub struct QuotaSettings {
+    /// Bytes of inbox uploads an organisation may keep stored.
+    pub organisation_bytes: u64,
+    /// Bytes one user may upload per (UTC) day.
+    pub user_daily_bytes: u64,
+}
+
 /// What the gateway's services work on.
 #[derive(Debug, Clone)]
 pub struct GatewayState {
@@ -192,7 +201,7 @@ pub struct GatewayState {
     pub reader: ReaderProcess,
     /// Uploads of kinds that are processed may not be larger (`ingest.max_file_bytes`).
     pub max_processed_upload_bytes: u64,
-    pub quota: crate::config::QuotaSettings,
+    pub quota: QuotaSettings,
     pub clock: Clock,
     pub ingest_wakeup: Arc<Notify>,
     pub outbox: crate::notify::Outbox,
@@ -207,7 +216,7 @@ pub struct Gateway {
     schemas: Schemas,
     reader: ReaderProcess,
     max_processed_upload_bytes: u64,
-    quota: crate::config::QuotaSettings,
+    quota: QuotaSettings,
     audit: AuditLog,
     clock: Clock,
     password_checks: Semaphore,

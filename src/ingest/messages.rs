@@ -208,16 +208,6 @@ fn variant_template(name: &str, language: Language) -> Option<&'static str> {
     })
 }
 
-/// The first line of the mail telling a master user that a user sheet was applied.
-pub fn sheet_applied(language: Language) -> &'static str {
-    use Language::{En, Fr, Nl};
-    match language {
-        En => "A user sheet of your organisation was applied. Changes:",
-        Fr => "Une fiche utilisateur de votre organisation a été appliquée. Changements :",
-        Nl => "Een gebruikersfiche van uw organisatie werd toegepast. Wijzigingen:",
-    }
-}
-
 /// Parameters that name columns by their key (alone, or a list joined by ", ").
 const COLUMN_PARAMS: [&str; 4] = ["column", "other", "columns", "expected"];
 

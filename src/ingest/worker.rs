@@ -11,8 +11,8 @@ use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 
 use crate::audit::{self, AuditLog};
+use crate::clock::Clock;
 use crate::domain::Language;
-use crate::gateway::Clock;
 use crate::layout::Layout;
 use crate::notify::messages;
 use crate::registry::{

@@ -190,9 +190,19 @@ pub fn upload_processed(
     )
 }
 
+/// The first line of the mail telling a master user that a user sheet was applied.
+fn sheet_applied_intro(language: Language) -> &'static str {
+    use Language::{En, Fr, Nl};
+    match language {
+        En => "A user sheet of your organisation was applied. Changes:",
+        Fr => "Une fiche utilisateur de votre organisation a été appliquée. Changements :",
+        Nl => "Een gebruikersfiche van uw organisatie werd toegepast. Wijzigingen:",
+    }
+}
+
 /// Tells a master user that a user sheet of the organisation was applied.
 pub fn sheet_applied(language: Language, changes: &[String]) -> Message {
-    let intro = crate::ingest::messages::sheet_applied(language).to_string();
+    let intro = sheet_applied_intro(language);
     message("access-change", "Extranet Pension Complémentaire", format!("{intro}\n\n{}\n", changes.join("\n")))
 }
 

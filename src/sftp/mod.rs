@@ -11,4 +11,4 @@ mod ssh_server;
 mod status;
 
 pub use sftp_session::{SessionEnd, SessionLimits};
-pub use ssh_server::{load_or_create_host_key, HostKeyError, SshServer};
+pub use ssh_server::{load_or_create_host_key, HostKeyError, ServerSettings, SshServer};

@@ -21,7 +21,6 @@ use tokio::task::JoinSet;
 
 use crate::access::Principal;
 use crate::audit;
-use crate::config::ServerSettings;
 use crate::domain::Login;
 use crate::gateway::{Gateway, SessionContext};
 
@@ -51,6 +50,23 @@ pub enum HostKeyError {
     },
     #[error("cannot generate a host key")]
     Generate(#[source] russh::keys::ssh_key::Error),
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub host_key: PathBuf,
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
+    pub max_sessions_per_user: usize,
+    pub login_grace: Duration,
+    pub idle_timeout: Duration,
+    pub auth_rejection_delay: Duration,
+    pub max_concurrent_password_checks: usize,
+    pub max_open_handles: usize,
+    pub max_bytes_in_flight: usize,
+    pub max_upload_bytes: u64,
+    pub shutdown_grace: Duration,
 }
 
 /// Loads the ed25519 host key, generating it (mode 0600) on first start.

@@ -11,6 +11,7 @@ mod local_disk;
 pub mod rotation;
 mod s3;
 pub mod sealing;
+mod settings;
 
 use std::fmt;
 use std::io::{Read, Seek, SeekFrom};
@@ -20,8 +21,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use crate::config::{BackendSettings, StorageSettings};
 use crate::domain::{ContractNumber, KindName};
+pub use settings::{BackendSettings, EncryptionSettings, S3Settings, StorageSettings};
 
 pub use local_disk::LocalDisk;
 pub use s3::{S3Failure, S3Store};

@@ -15,8 +15,8 @@ use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinHandle;
 
+use super::S3Settings;
 use super::{ObjectKey, StorageError};
-use crate::config::S3Settings;
 
 /// What kind of S3 failure happened; the details go to the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
