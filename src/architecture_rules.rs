@@ -166,6 +166,49 @@ fn the_import_table_has_no_cycle() {
 }
 
 #[test]
+fn the_files_of_a_folder_import_each_other_without_cycles() {
+    use std::collections::{BTreeMap, BTreeSet};
+    let files = sources();
+    let mut graphs: BTreeMap<String, BTreeMap<String, BTreeSet<String>>> = BTreeMap::new();
+    for (path, text) in &files {
+        let Some((folder, file)) = path.split_once('/') else {
+            continue;
+        };
+        let name = file.trim_end_matches(".rs").to_string();
+        let siblings: BTreeSet<String> = files
+            .iter()
+            .filter_map(|(p, _)| p.strip_prefix(&format!("{folder}/")))
+            .map(|f| f.trim_end_matches(".rs").to_string())
+            .collect();
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let mut uses = BTreeSet::new();
+        for prefix in ["super::".to_string(), format!("crate::{folder}::")] {
+            let mut rest = code;
+            while let Some(at) = rest.find(prefix.as_str()) {
+                rest = &rest[at + prefix.len()..];
+                let used: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                if used != name && siblings.contains(&used) {
+                    uses.insert(used);
+                }
+            }
+        }
+        graphs.entry(folder.to_string()).or_default().insert(name, uses);
+    }
+    for (folder, graph) in &graphs {
+        for start in graph.keys() {
+            let mut stack: Vec<&String> = graph[start].iter().collect();
+            let mut seen = BTreeSet::new();
+            while let Some(next) = stack.pop() {
+                assert!(next != start, "{folder}/: {start}.rs imports itself through its siblings");
+                if seen.insert(next.clone()) {
+                    stack.extend(graph.get(next).into_iter().flatten());
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn the_clock_module_is_the_only_time_source() {
     let found = offenders(&["SystemTime::now", "now_utc()", "Utc::now", "Local::now"], &["clock.rs"]);
     assert!(found.is_empty(), "{found:#?}");

@@ -6,32 +6,9 @@ use crate::layout::Area;
 use crate::registry::now_seconds;
 use crate::vfs::Node;
 
+use super::entries::{Entry, EntryAttributes};
 use super::transfers::HeldUploads;
 use super::{Gateway, GatewayError, Unsupported};
-
-/// Attributes shown for a file or folder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EntryAttributes {
-    pub folder: bool,
-    pub size: u64,
-    /// Unix seconds.
-    pub mtime: i64,
-    /// Whether the principal may write here (a file it may replace, a folder it may upload into).
-    pub writable: bool,
-}
-
-impl EntryAttributes {
-    fn folder(writable: bool) -> Self {
-        Self { folder: true, size: 0, mtime: now_seconds(), writable }
-    }
-}
-
-/// One line of a folder listing.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub name: String,
-    pub attributes: EntryAttributes,
-}
 
 impl Gateway {
     /// Routes a path and checks that the principal may do `operation` on it.

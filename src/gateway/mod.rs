@@ -5,6 +5,7 @@
 //! Nothing in this module knows about SSH packets: `sftp` calls it, never the reverse.
 
 mod authentication;
+mod entries;
 mod folders;
 mod generated_files;
 mod reasons;
@@ -26,7 +27,7 @@ use crate::registry::{NewAuditEvent, Registry, RegistryError};
 use crate::storage::{ObjectStore, StorageError};
 
 pub use crate::clock::Clock;
-pub use folders::{Entry, EntryAttributes};
+pub use entries::{Entry, EntryAttributes};
 pub use reasons::{Conflict, Unsupported};
 pub use transfers::{
     Download, HeldUploads, Quota, SizeLimit, SizeLimitReason, Upload, UploadDestination, UploadOutcome,

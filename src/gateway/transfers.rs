@@ -14,7 +14,7 @@ use crate::registry::{now_seconds, NewDocument, NewUpload, Publication};
 use crate::storage::{ObjectKey, ObjectReader, ObjectWriter, StagedObject};
 use crate::vfs::Node;
 
-use super::folders::{Entry, EntryAttributes};
+use super::entries::{Entry, EntryAttributes};
 use super::{Conflict, Gateway, GatewayError, SessionContext, Unsupported};
 
 /// At most this many temporary-named uploads wait for their rename in one session.

@@ -4,12 +4,18 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::RemotePath;
-use crate::gateway::{Download, Entry, UploadDestination};
+use crate::gateway::{Download, Entry, GatewayError, UploadDestination};
+use crate::storage::StagedObject;
 
-use super::sftp_session::UploadCommand;
+/// Messages to an upload's task, in the order the client sent them.
+pub enum UploadCommand {
+    Write { id: u32, offset: u64, data: Bytes },
+    Finish(oneshot::Sender<Result<StagedObject, GatewayError>>),
+}
 
 pub enum OpenHandle {
     Download {

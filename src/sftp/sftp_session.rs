@@ -25,9 +25,10 @@ use crate::gateway::{
     Conflict, Entry, EntryAttributes, Gateway, GatewayError, HeldUploads, SessionContext, SizeLimit, Unsupported,
     UploadDestination,
 };
-use crate::storage::{ObjectWriter, StagedObject};
+use crate::storage::ObjectWriter;
 use crate::vfs::Node;
 
+use super::open_handles::UploadCommand;
 use super::open_handles::{OpenHandle, OpenHandles};
 use super::status::{status_of, EdgeRefusal};
 
@@ -76,12 +77,6 @@ enum Ordered {
     Malformed {
         id: u32,
     },
-}
-
-/// Messages to an upload's task, in the order the client sent them.
-pub enum UploadCommand {
-    Write { id: u32, offset: u64, data: Bytes },
-    Finish(oneshot::Sender<Result<StagedObject, GatewayError>>),
 }
 
 struct Session {
