@@ -5,7 +5,7 @@ use russh_sftp::protocol::StatusCode;
 
 use crate::access::Refusal;
 use crate::domain::{Language, RemotePathError};
-use crate::gateway::GatewayError;
+use crate::gateway::{Conflict, GatewayError};
 
 /// The status code and message a client sees for an error, in the user's language.
 pub fn status_of(error: &GatewayError, language: Language) -> (StatusCode, String) {
@@ -22,7 +22,24 @@ pub fn status_of(error: &GatewayError, language: Language) -> (StatusCode, Strin
         GatewayError::Refused(Refusal::NotInScope) => StatusCode::NoSuchFile,
         GatewayError::Refused(Refusal::Denied(_)) => StatusCode::PermissionDenied,
         GatewayError::Unsupported(_) => StatusCode::OpUnsupported,
-        GatewayError::Conflict(_) => StatusCode::Failure,
+        // Another person's file, or a record kept: the user may not; the rest may pass later.
+        GatewayError::Conflict(
+            Conflict::NameOfAnotherUploader
+            | Conflict::OnlyUploaderChanges
+            | Conflict::OnlyUploaderDeletes
+            | Conflict::OnlyUploaderRenames
+            | Conflict::AcceptedKept,
+        ) => StatusCode::PermissionDenied,
+        GatewayError::Conflict(
+            Conflict::LargerThanAnUpload
+            | Conflict::TemplateUnavailable
+            | Conflict::UsersFileUnavailable
+            | Conflict::UploadGap
+            | Conflict::Interrupted
+            | Conflict::BeingProcessed
+            | Conflict::BeingProcessedNotDeleted
+            | Conflict::TooManyHeldFiles,
+        ) => StatusCode::Failure,
         GatewayError::Storage(_) => StatusCode::Failure,
         GatewayError::Registry(_) => StatusCode::Failure,
         GatewayError::Reader(_) => StatusCode::Failure,
@@ -88,5 +105,8 @@ mod tests {
         let unsupported = GatewayError::Unsupported(crate::gateway::Unsupported::NoAppend);
         assert_eq!(status_of(&unsupported, en).0, StatusCode::OpUnsupported);
         assert!(status_of(&unsupported, Language::Fr).1.contains("renvoyez le fichier entier"));
+        let theirs = GatewayError::Conflict(Conflict::OnlyUploaderDeletes);
+        assert_eq!(status_of(&theirs, en).0, StatusCode::PermissionDenied);
+        assert_eq!(status_of(&GatewayError::Conflict(Conflict::BeingProcessed), en).0, StatusCode::Failure);
     }
 }

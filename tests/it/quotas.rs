@@ -178,9 +178,12 @@ async fn an_uploader_deletes_its_own_rejected_upload_but_not_an_accepted_one(dat
     let stored_before = gateway.stored_files().await.len();
 
     let colleague = gateway.sftp(logins::KEY_USER, ClientAuth::Key(gateway.key_file(logins::KEY_USER))).await.unwrap();
-    assert_eq!(refusal(colleague.remove_file("/GP-1001/inbox/affiliations/wrong.xlsx").await), StatusCode::Failure);
+    assert_eq!(
+        refusal(colleague.remove_file("/GP-1001/inbox/affiliations/wrong.xlsx").await),
+        StatusCode::PermissionDenied
+    );
     sftp.remove_file("/GP-1001/inbox/affiliations/wrong.xlsx").await.unwrap();
-    assert_eq!(refusal(sftp.remove_file("/GP-1001/inbox/affiliations/right.xlsx").await), StatusCode::Failure);
+    assert_eq!(refusal(sftp.remove_file("/GP-1001/inbox/affiliations/right.xlsx").await), StatusCode::PermissionDenied);
     let inbox: Vec<String> =
         sftp.read_dir("/GP-1001/inbox/affiliations").await.unwrap().map(|e| e.file_name()).collect();
     assert_eq!(inbox, vec!["right.xlsx"]);

@@ -237,7 +237,7 @@ async fn only_the_uploader_removes_an_unprocessed_upload(database: Database) {
     file.shutdown().await.unwrap();
 
     let colleague = gateway.sftp(logins::KEY_USER, ClientAuth::Key(gateway.key_file(logins::KEY_USER))).await.unwrap();
-    assert_eq!(refusal(colleague.remove_file(path).await), StatusCode::Failure);
+    assert_eq!(refusal(colleague.remove_file(path).await), StatusCode::PermissionDenied);
     let reader = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
     assert_eq!(refusal(reader.remove_file(path).await), StatusCode::PermissionDenied);
 
@@ -328,9 +328,9 @@ async fn an_upload_cannot_hide_a_colleagues_file_or_exceed_the_size_limit(databa
     file.write_all(b"mine").await.unwrap();
     file.shutdown().await.unwrap();
     let colleague = gateway.sftp(logins::KEY_USER, ClientAuth::Key(gateway.key_file(logins::KEY_USER))).await.unwrap();
-    assert_eq!(refusal(colleague.create(path).await), StatusCode::Failure);
+    assert_eq!(refusal(colleague.create(path).await), StatusCode::PermissionDenied);
     let attributes = FileAttributes { mtime: Some(1), ..FileAttributes::default() };
-    assert_eq!(refusal(colleague.set_metadata(path, attributes).await), StatusCode::Failure);
+    assert_eq!(refusal(colleague.set_metadata(path, attributes).await), StatusCode::PermissionDenied);
 
     let mut big = sftp.create("/GP-1001/inbox/affiliations/too-big.xlsx").await.unwrap();
     let written = big.write_all(&vec![1u8; 2 * 1024 * 1024]).await;
