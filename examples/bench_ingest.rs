@@ -200,7 +200,7 @@ async fn main() {
     let start = Instant::now();
     let sheet = read("bench.xlsx", &file, &schema.formats, &ReadLimits::default()).unwrap();
     let facts = RegistryFacts {
-        folder_contract: ContractNumber::parse("BENCH-1").unwrap(),
+        folder_contract: Some(ContractNumber::parse("BENCH-1").unwrap()),
         employer: EnterpriseNumber::parse("0403019261").unwrap(),
         categories: ["EMPLOYES".to_string()].into_iter().collect(),
         active: Default::default(),

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::domain::{ContractNumber, Language};
+use crate::domain::Language;
 use crate::ingest::read::ReadLimits;
 use crate::ingest::reader_process::{ReaderError, ReaderProcess};
 use crate::ingest::schema::Schemas;
@@ -82,10 +82,7 @@ pub async fn check_sheet(
     let contracts = registry.contracts(Some(organisation_id)).await?;
     // The user-sheet schema has no contract or affiliate rules: these facts are not read.
     let facts = RegistryFacts {
-        folder_contract: match contracts.first() {
-            Some(contract) => contract.number.clone(),
-            None => ContractNumber::parse("NONE").map_err(|e| RegistryError::Corrupt(e.to_string()))?,
-        },
+        folder_contract: None,
         employer: organisation.enterprise_number.clone(),
         categories: Default::default(),
         active: Default::default(),

@@ -136,7 +136,8 @@ pub struct ActiveAffiliate {
 /// What validation needs to know from the registry.
 #[derive(Debug, Clone)]
 pub struct RegistryFacts {
-    pub folder_contract: ContractNumber,
+    /// The contract of the folder the file was sent into (`None`: a file of no contract).
+    pub folder_contract: Option<ContractNumber>,
     pub employer: EnterpriseNumber,
     pub categories: BTreeSet<String>,
     /// Active affiliates by national number (11 digits).
@@ -583,11 +584,12 @@ fn check_rules(
                 }
                 (_, None) => {}
                 (Rule::EqualsFolderContract, Some(Value::Contract(contract))) => {
-                    if contract != &facts.folder_contract {
+                    if Some(contract) != facts.folder_contract.as_ref() {
                         findings.push(
-                            at(column, FindingCode::ContractMismatch)
-                                .with("value", contract.to_string())
-                                .with("expected", facts.folder_contract.to_string()),
+                            at(column, FindingCode::ContractMismatch).with("value", contract.to_string()).with(
+                                "expected",
+                                facts.folder_contract.as_ref().map(ToString::to_string).unwrap_or_default(),
+                            ),
                         );
                     }
                 }
@@ -708,7 +710,7 @@ mod tests {
 
     fn facts() -> RegistryFacts {
         RegistryFacts {
-            folder_contract: ContractNumber::parse("GP-1001").unwrap(),
+            folder_contract: Some(ContractNumber::parse("GP-1001").unwrap()),
             employer: EnterpriseNumber::parse("0403019261").unwrap(),
             categories: ["EMPLOYES".to_string(), "OUVRIERS".to_string()].into_iter().collect(),
             active: HashMap::new(),

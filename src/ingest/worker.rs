@@ -326,7 +326,7 @@ impl Ingestor {
             })
             .collect();
         Ok(RegistryFacts {
-            folder_contract: upload.contract.clone(),
+            folder_contract: Some(upload.contract.clone()),
             employer: organisation.enterprise_number,
             categories,
             active,

@@ -115,12 +115,10 @@ pub fn format_date(date: Date) -> String {
 }
 
 fn parse_stored_date(text: Option<String>) -> Result<Option<Date>, RegistryError> {
-    text.map(|t| Date::parse(&t, DATE_FORMAT).map_err(|_| RegistryError::Corrupt(format!("date {t:?}")))).transpose()
+    text.map(|t| Date::parse(&t, DATE_FORMAT).map_err(super::corrupt("date"))).transpose()
 }
 
-fn corrupt<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> RegistryError {
-    move |e| RegistryError::Corrupt(format!("{what}: {e}"))
-}
+use super::corrupt;
 
 const USER_COLUMNS_SQL: &str = "SELECT id, organisation_id, login, name, email, language, profile, all_contracts,
         is_master, is_external, expires_on, status, created_at, last_login_at FROM users";

@@ -54,7 +54,7 @@ fn document_from_row(row: &AnyRow) -> Result<DocumentRecord, RegistryError> {
     Ok(DocumentRecord {
         id: row.try_get("id")?,
         contract: ContractNumber::parse(&row.try_get::<String, _>("contract")?)
-            .map_err(|e| RegistryError::Corrupt(e.to_string()))?,
+            .map_err(super::corrupt("contracts.number"))?,
         kind: row.try_get("kind")?,
         year: row.try_get::<Option<i64>, _>("year")?.and_then(|y| u16::try_from(y).ok()),
         file_name: row.try_get("file_name")?,
@@ -183,7 +183,7 @@ impl Registry {
         rows.iter()
             .map(|r| {
                 let year: i64 = r.try_get(0)?;
-                let year = u16::try_from(year).map_err(|_| RegistryError::Corrupt(format!("year {year}")))?;
+                let year = u16::try_from(year).map_err(super::corrupt("documents.year"))?;
                 Ok((year, r.try_get(1)?))
             })
             .collect()

@@ -150,7 +150,7 @@ fn report_from_row(row: &AnyRow) -> Result<ReportRecord, RegistryError> {
 
 fn stored_date(text: &str) -> Result<Date, RegistryError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(text, format).map_err(|_| RegistryError::Corrupt(format!("date {text:?}")))
+    Date::parse(text, format).map_err(super::corrupt("date"))
 }
 
 /// The endings of report names after the upload's file name, the longest first.
@@ -261,8 +261,7 @@ impl Registry {
         rows.iter()
             .map(|r| {
                 Ok(AffiliateRecord {
-                    niss: Niss::parse(&r.try_get::<String, _>(0)?)
-                        .map_err(|e| RegistryError::Corrupt(e.to_string()))?,
+                    niss: Niss::parse(&r.try_get::<String, _>(0)?).map_err(super::corrupt("affiliates.niss"))?,
                     last_name: r.try_get(1)?,
                     first_name: r.try_get(2)?,
                     birth_date: r.try_get(3)?,
@@ -653,7 +652,10 @@ async fn apply_affiliations(
         ids.insert(row.try_get::<String, _>(1)?, row.try_get::<i64, _>(0)?);
     }
     let id_of = |niss: &str| {
-        ids.get(niss).copied().ok_or_else(|| RegistryError::Corrupt("an inserted affiliate has no id".into()))
+        ids.get(niss).copied().ok_or_else(|| RegistryError::Corrupt {
+            column: "affiliates.id",
+            source: Box::new(super::UnexpectedValue("an inserted affiliate has no id".into())),
+        })
     };
 
     let sql = format!(

@@ -47,8 +47,13 @@ pub enum RegistryError {
     /// The registry as it is does not allow the change.
     #[error("refused: {0}")]
     State(StateConflict),
-    #[error("the database holds an invalid value: {0}")]
-    Corrupt(String),
+    /// A stored value that no longer parses: the database was changed outside the gateway.
+    #[error("the database holds an invalid value in {column}")]
+    Corrupt {
+        column: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("database error")]
     Database(#[source] sqlx::Error),
     /// The worker's lease on an ingestion job ran out and another worker took the job over:
@@ -64,6 +69,18 @@ impl From<sqlx::Error> for RegistryError {
     fn from(error: sqlx::Error) -> Self {
         RegistryError::Database(error)
     }
+}
+
+/// A stored value the registry did not expect (an unknown status, a missing id).
+#[derive(Debug, thiserror::Error)]
+#[error("unexpected value {0:?}")]
+pub struct UnexpectedValue(pub String);
+
+/// Maps a parse error of a stored value to [`RegistryError::Corrupt`] naming its column.
+pub(crate) fn corrupt<E: std::error::Error + Send + Sync + 'static>(
+    column: &'static str,
+) -> impl Fn(E) -> RegistryError {
+    move |error| RegistryError::Corrupt { column, source: Box::new(error) }
 }
 
 /// What a lookup or an insertion of the registry was about.

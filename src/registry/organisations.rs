@@ -25,9 +25,7 @@ pub struct ContractRecord {
     pub title: String,
 }
 
-fn corrupt(what: &str) -> impl Fn(crate::domain::InvalidIdentifier) -> RegistryError + '_ {
-    move |e| RegistryError::Corrupt(format!("{what}: {e}"))
-}
+use super::corrupt;
 
 fn organisation_from_row(row: &sqlx::any::AnyRow) -> Result<OrganisationRecord, RegistryError> {
     Ok(OrganisationRecord {

@@ -48,7 +48,12 @@ impl FromStr for UploadStatus {
             "duplicate" => UploadStatus::Duplicate,
             "failed" => UploadStatus::Failed,
             "withdrawn" => UploadStatus::Withdrawn,
-            other => return Err(RegistryError::Corrupt(format!("upload status {other:?}"))),
+            other => {
+                return Err(RegistryError::Corrupt {
+                    column: "uploads.status",
+                    source: Box::new(super::UnexpectedValue(other.to_string())),
+                })
+            }
         })
     }
 }
@@ -126,7 +131,7 @@ fn upload_from_row(row: &AnyRow) -> Result<UploadRecord, RegistryError> {
     Ok(UploadRecord {
         id: row.try_get("id")?,
         contract: ContractNumber::parse(&row.try_get::<String, _>("contract")?)
-            .map_err(|e| RegistryError::Corrupt(e.to_string()))?,
+            .map_err(super::corrupt("contracts.number"))?,
         kind: row.try_get("kind")?,
         uploader_user_id: row.try_get("uploader_user_id")?,
         uploader: row.try_get("uploader")?,
