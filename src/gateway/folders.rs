@@ -48,16 +48,15 @@ impl Gateway {
         contract: &crate::domain::ContractNumber,
         kind: &crate::domain::KindName,
         year: Option<u16>,
-        newest: Option<i64>,
     ) -> Result<Option<Entry>, GatewayError> {
-        let size = match self.checksums(contract, kind, year).await {
-            Ok(bytes) => bytes.len() as u64,
+        let (size, mtime) = match self.checksums(contract, kind, year).await {
+            Ok((bytes, newest)) => (bytes.len() as u64, newest),
             Err(GatewayError::NotFound) => return Ok(None),
             Err(error) => return Err(error),
         };
         Ok(Some(Entry {
             name: crate::vfs::CHECKSUMS_FILE.to_string(),
-            attributes: EntryAttributes { folder: false, size, mtime: newest.unwrap_or(0), writable: false },
+            attributes: EntryAttributes { folder: false, size, mtime, writable: false },
         }))
     }
 
@@ -156,7 +155,6 @@ impl Gateway {
             Node::DocumentKindFolder { contract: number, kind, per_year: true } => {
                 let contract = self.contract_record(number).await?;
                 let years = self.registry.document_years(contract.id, kind).await?;
-                let newest = years.iter().map(|(_, newest)| *newest).max();
                 let mut entries: Vec<Entry> = years
                     .into_iter()
                     .map(|(year, newest)| {
@@ -165,7 +163,7 @@ impl Gateway {
                         entry
                     })
                     .collect();
-                entries.extend(self.checksums_entry(number, kind, None, newest).await?);
+                entries.extend(self.checksums_entry(number, kind, None).await?);
                 entries
             }
             Node::DocumentKindFolder { contract: number, kind, per_year: false }
@@ -186,8 +184,7 @@ impl Gateway {
                         attributes: EntryAttributes { folder: false, size: d.size, mtime: d.published_at, writable },
                     })
                     .collect();
-                let newest = entries.iter().map(|e| e.attributes.mtime).max();
-                entries.extend(self.checksums_entry(number, kind, year, newest).await?);
+                entries.extend(self.checksums_entry(number, kind, year).await?);
                 entries.extend(held.entries_in(path));
                 entries
             }
@@ -267,8 +264,8 @@ impl Gateway {
                 })
             }
             Node::DocumentChecksums { contract, kind, year } => {
-                let size = self.checksums(contract, kind, *year).await?.len() as u64;
-                Ok(EntryAttributes { folder: false, size, mtime: now_seconds(), writable: false })
+                let (bytes, mtime) = self.checksums(contract, kind, *year).await?;
+                Ok(EntryAttributes { folder: false, size: bytes.len() as u64, mtime, writable: false })
             }
             Node::TemplateFile { contract, name } => {
                 let size = self.template_named(principal, contract, name).await?.len() as u64;

@@ -81,16 +81,26 @@ impl Gateway {
         let record = self.contract_record(contract).await?;
         let organisation = self.registry.organisation(record.organisation_id).await?;
         let categories = self.registry.contract_categories(record.id).await?;
-        let context = TemplateContext {
-            contract,
-            employer: &organisation.enterprise_number,
-            category: categories.iter().next().map(String::as_str),
-        };
-        let bytes = blank_templates::build(schema, language, &context).map_err(|error| {
-            tracing::error!(error = %error, kind = %schema.kind, "cannot write a blank template");
-            GatewayError::Conflict(Conflict::TemplateUnavailable)
-        })?;
-        Ok(Bytes::from(bytes))
+        // Writing a workbook is CPU work: off the runtime's threads, so that a user listing
+        // templates in a loop cannot stall the other sessions.
+        let (schema, contract, employer) = (schema.clone(), contract.clone(), organisation.enterprise_number);
+        let category = categories.into_iter().next();
+        let built = tokio::task::spawn_blocking(move || {
+            let context = TemplateContext { contract: &contract, employer: &employer, category: category.as_deref() };
+            blank_templates::build(&schema, language, &context)
+        })
+        .await;
+        match built {
+            Ok(Ok(bytes)) => Ok(Bytes::from(bytes)),
+            Ok(Err(error)) => {
+                tracing::error!(error = %error, "cannot write a blank template");
+                Err(GatewayError::Conflict(Conflict::TemplateUnavailable))
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "writing a blank template stopped");
+                Err(GatewayError::Conflict(Conflict::TemplateUnavailable))
+            }
+        }
     }
 
     /// When the templates were last changed, as listings show it: the schemas are loaded at
@@ -100,17 +110,19 @@ impl Gateway {
         *TEMPLATES_SINCE
     }
 
-    /// `SHA256SUMS` of a documents folder, in the `sha256sum -c` format. In the folder of a
-    /// kind published per year it lists every year's documents as `YEAR/name`.
+    /// `SHA256SUMS` of a documents folder, in the `sha256sum -c` format, and the time of its
+    /// newest document (its date). In the folder of a kind published per year it lists every
+    /// year's documents as `YEAR/name`.
     pub(super) async fn checksums(
         &self,
         contract: &ContractNumber,
         kind: &KindName,
         year: Option<u16>,
-    ) -> Result<Bytes, GatewayError> {
+    ) -> Result<(Bytes, i64), GatewayError> {
         let record = self.contract_record(contract).await?;
         let per_year = self.layout.document_kind(kind.as_str()).is_some_and(|k| k.per_year);
         let mut lines = String::new();
+        let mut newest = 0;
         let folders: Vec<(Option<u16>, String)> = match (per_year, year) {
             (true, None) => self
                 .registry
@@ -125,12 +137,13 @@ impl Gateway {
             for document in self.registry.documents_in_folder(record.id, kind, year).await? {
                 // Two spaces: text mode, as sha256sum writes it.
                 lines.push_str(&format!("{}  {prefix}{}\n", document.sha256, document.file_name));
+                newest = newest.max(document.published_at);
             }
         }
         // `sha256sum -c` fails on a list without lines: an empty folder has none.
         if lines.is_empty() {
             return Err(GatewayError::NotFound);
         }
-        Ok(Bytes::from(lines))
+        Ok((Bytes::from(lines), newest))
     }
 }

@@ -280,7 +280,7 @@ impl Gateway {
                 return Ok(Download { path: path.clone(), reader, document_id: None });
             }
             Node::DocumentChecksums { contract, kind, year } => {
-                let reader = crate::storage::ObjectReader::from_bytes(self.checksums(contract, kind, *year).await?);
+                let reader = crate::storage::ObjectReader::from_bytes(self.checksums(contract, kind, *year).await?.0);
                 return Ok(Download { path: path.clone(), reader, document_id: None });
             }
             _ => return Err(GatewayError::NotFound),

@@ -26,8 +26,14 @@ const EXAMPLE_BIRTH: (u16, u8, u8) = (1985, 7, 30);
 
 /// Whether a cell's text is the marker of the template's example row.
 pub fn is_example_marker(text: &str) -> bool {
+    static FOLDED: std::sync::LazyLock<Vec<String>> =
+        std::sync::LazyLock::new(|| EXAMPLE_MARKERS.iter().map(|m| normalise(m)).collect());
+    // Every text cell of a file is asked: a long one is no marker, and is not folded.
+    if text.len() > 2 * EXAMPLE_MARKERS.iter().map(|m| m.len()).max().unwrap_or(0) {
+        return false;
+    }
     let folded = normalise(text);
-    EXAMPLE_MARKERS.iter().any(|marker| normalise(marker) == folded)
+    FOLDED.contains(&folded)
 }
 
 /// Whether the kind has a blank template: files of the other kinds come from the insurer

@@ -21,6 +21,12 @@ const EMBEDDED_VOCABULARY: &str = include_str!("../../schemas/vocabulary.toml");
 
 /// Shortest word that is tried as a compound.
 const MIN_COMPOUND_CHARACTERS: usize = 6;
+/// Longest word that is tried as a compound: splitting costs the square of the length, and
+/// no header word is longer (Dutch compounds of the schemas stay under 30).
+const MAX_COMPOUND_CHARACTERS: usize = 48;
+/// A cell longer than this is no header: it is not read at all (a hostile file may fill its
+/// first rows with 32 767-character cells).
+pub const MAX_HEADER_CHARACTERS: usize = 200;
 
 /// How close an unknown header must come to a missing column to be proposed for it.
 pub const SUGGESTION_THRESHOLD: f64 = 0.5;
@@ -168,7 +174,7 @@ impl Vocabulary {
     fn split_compound(&self, word: &str) -> Option<Vec<String>> {
         let bounds: Vec<usize> = word.char_indices().map(|(i, _)| i).chain([word.len()]).collect();
         let n = bounds.len() - 1;
-        if n < MIN_COMPOUND_CHARACTERS {
+        if !(MIN_COMPOUND_CHARACTERS..=MAX_COMPOUND_CHARACTERS).contains(&n) {
             return None;
         }
         // Fewest pieces to read word[..j]: ending on a piece, or on a linking `s`.
@@ -348,6 +354,9 @@ impl HeaderMatcher {
     }
 
     pub fn recognise(&self, header: &str) -> Recognition {
+        if header.chars().nth(MAX_HEADER_CHARACTERS).is_some() {
+            return Recognition::Unknown;
+        }
         let folded = normalise(header);
         if folded.is_empty() {
             return Recognition::Unknown;
@@ -396,6 +405,9 @@ impl HeaderMatcher {
     /// How close a header comes to a column, from 0 to 1: shared meanings, or shared letters
     /// for a misspelt header ("Date de naisance").
     pub fn closeness(&self, column: usize, header: &str) -> f64 {
+        if header.chars().nth(MAX_HEADER_CHARACTERS).is_some() {
+            return 0.0;
+        }
         let column = &self.columns[column];
         let meanings = self.vocabulary.meanings(header);
         let folded = normalise(header);
@@ -527,6 +539,18 @@ mod tests {
         let mut typo = columns();
         typo[0].extra_words.push("dat".into());
         assert!(matches!(HeaderMatcher::new(vocabulary(), &typo).unwrap_err(), HeaderConflict::UnknownMeaning { .. }));
+    }
+
+    #[test]
+    fn long_cells_are_not_read_as_headers_and_long_words_are_not_split() {
+        let matcher = HeaderMatcher::new(vocabulary(), &columns()).unwrap();
+        let word = "a".repeat(32_767);
+        assert_eq!(matcher.recognise(&word), Recognition::Unknown);
+        assert_eq!(matcher.closeness(0, &word), 0.0);
+        // A word longer than any compound of the schemas is not split (splitting is quadratic).
+        let long = "datum".repeat(39);
+        assert_eq!(vocabulary().meanings(&long), set(&[long.as_str()]));
+        assert_eq!(vocabulary().meanings("geboortedatum"), set(&["birth", "date"]));
     }
 
     #[test]

@@ -378,7 +378,8 @@ impl Ingestor {
             .filter(|other| matches!(other.action, Action::Affiliate | Action::Exit))
             .cloned()
             .collect();
-        let inbox = self.layout.inbox_folder.clone();
+        // A test is told where to try the file again; a real upload where to send it.
+        let area = if upload.test { self.layout.test_folder.clone() } else { self.layout.inbox_folder.clone() };
         let work = tokio::task::spawn_blocking(move || {
             let mut validation = validate(&schema, &sheet, &facts);
             let columns_missing = validation
@@ -389,7 +390,7 @@ impl Ingestor {
                 if let Some(other) = others.iter().find(|other| names_every_required_column(other, &sheet)) {
                     let hint = Finding::warning(None, None, FindingCode::OtherKind)
                         .with("kind", other.kind.to_string())
-                        .with("folder", format!("{inbox}/{}/", other.kind));
+                        .with("folder", format!("{area}/{}/", other.kind));
                     validation.findings.insert(0, hint);
                 }
             }

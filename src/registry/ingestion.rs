@@ -451,6 +451,14 @@ impl Registry {
         for change in exits {
             apply_change(&mut tx, completion.contract_id, completion.upload_id, change).await?;
         }
+        // Report names are decided one contract at a time: two uploads of the same name that end
+        // together on PostgreSQL must not both take the plain name (SQLite writes one at a time).
+        if self.dialect == Dialect::Postgres && !completion.reports.is_empty() {
+            sqlx::query("SELECT id FROM contracts WHERE id = $1 FOR UPDATE")
+                .bind(completion.contract_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         for report in &completion.reports {
             keep_earlier_reports(&mut tx, completion.contract_id, completion.upload_id, &report.file_name).await?;
             sqlx::query(

@@ -409,7 +409,8 @@ impl SshServer {
                     }
                     _ = &mut login_deadline, if !login_timer_done => {
                         login_timer_done = true;
-                        if current == SftpPhase::NotStarted {
+                        // Read now: the session may have started since the top of the loop.
+                        if *phase.borrow() == SftpPhase::NotStarted {
                             tracing::info!(session = %context.session_id, "login grace time exceeded");
                             disconnect(&handle, "login grace time exceeded").await;
                             let _ = kill_switch.shutdown(std::net::Shutdown::Both);
@@ -593,8 +594,9 @@ impl russh::server::Handler for Connection {
                 SessionEnd::AccessEnded => "your access has ended",
                 SessionEnd::Violation(reason) => reason,
             };
-            phase.send_replace(SftpPhase::Ended);
+            // Disconnected while still Running: no new session can start in between.
             disconnect(&handle, reason).await;
+            phase.send_replace(SftpPhase::Ended);
         });
         let mut tasks = self.sftp_tasks.lock().unwrap_or_else(|p| p.into_inner());
         tasks.retain(|task| !task.is_finished());
