@@ -178,12 +178,9 @@ impl Node {
     }
 }
 
-/// Years are four digits between 1900 and 2999: they become folder names and storage keys.
+/// A year folder of a kind published per year (`domain::Year` says which names are years).
 fn parse_year(text: &str) -> Option<u16> {
-    if text.len() != 4 || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok().filter(|y| (1900..=2999).contains(y))
+    crate::domain::Year::parse(text).ok().map(crate::domain::Year::get)
 }
 
 #[cfg(test)]

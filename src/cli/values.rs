@@ -16,8 +16,7 @@ pub fn parse_date(text: &str) -> Result<Date, String> {
 }
 
 pub fn parse_year(text: &str) -> Result<u16, String> {
-    text.parse::<u16>()
-        .ok()
-        .filter(|y| (1900..=2999).contains(y) && text.len() == 4)
-        .ok_or_else(|| format!("{text:?} is not a year such as 2026"))
+    pension_gateway::domain::Year::parse(text)
+        .map(pension_gateway::domain::Year::get)
+        .map_err(|_| format!("{text:?} is not a year such as 2026"))
 }

@@ -12,6 +12,7 @@ mod niss;
 mod remote_path;
 mod ssh_public_key;
 mod user_settings;
+mod year;
 
 pub use contract_number::ContractNumber;
 pub use email_address::EmailAddress;
@@ -22,6 +23,7 @@ pub use niss::Niss;
 pub use remote_path::{FileName, RemotePath, RemotePathError};
 pub use ssh_public_key::SshPublicKey;
 pub use user_settings::{AccountStatus, Language, Profile, Scope};
+pub use year::Year;
 
 /// Why a piece of text is not a valid identifier. The message says what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
