@@ -46,25 +46,22 @@ pub enum GatewayError {
     Unsupported(Unsupported),
     #[error("{0}")]
     Conflict(Conflict),
-    #[error("storage is unavailable, try again later")]
+    // What the client is told, in English: one text, kept by `message`.
+    #[error("{}", self.message(Language::En))]
     Storage(#[from] StorageError),
-    #[error("the registry is unavailable, try again later")]
+    #[error("{}", self.message(Language::En))]
     Registry(#[from] RegistryError),
-    #[error("the file cannot be checked now, try again later")]
+    #[error("{}", self.message(Language::En))]
     Reader(#[from] crate::ingest::reader_process::ReaderError),
     #[error("no user-sheet schema is configured")]
     NoSheetSchema,
     /// The file is larger than this folder accepts.
-    #[error("the file is larger than {} MiB, the most this folder accepts", limit / (1024 * 1024))]
+    #[error("{}", self.message(Language::En))]
     TooLarge { limit: u64 },
-    #[error("{}", quota_message(*quota, *remaining))]
+    #[error("{}", self.message(Language::En))]
     Quota { quota: transfers::Quota, remaining: u64 },
-    #[error("the server's storage is nearly full: uploads are refused for now, try again later")]
+    #[error("{}", self.message(Language::En))]
     StorageFull,
-}
-
-fn quota_message(quota: transfers::Quota, remaining: u64) -> String {
-    quota_text(quota, remaining, Language::En)
 }
 
 fn quota_text(quota: transfers::Quota, remaining: u64, language: Language) -> String {
