@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use calamine::Reader;
-use pension_gateway::admin::{Admin, UserRequest};
+use pension_gateway::admin::UserRequest;
 use pension_gateway::config::Settings;
 use pension_gateway::domain::{
     ContractNumber, EmailAddress, EnterpriseNumber, KindName, Language, Login, Profile, Scope,
@@ -22,7 +22,7 @@ use pension_gateway::ingest::read::{read, ReadLimits};
 use pension_gateway::ingest::reader_process::{ReaderProcess, ReaderSettings};
 use pension_gateway::ingest::validate::{validate, RegistryFacts};
 use pension_gateway::ingest::worker::{IngestSettingsView, Ingestor};
-use pension_gateway::registry::{NewUpload, Registry};
+use pension_gateway::registry::NewUpload;
 use pension_gateway::storage::{ObjectKey, ObjectStore};
 
 /// A valid national number for the i-th person: born 1960-1999, check digits computed.
@@ -87,14 +87,16 @@ fn generate(rows: usize) -> Vec<u8> {
 }
 
 async fn ingest_once(url: &str, file: &[u8], dir: &std::path::Path) -> Duration {
-    let registry = Registry::connect(url, 4).await.unwrap();
     let settings = Settings::with_overrides(&[
         ("data_dir", toml::Value::String(dir.display().to_string())),
+        ("database.url", toml::Value::String(url.to_string())),
+        ("database.max_connections", toml::Value::Integer(4)),
         ("storage.fsync", toml::Value::Boolean(false)),
     ])
     .unwrap();
+    let admin = pension_gateway::startup::admin(&settings, "bench").await.unwrap();
+    let registry = admin.registry().clone();
     let storage = ObjectStore::open(&settings.storage).await.unwrap();
-    let admin = Admin::new(registry.clone(), storage.clone(), settings.layout.clone(), "bench");
     let org = EnterpriseNumber::parse("0403019261").unwrap();
     let contract = ContractNumber::parse("BENCH-1").unwrap();
     admin.add_organisation(&org, "Bench SA", &EmailAddress::parse("b@bench.be").unwrap()).await.unwrap();
@@ -127,7 +129,7 @@ async fn ingest_once(url: &str, file: &[u8], dir: &std::path::Path) -> Duration 
             &NewUpload {
                 contract_id: record.id,
                 kind,
-                uploader_user_id: user.id,
+                uploader_user_id: user.record.id,
                 file_name: pension_gateway::domain::FileName::parse("bench.xlsx").unwrap(),
                 size: stored.size,
                 sha256: stored.sha256,

@@ -9,11 +9,6 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::Niss;
 use crate::registry::{NewAuditEvent, Registry, GENESIS_HASH};
 
-/// Outcome words used in the log.
-pub const OK: &str = "ok";
-pub const REFUSED: &str = "refused";
-pub const FAILED: &str = "failed";
-
 enum Message {
     Event(Box<NewAuditEvent>),
     Flush(oneshot::Sender<()>),

@@ -3,11 +3,11 @@
 //! staff member and a few published documents.
 
 use crate::admin::{Admin, AdminError, UserRequest};
+use crate::auth::passwords::generate_password;
 use crate::config::{BackendSettings, Settings};
 use crate::domain::{
-    ContractNumber, EmailAddress, EnterpriseNumber, InvalidIdentifier, KindName, Language, Login, Profile, Scope,
+    ContractNumber, EmailAddress, EnterpriseNumber, InvalidIdentifier, KindName, Language, Login, Profile, Scope, Year,
 };
-use crate::passwords::generate_password;
 use crate::startup::{self, Application, StartupError};
 
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +46,7 @@ pub async fn run(settings: Settings) -> Result<(), DemoError> {
     let settings = demo_settings(settings);
     let application = Application::build(&settings).await?;
     let gateway = application.gateway();
-    let admin = Admin::new(gateway.registry().clone(), gateway.storage().clone(), settings.layout.clone(), "demo");
+    let admin = application.admin("demo");
     let accounts = seed(&admin, &settings.data_dir).await?;
     let workbooks = match settings.ingest.schemas.for_kind("affiliations") {
         Some(schema) => Some(write_workbooks(schema, &settings.data_dir)?),
@@ -178,6 +178,7 @@ async fn seed(admin: &Admin, data_dir: &std::path::Path) -> Result<Vec<DemoAccou
             &Login::parse("insurer.demo")?,
             "Demo insurer staff",
             &EmailAddress::parse("staff@insurer.example")?,
+            Language::En,
             Some(&staff_password),
             &[],
         )
@@ -186,9 +187,9 @@ async fn seed(admin: &Admin, data_dir: &std::path::Path) -> Result<Vec<DemoAccou
 
     let documents_dir = data_dir.join("demo-documents");
     std::fs::create_dir_all(&documents_dir)?;
-    let documents: [(&ContractNumber, &str, Option<u16>, &str, &str); 4] = [
+    let documents: [(&ContractNumber, &str, Option<&str>, &str, &str); 4] = [
         (&first, "invoices", None, "invoice-2026-01.txt", "Invoice 2026-01 for contract GP-1001: EUR 12 345.67\n"),
-        (&first, "pension-sheets", Some(2026), "pension-sheets-2026.txt", "Pension sheets 2026 (demo)\n"),
+        (&first, "pension-sheets", Some("2026"), "pension-sheets-2026.txt", "Pension sheets 2026 (demo)\n"),
         (
             &first,
             "financing-fund",
@@ -203,6 +204,7 @@ async fn seed(admin: &Admin, data_dir: &std::path::Path) -> Result<Vec<DemoAccou
         std::fs::create_dir_all(&named)?;
         let final_path = named.join(name);
         std::fs::write(&final_path, content)?;
+        let year = year.map(Year::parse).transpose()?;
         admin.publish(contract, &KindName::parse(kind)?, year, &final_path).await?;
     }
     std::fs::remove_dir_all(&documents_dir)?;

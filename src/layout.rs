@@ -90,6 +90,12 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Where an upload sits in the virtual tree: its inbox, or the test folder.
+    pub fn upload_path(&self, contract: impl std::fmt::Display, kind: &str, file_name: &str, test: bool) -> String {
+        let area = if test { &self.test_folder } else { &self.inbox_folder };
+        format!("/{contract}/{area}/{kind}/{file_name}")
+    }
+
     pub fn embedded() -> Result<Self, LayoutError> {
         Self::parse(EMBEDDED_LAYOUT, "built into the binary")
     }

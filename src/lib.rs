@@ -7,10 +7,12 @@
 //! `startup` wires the concrete pieces together. See ARCHITECTURE.md for the map.
 
 pub mod access;
+pub mod access_requests;
 pub mod admin;
 #[cfg(test)]
 mod architecture_rules;
 pub mod audit;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod demo;
@@ -19,14 +21,11 @@ pub mod gateway;
 pub mod ingest;
 pub mod layout;
 pub mod notify;
-pub mod passwords;
+pub mod publishing;
 pub mod registry;
-pub mod reminders;
 pub mod retention;
 pub mod sftp;
 pub mod startup;
 pub mod storage;
-pub mod storage_check;
 pub mod telemetry;
-pub mod user_sheets;
 pub mod vfs;

@@ -4,7 +4,9 @@
 //! registry stay; every deletion is audited. `serve` runs a pass every hour; `pension-gateway
 //! retention run` runs one at once.
 
-use crate::audit::{self, AuditLog};
+use crate::audit::AuditLog;
+use crate::domain::{AuditAction, AuditOutcome};
+use crate::layout::Layout;
 use crate::registry::{NewAuditEvent, Registry, RegistryError};
 use crate::storage::{ObjectKey, ObjectStore};
 
@@ -31,6 +33,7 @@ pub async fn run_pass(
     registry: &Registry,
     storage: &ObjectStore,
     audit: &AuditLog,
+    layout: &Layout,
     settings: RetentionSettings,
     now: i64,
 ) -> Result<RetentionPass, RegistryError> {
@@ -52,23 +55,21 @@ pub async fn run_pass(
         let outcome = match &deleted {
             Ok(()) => {
                 pass.removed += 1;
-                audit::OK
+                AuditOutcome::Ok
             }
             Err(error) => {
                 tracing::error!(upload = upload.id, error = %error, "retention could not delete an upload's file");
                 pass.failed += 1;
-                audit::FAILED
+                AuditOutcome::Failed
             }
         };
         audit.record(NewAuditEvent {
             actor: "retention".into(),
-            action: "retention-delete".into(),
-            path: Some(format!("/{}/inbox/{}/{}", upload.contract, upload.kind, upload.file_name)),
-            outcome: outcome.into(),
+            path: Some(layout.upload_path(&upload.contract, upload.kind.as_str(), &upload.file_name, upload.test)),
             reason: Some(format!("{} upload #{} processed {days} days ago", upload.status.as_str(), upload.id)),
             bytes: Some(i64::try_from(upload.size).unwrap_or(i64::MAX)),
             sha256: Some(upload.sha256.clone()),
-            ..NewAuditEvent::default()
+            ..NewAuditEvent::new(AuditAction::RetentionDelete, outcome)
         });
     }
     Ok(pass)

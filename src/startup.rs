@@ -1,6 +1,8 @@
 //! Wiring: the only place that puts concrete pieces together. `Application::build` opens the
 //! registry and storage, loads the host key and binds the listener; `local_addr` tells the
-//! real port (tests bind port 0); `run_until` serves until the shutdown future completes.
+//! real port (tests bind port 0); `run_until` serves until the shutdown future completes, with
+//! every background service in one `JoinSet`. [`admin`] builds the administration services
+//! for the CLI, with the same parts.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -9,8 +11,9 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
+use crate::admin::{Admin, AdminParts};
 use crate::audit::AuditLog;
 use crate::config::Settings;
 use crate::gateway::{Clock, Gateway, GatewayState};
@@ -66,8 +69,34 @@ pub async fn open_state(settings: &Settings) -> Result<(Registry, ObjectStore), 
     Ok((registry, storage))
 }
 
+/// The administration services alone (the CLI), with every part they need.
+pub async fn admin(settings: &Settings, actor: impl Into<String>) -> Result<Admin, StartupError> {
+    let (registry, storage) = open_state(settings).await?;
+    let outbox = Outbox::new(registry.clone(), &settings.notify)?;
+    Ok(Admin::new(admin_parts(settings, registry, storage, outbox, Clock::system()), actor))
+}
+
+fn admin_parts(
+    settings: &Settings,
+    registry: Registry,
+    storage: ObjectStore,
+    outbox: Outbox,
+    clock: Clock,
+) -> AdminParts {
+    AdminParts {
+        registry,
+        storage,
+        layout: settings.layout.clone(),
+        outbox,
+        schemas: settings.ingest.schemas.clone(),
+        reader: ReaderProcess::new(settings.ingest.reader.clone()),
+        clock,
+    }
+}
+
 pub struct Application {
     listener: TcpListener,
+    admin: AdminParts,
     server: SshServer,
     gateway: Arc<Gateway>,
     registry: Registry,
@@ -84,6 +113,7 @@ pub struct Application {
 struct RetentionSchedule {
     storage: ObjectStore,
     audit: AuditLog,
+    layout: crate::layout::Layout,
     settings: crate::config::RetentionSettings,
 }
 
@@ -144,7 +174,14 @@ impl Application {
             )
             .with_mail_wakeup(outbox.wakeup()),
         );
-        let retention = RetentionSchedule { storage, audit: audit.clone(), settings: settings.retention };
+        let admin =
+            admin_parts(settings, registry.clone(), storage.clone(), outbox.clone(), clock_for_reminders.clone());
+        let retention = RetentionSchedule {
+            storage,
+            audit: audit.clone(),
+            layout: settings.layout.clone(),
+            settings: settings.retention,
+        };
         let gateway = Arc::new(Gateway::new(state, audit, settings.server.max_concurrent_password_checks));
         let listener = TcpListener::bind(settings.server.listen)
             .await
@@ -152,6 +189,7 @@ impl Application {
         let server = SshServer::new(Arc::clone(&gateway), host_key, &settings.server);
         Ok(Self {
             listener,
+            admin,
             server,
             gateway,
             registry,
@@ -173,6 +211,11 @@ impl Application {
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
     }
 
+    /// The administration services of this gateway, acting for `actor`.
+    pub fn admin(&self, actor: impl Into<String>) -> Admin {
+        Admin::new(self.admin.clone(), actor)
+    }
+
     pub fn gateway(&self) -> Arc<Gateway> {
         Arc::clone(&self.gateway)
     }
@@ -192,6 +235,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let Self {
             listener,
+            admin: _,
             server,
             gateway,
             registry,
@@ -204,25 +248,49 @@ impl Application {
             outbox,
         } = self;
         let (stop, stop_signal) = watch::channel(false);
-        let serving = tokio::spawn(server.run(listener, stop_signal.clone()));
-        let workers: Vec<_> = (0..ingest_workers)
-            .map(|_| tokio::spawn(Arc::clone(&ingestor).run(Arc::clone(&ingest_wakeup), stop_signal.clone())))
-            .collect();
+        let mut services: JoinSet<&'static str> = JoinSet::new();
+        let signal = stop_signal.clone();
+        services.spawn(async move {
+            server.run(listener, signal).await;
+            "SFTP server"
+        });
+        for _ in 0..ingest_workers {
+            let worker = Arc::clone(&ingestor).run(Arc::clone(&ingest_wakeup), stop_signal.clone());
+            services.spawn(async move {
+                worker.await;
+                "ingestion worker"
+            });
+        }
         drop(ingestor);
-        let reminder_task = tokio::spawn(remind_hourly(registry.clone(), reminders, stop_signal.clone()));
-        let retention_task = tokio::spawn(retain_hourly(registry.clone(), retention, stop_signal.clone()));
-        let deliverer = tokio::spawn(outbox.run(stop_signal.clone()));
-        shutdown.await;
+        let reminding = remind_hourly(registry.clone(), reminders, stop_signal.clone());
+        services.spawn(async move {
+            reminding.await;
+            "expiry reminders"
+        });
+        let retaining = retain_hourly(registry.clone(), retention, stop_signal.clone());
+        services.spawn(async move {
+            retaining.await;
+            "retention"
+        });
+        let delivering = outbox.run(stop_signal.clone());
+        services.spawn(async move {
+            delivering.await;
+            "mail delivery"
+        });
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                // A service that ends before shutdown was asked for is a fault worth a log line.
+                Some(ended) = services.join_next() => log_service_end(ended, false),
+            }
+        }
         tracing::info!("shutting down");
         let _ = stop.send(true);
-        let _ = serving.await;
         // A worker finishes the file it is on; its job is otherwise taken over after restart.
-        for worker in workers {
-            let _ = worker.await;
+        while let Some(ended) = services.join_next().await {
+            log_service_end(ended, true);
         }
-        let _ = reminder_task.await;
-        let _ = retention_task.await;
-        let _ = deliverer.await;
         gateway.audit().close();
         drop(gateway);
         if tokio::time::timeout(Duration::from_secs(10), audit_writer).await.is_err() {
@@ -232,11 +300,20 @@ impl Application {
     }
 }
 
+fn log_service_end(ended: Result<&'static str, tokio::task::JoinError>, stopping: bool) {
+    match ended {
+        Ok(service) if stopping => tracing::debug!(service, "stopped"),
+        Ok(service) => tracing::error!(service, "a background service ended before shutdown"),
+        Err(error) if error.is_panic() => tracing::error!(error = %error, "a background service panicked"),
+        Err(error) => tracing::error!(error = %error, "a background service was cancelled"),
+    }
+}
+
 /// Sends the expiry reminders that are due, every hour, until shutdown.
 async fn remind_hourly(registry: Registry, schedule: ReminderSchedule, mut stop: watch::Receiver<bool>) {
     let ReminderSchedule { outbox, days_before, clock } = schedule;
     loop {
-        match crate::reminders::send_expiry_reminders(&registry, &outbox, &clock, days_before).await {
+        match crate::notify::reminders::send_expiry_reminders(&registry, &outbox, &clock, days_before).await {
             Ok(0) => {}
             Ok(sent) => tracing::info!(sent, "expiry reminders sent to master users"),
             Err(error) => tracing::error!(error = ?error, "expiry reminders failed"),
@@ -249,10 +326,10 @@ async fn remind_hourly(registry: Registry, schedule: ReminderSchedule, mut stop:
 }
 
 async fn retain_hourly(registry: Registry, schedule: RetentionSchedule, mut stop: watch::Receiver<bool>) {
-    let RetentionSchedule { storage, audit, settings } = schedule;
+    let RetentionSchedule { storage, audit, layout, settings } = schedule;
     loop {
         let now = crate::registry::now_seconds();
-        match crate::retention::run_pass(&registry, &storage, &audit, settings, now).await {
+        match crate::retention::run_pass(&registry, &storage, &audit, &layout, settings, now).await {
             Ok(pass) if pass == crate::retention::RetentionPass::default() => {}
             Ok(pass) => tracing::info!(removed = pass.removed, failed = pass.failed, "retention pass"),
             Err(error) => tracing::error!(error = ?error, "the retention pass failed"),

@@ -2,7 +2,7 @@
 //! and name it designates — according to the [`Layout`]. Pure: what exists inside a folder
 //! (published documents, uploads) is the registry's business; who may see it is `access`'s.
 
-use crate::domain::{ContractNumber, FileName, KindName, RemotePath};
+use crate::domain::{ContractNumber, FileName, KindName, RemotePath, Year};
 use crate::layout::{Area, Layout};
 
 /// What a virtual path designates.
@@ -17,12 +17,12 @@ pub enum Node {
     /// `/<contract>/documents/<kind>`
     DocumentKindFolder { contract: ContractNumber, kind: KindName, per_year: bool },
     /// `/<contract>/documents/<kind>/<year>` for kinds published per year.
-    DocumentYearFolder { contract: ContractNumber, kind: KindName, year: u16 },
+    DocumentYearFolder { contract: ContractNumber, kind: KindName, year: Year },
     /// A published document.
-    Document { contract: ContractNumber, kind: KindName, year: Option<u16>, name: FileName },
+    Document { contract: ContractNumber, kind: KindName, year: Option<Year>, name: FileName },
     /// `SHA256SUMS` in a documents folder: the recorded hashes of the documents listed beside
     /// it (`year` None in a per-year kind folder: every year's, as `2026/name`).
-    DocumentChecksums { contract: ContractNumber, kind: KindName, year: Option<u16> },
+    DocumentChecksums { contract: ContractNumber, kind: KindName, year: Option<Year> },
     /// `/<contract>/inbox/<kind>`, or `/<contract>/test/<kind>` when `test`.
     InboxFolder { contract: ContractNumber, kind: KindName, test: bool },
     /// An upload in an inbox (or in the test folder).
@@ -179,8 +179,8 @@ impl Node {
 }
 
 /// A year folder of a kind published per year (`domain::Year` says which names are years).
-fn parse_year(text: &str) -> Option<u16> {
-    crate::domain::Year::parse(text).ok().map(crate::domain::Year::get)
+fn parse_year(text: &str) -> Option<Year> {
+    Year::parse(text).ok()
 }
 
 #[cfg(test)]
@@ -209,11 +209,11 @@ mod tests {
         assert!(matches!(route("/GP-1001/documents/invoices/f.pdf").unwrap(), Node::Document { year: None, .. }));
         assert!(matches!(
             route("/GP-1001/documents/pension-sheets/2026").unwrap(),
-            Node::DocumentYearFolder { year: 2026, .. }
+            Node::DocumentYearFolder { year, .. } if year.get() == 2026
         ));
         assert!(matches!(
             route("/GP-1001/documents/pension-sheets/2026/x.pdf").unwrap(),
-            Node::Document { year: Some(2026), .. }
+            Node::Document { year: Some(year), .. } if year.get() == 2026
         ));
         assert!(matches!(route("/GP-1001/results/a.xlsx.report.json").unwrap(), Node::ResultFile { .. }));
     }

@@ -29,7 +29,7 @@ pub async fn run(command: AccessCommand, settings: Settings) -> Result<(), Failu
                         .map(|r| {
                             json!({
                                 "id": r.id, "organisation_id": r.organisation_id, "file_name": r.file_name,
-                                "status": r.status, "problems": r.problems, "created_at": format_time(r.created_at),
+                                "status": r.status.as_str(), "problems": r.problems, "created_at": format_time(r.created_at),
                                 "decided_by": r.decided_by, "reason": r.reason,
                             })
                         })

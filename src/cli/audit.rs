@@ -40,7 +40,7 @@ pub async fn run(command: AuditCommand, settings: Settings) -> Result<(), Failur
                     let e = &r.event;
                     json!({
                         "id": r.id, "at_ms": e.at_ms, "actor": e.actor, "organisation_id": e.organisation_id,
-                        "action": e.action, "path": e.path, "outcome": e.outcome, "reason": e.reason,
+                        "action": e.action.as_str(), "path": e.path, "outcome": e.outcome.as_str(), "reason": e.reason,
                         "remote_addr": e.remote_addr, "session_id": e.session_id, "bytes": e.bytes,
                         "sha256": e.sha256, "hash": r.hash,
                     })

@@ -21,7 +21,7 @@ pub async fn run(command: DocumentsCommand, settings: Settings) -> Result<(), Fa
                     list.iter()
                         .map(|(d, receipts)| {
                             json!({
-                                "kind": d.kind, "year": d.year, "file_name": d.file_name, "size": d.size,
+                                "kind": d.kind, "year": d.year.map(|y| y.get()), "file_name": d.file_name, "size": d.size,
                                 "sha256": d.sha256, "published_by": d.published_by,
                                 "published_at": format_time(d.published_at),
                                 "downloads": receipts.iter().map(|(login, at)| json!({ "login": login, "first_at": format_time(*at) })).collect::<Vec<_>>(),

@@ -32,7 +32,7 @@ mod prelude {
     pub use pension_gateway::admin::{Admin, AdminError, PublishOutcome, SheetOutcome, UserRequest};
     pub use pension_gateway::config::Settings;
     pub use pension_gateway::domain::{
-        ContractNumber, EmailAddress, EnterpriseNumber, KindName, Language, Login, Profile, Scope,
+        ContractNumber, EmailAddress, EnterpriseNumber, KindName, Language, Login, Profile, Scope, Year,
     };
     pub use pension_gateway::registry::{ContractRecord, OrganisationRecord, UploadRecord, UserChanges, UserRecord};
     pub use pension_gateway::startup::{self, Application};
@@ -156,12 +156,7 @@ pub fn operator() -> String {
 }
 
 pub async fn admin(settings: &Settings) -> Result<Admin, Failure> {
-    let (registry, storage) = startup::open_state(settings).await.context("cannot open the gateway's state")?;
-    let outbox = mail_outbox(settings, registry.clone())?;
-    Ok(Admin::new(registry, storage, settings.layout.clone(), operator()).with_outbox(outbox).with_ingest(
-        settings.ingest.schemas.clone(),
-        pension_gateway::ingest::reader_process::ReaderProcess::new(settings.ingest.reader.clone()),
-    ))
+    Ok(startup::admin(settings, operator()).await.context("cannot open the gateway's state")?)
 }
 
 pub fn read_password(from_stdin: bool) -> Result<Option<String>, Failure> {

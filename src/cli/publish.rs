@@ -10,7 +10,7 @@ pub struct PublishArgs {
     kind: Option<KindName>,
     /// The year, for kinds filed per year (pension sheets).
     #[arg(long, value_name = "YEAR", value_parser = parse_year)]
-    period: Option<u16>,
+    period: Option<Year>,
     /// A CSV file with the columns file, contract, kind, period (for nightly runs); file paths
     /// are relative to the manifest's folder.
     #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["contract", "kind", "period", "files"])]
@@ -24,7 +24,7 @@ pub struct PublishItem {
     file: PathBuf,
     contract: ContractNumber,
     kind: KindName,
-    period: Option<u16>,
+    period: Option<Year>,
 }
 
 /// Reads a publishing manifest; a line that does not parse is reported and skipped.

@@ -15,9 +15,16 @@ pub async fn run(command: RetentionCommand, settings: Settings) -> Result<(), Fa
                 startup::open_state(&settings).await.context("cannot open the gateway's state")?;
             let (audit_log, writer) = audit::AuditLog::start(registry.clone());
             let now = pension_gateway::registry::now_seconds();
-            let pass = pension_gateway::retention::run_pass(&registry, &storage, &audit_log, settings.retention, now)
-                .await
-                .context("the retention pass could not finish")?;
+            let pass = pension_gateway::retention::run_pass(
+                &registry,
+                &storage,
+                &audit_log,
+                &settings.layout,
+                settings.retention,
+                now,
+            )
+            .await
+            .context("the retention pass could not finish")?;
             audit_log.close();
             let _ = writer.await;
             println!("{} file(s) deleted, {} could not be deleted", pass.removed, pass.failed);

@@ -15,22 +15,23 @@ pub enum StaffCommand {
         public_keys: Vec<PathBuf>,
         #[arg(long)]
         password_stdin: bool,
+        /// The language of the mail that carries a generated password.
+        #[arg(long, default_value = "fr", value_parser = parse_language)]
+        language: Language,
     },
 }
 
 pub async fn run(command: StaffCommand, settings: Settings) -> Result<(), Failure> {
     match command {
-        StaffCommand::Add { login, name, email, public_keys, password_stdin } => {
-            let mut password = read_password(password_stdin)?;
-            let generated = password.is_none() && public_keys.is_empty();
-            if generated {
-                password = Some(pension_gateway::passwords::generate_password());
-            }
-            let staff =
-                admin(&settings).await?.add_staff(&login, &name, &email, password.as_deref(), &public_keys).await?;
-            println!("staff member {} added", staff.login);
-            if let (true, Some(password)) = (generated, password) {
-                println!("password (shown once): {password}");
+        StaffCommand::Add { login, name, email, public_keys, password_stdin, language } => {
+            let password = read_password(password_stdin)?;
+            let added = admin(&settings)
+                .await?
+                .add_staff(&login, &name, &email, language, password.as_deref(), &public_keys)
+                .await?;
+            println!("staff member {} added", added.record.login);
+            if added.password_mailed {
+                println!("a generated password was mailed to the staff member's address");
             }
         }
     }

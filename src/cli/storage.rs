@@ -14,7 +14,7 @@ pub enum StorageCommand {
 
 pub async fn verify_storage(settings: &Settings, json: bool) -> Result<(), Failure> {
     let (registry, storage) = startup::open_state(settings).await.context("cannot open the gateway's state")?;
-    let report = pension_gateway::storage_check::verify(&registry, &storage, progress_line("checked"))
+    let report = pension_gateway::storage::verify::verify(&registry, &storage, progress_line("checked"))
         .await
         .context("the check could not finish")?;
     if json {

@@ -111,11 +111,7 @@ pub async fn run(command: UserCommand, settings: Settings) -> Result<(), Failure
                 return Err(invalid("an external user needs --expires YYYY-MM-DD (the end of the mission)"));
             }
             let missing = |what: &str| invalid(format!("user add needs --{what}"));
-            let mut password = read_password(fields.password_stdin)?;
-            let generated = password.is_none() && fields.public_keys.is_empty();
-            if generated {
-                password = Some(pension_gateway::passwords::generate_password());
-            }
+            let password = read_password(fields.password_stdin)?;
             let request = UserRequest {
                 organisation: org,
                 login,
@@ -128,21 +124,20 @@ pub async fn run(command: UserCommand, settings: Settings) -> Result<(), Failure
                 external_until: if external { expires } else { None },
                 public_key_files: fields.public_keys,
                 public_key_lines: Vec::new(),
-                password: password.clone(),
+                password,
             };
-            let admin = admin(&settings).await?;
-            let user = admin.add_user(&request).await?;
+            let added = admin(&settings).await?.add_user(&request).await?;
+            let user = added.record;
             println!("user {} added ({}, contracts {})", user.login, user.profile, user.scope);
-            if let (true, Some(password)) = (generated, password) {
-                admin.send_credentials(&user.email, user.language, &user.login, &password).await?;
+            if added.password_mailed {
                 println!("a generated password was mailed to the user's address");
             }
         }
         UserCommand::Modify { login, fields, master, external, expires } => {
-            let external = match (external, expires) {
+            let external_until = match (external, expires) {
                 (Some(true), None) => return Err(invalid("an external user needs --expires YYYY-MM-DD")),
-                (Some(flag), expires) => Some((flag, if flag { expires } else { None })),
-                (None, Some(date)) => Some((true, Some(date))),
+                (Some(true), Some(date)) | (None, Some(date)) => Some(Some(date)),
+                (Some(false), _) => Some(None),
                 (None, None) => None,
             };
             let changes = UserChanges {
@@ -152,7 +147,7 @@ pub async fn run(command: UserCommand, settings: Settings) -> Result<(), Failure
                 profile: fields.profile,
                 scope: fields.contracts,
                 master,
-                external,
+                external_until,
                 password_hash: None,
             };
             let password = read_password(fields.password_stdin)?;

@@ -15,8 +15,6 @@ pub fn parse_date(text: &str) -> Result<Date, String> {
     Date::parse(text, format).map_err(|_| format!("{text:?} is not a date in the form YYYY-MM-DD"))
 }
 
-pub fn parse_year(text: &str) -> Result<u16, String> {
-    pension_gateway::domain::Year::parse(text)
-        .map(pension_gateway::domain::Year::get)
-        .map_err(|_| format!("{text:?} is not a year such as 2026"))
+pub fn parse_year(text: &str) -> Result<pension_gateway::domain::Year, String> {
+    pension_gateway::domain::Year::parse(text).map_err(|_| format!("{text:?} is not a year such as 2026"))
 }

@@ -21,6 +21,11 @@ impl Year {
         }
     }
 
+    /// A year as a number (read back from the registry).
+    pub fn from_number(number: i64) -> Result<Self, InvalidIdentifier> {
+        Self::parse(&number.to_string())
+    }
+
     pub fn get(self) -> u16 {
         self.0
     }

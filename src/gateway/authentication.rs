@@ -6,9 +6,8 @@
 use std::collections::BTreeSet;
 
 use crate::access::{Principal, Role};
-use crate::audit;
-use crate::domain::{Login, Scope};
-use crate::passwords::verify_password;
+use crate::auth::passwords::verify_password;
+use crate::domain::{AuditAction, AuditOutcome, Login, Scope};
 use crate::registry::{AccountRef, LoginAccount};
 
 use super::{Gateway, GatewayError, SessionContext};
@@ -58,7 +57,7 @@ impl Gateway {
     pub async fn public_key_acceptable(&self, login_text: &str, fingerprint: &str, context: &SessionContext) -> bool {
         let verdict = self.public_key_verdict(login_text, fingerprint).await;
         if let Err(reason) = verdict {
-            self.audit_refused_login(login_text, "login-key-offered", reason, context);
+            self.audit_refused_login(login_text, AuditAction::LoginKeyOffered, reason, context);
         }
         verdict.is_ok()
     }
@@ -90,12 +89,12 @@ impl Gateway {
 
     /// Records a refused login. The attempted login is kept only when it exists: anything else
     /// could be a password typed into the user field.
-    fn audit_refused_login(&self, login_text: &str, action: &str, reason: &str, context: &SessionContext) {
+    fn audit_refused_login(&self, login_text: &str, action: AuditAction, reason: &str, context: &SessionContext) {
         let actor = match (reason, Login::parse(login_text)) {
             ("unknown-login" | "invalid-login", _) | (_, Err(_)) => "(unknown)".to_string(),
             (_, Ok(login)) => login.to_string(),
         };
-        let mut event = self.session_event(None, context, action, None, audit::REFUSED, Some(reason.into()));
+        let mut event = self.session_event(None, context, action, None, AuditOutcome::Refused, Some(reason.into()));
         event.actor = actor;
         self.audit.record(event);
     }
@@ -138,12 +137,19 @@ impl Gateway {
                 if let Err(error) = self.registry.record_login(account_ref(&principal)).await {
                     tracing::warn!(error = %error, "cannot record the login time");
                 }
-                self.audit_event(Some(&principal), context, "login", None, audit::OK, Some(method.as_str().into()));
+                self.audit_event(
+                    Some(&principal),
+                    context,
+                    AuditAction::Login,
+                    None,
+                    AuditOutcome::Ok,
+                    Some(method.as_str().into()),
+                );
                 tracing::info!(session = %context.session_id, login = %principal.login, method = method.as_str(), "login");
                 Some(principal)
             }
             Err(reason) => {
-                self.audit_refused_login(login_text, "login", reason, context);
+                self.audit_refused_login(login_text, AuditAction::Login, reason, context);
                 tracing::info!(session = %context.session_id, method = method.as_str(), reason, "login refused");
                 None
             }
@@ -170,7 +176,14 @@ impl Gateway {
             Some(account) => account.refusal(self.clock.today()),
         };
         if let Some(reason) = refusal {
-            self.audit_event(Some(principal), context, "session-end", None, audit::REFUSED, Some(reason.into()));
+            self.audit_event(
+                Some(principal),
+                context,
+                AuditAction::SessionEnd,
+                None,
+                AuditOutcome::Refused,
+                Some(reason.into()),
+            );
             tracing::info!(session = %context.session_id, reason, "open session ended: access withdrawn");
             return Err(reason);
         }

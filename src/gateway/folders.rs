@@ -1,7 +1,7 @@
 //! Folder listings and file attributes of the virtual tree, as a principal sees it.
 
 use crate::access::{decide, Operation, Principal, Role};
-use crate::domain::{FileName, RemotePath};
+use crate::domain::{FileName, RemotePath, Year};
 use crate::layout::Area;
 use crate::registry::now_seconds;
 use crate::vfs::Node;
@@ -47,7 +47,7 @@ impl Gateway {
         &self,
         contract: &crate::domain::ContractNumber,
         kind: &crate::domain::KindName,
-        year: Option<u16>,
+        year: Option<Year>,
     ) -> Result<Option<Entry>, GatewayError> {
         let (size, mtime) = match self.checksums(contract, kind, year).await {
             Ok((bytes, newest)) => (bytes.len() as u64, newest),

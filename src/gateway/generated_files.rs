@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use crate::access::{Principal, Role};
-use crate::domain::{ContractNumber, FileName, KindName, Language};
+use crate::domain::{ContractNumber, FileName, KindName, Language, Year};
 use crate::ingest::blank_templates::{self, TemplateContext};
 use crate::ingest::schema::Schema;
 
@@ -117,13 +117,13 @@ impl Gateway {
         &self,
         contract: &ContractNumber,
         kind: &KindName,
-        year: Option<u16>,
+        year: Option<Year>,
     ) -> Result<(Bytes, i64), GatewayError> {
         let record = self.contract_record(contract).await?;
         let per_year = self.layout.document_kind(kind.as_str()).is_some_and(|k| k.per_year);
         let mut lines = String::new();
         let mut newest = 0;
-        let folders: Vec<(Option<u16>, String)> = match (per_year, year) {
+        let folders: Vec<(Option<Year>, String)> = match (per_year, year) {
             (true, None) => self
                 .registry
                 .document_years(record.id, kind)

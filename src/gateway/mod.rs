@@ -19,7 +19,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::access::{Principal, Refusal};
 use crate::audit::AuditLog;
-use crate::domain::{Language, RemotePathError};
+use crate::domain::{AuditAction, AuditOutcome, Language, RemotePathError};
 use crate::ingest::reader_process::ReaderProcess;
 use crate::ingest::schema::Schemas;
 use crate::layout::Layout;
@@ -161,9 +161,9 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{bytes} B")
 }
 
-impl From<crate::user_sheets::SheetCheckError> for GatewayError {
-    fn from(error: crate::user_sheets::SheetCheckError) -> Self {
-        use crate::user_sheets::SheetCheckError;
+impl From<crate::access_requests::SheetCheckError> for GatewayError {
+    fn from(error: crate::access_requests::SheetCheckError) -> Self {
+        use crate::access_requests::SheetCheckError;
         match error {
             SheetCheckError::Registry(error) => Self::Registry(error),
             SheetCheckError::Reader(error) => Self::Reader(error),
@@ -281,9 +281,9 @@ impl Gateway {
         &self,
         principal: Option<&Principal>,
         context: &SessionContext,
-        action: &str,
+        action: AuditAction,
         path: Option<String>,
-        outcome: &str,
+        outcome: AuditOutcome,
         reason: Option<String>,
     ) {
         self.audit.record(self.session_event(principal, context, action, path, outcome, reason));
@@ -293,21 +293,19 @@ impl Gateway {
         &self,
         principal: Option<&Principal>,
         context: &SessionContext,
-        action: &str,
+        action: AuditAction,
         path: Option<String>,
-        outcome: &str,
+        outcome: AuditOutcome,
         reason: Option<String>,
     ) -> NewAuditEvent {
         NewAuditEvent {
             actor: principal.map(|p| p.login.to_string()).unwrap_or_else(|| "-".into()),
             organisation_id: principal.and_then(Principal::organisation_id),
-            action: action.to_string(),
             path,
-            outcome: outcome.to_string(),
             reason,
             remote_addr: Some(context.remote_addr.to_string()),
             session_id: Some(context.session_id.clone()),
-            ..NewAuditEvent::default()
+            ..NewAuditEvent::new(action, outcome)
         }
     }
 }

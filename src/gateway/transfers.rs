@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 
 use crate::access::{Operation, Principal, Role};
-use crate::audit;
-use crate::domain::{FileName, KindName, RemotePath};
-use crate::registry::{now_seconds, NewDocument, NewUpload, Publication};
+use crate::domain::{AuditAction, AuditOutcome, FileName, KindName, RemotePath, Year};
+use crate::publishing::{DocumentPlace, PublishOutcome};
+use crate::registry::{now_seconds, NewUpload};
 use crate::storage::{ObjectKey, ObjectReader, ObjectWriter, StagedObject};
 use crate::vfs::Node;
 
@@ -47,7 +47,7 @@ enum Destination {
         contract_id: i64,
         contract: crate::domain::ContractNumber,
         kind: KindName,
-        year: Option<u16>,
+        year: Option<Year>,
     },
     /// A user sheet for the insurer's decision.
     AccessRequest {
@@ -213,7 +213,7 @@ impl Gateway {
         &self,
         principal: &Principal,
         context: &SessionContext,
-        action: &str,
+        action: AuditAction,
         path: &RemotePath,
         result: Result<T, GatewayError>,
     ) -> Result<T, GatewayError> {
@@ -222,11 +222,11 @@ impl Gateway {
                 GatewayError::Storage(_)
                 | GatewayError::Registry(_)
                 | GatewayError::Reader(_)
-                | GatewayError::NoSheetSchema => audit::FAILED,
-                _ => audit::REFUSED,
+                | GatewayError::NoSheetSchema => AuditOutcome::Failed,
+                _ => AuditOutcome::Refused,
             };
-            if outcome == audit::FAILED {
-                tracing::error!(session = %context.session_id, action, error = ?error, "request failed");
+            if outcome == AuditOutcome::Failed {
+                tracing::error!(session = %context.session_id, action = action.as_str(), error = ?error, "request failed");
             }
             self.audit_event(
                 Some(principal),
@@ -248,9 +248,16 @@ impl Gateway {
     ) -> Result<Download, GatewayError> {
         let result = self.open_download_inner(principal, path).await;
         if result.is_ok() {
-            self.audit_event(Some(principal), context, "open-read", Some(path.to_string()), audit::OK, None);
+            self.audit_event(
+                Some(principal),
+                context,
+                AuditAction::OpenRead,
+                Some(path.to_string()),
+                AuditOutcome::Ok,
+                None,
+            );
         }
-        self.audited(principal, context, "open-read", path, result)
+        self.audited(principal, context, AuditAction::OpenRead, path, result)
     }
 
     async fn open_download_inner(&self, principal: &Principal, path: &RemotePath) -> Result<Download, GatewayError> {
@@ -309,9 +316,9 @@ impl Gateway {
         let mut event = self.session_event(
             Some(principal),
             context,
-            "close-read",
+            AuditAction::CloseRead,
             Some(download.path.to_string()),
-            audit::OK,
+            AuditOutcome::Ok,
             None,
         );
         event.bytes = Some(i64::try_from(bytes).unwrap_or(i64::MAX));
@@ -326,9 +333,16 @@ impl Gateway {
     ) -> Result<Upload, GatewayError> {
         let result = self.begin_upload_inner(principal, path).await;
         if result.is_ok() {
-            self.audit_event(Some(principal), context, "open-write", Some(path.to_string()), audit::OK, None);
+            self.audit_event(
+                Some(principal),
+                context,
+                AuditAction::OpenWrite,
+                Some(path.to_string()),
+                AuditOutcome::Ok,
+                None,
+            );
         }
-        self.audited(principal, context, "open-write", path, result)
+        self.audited(principal, context, AuditAction::OpenWrite, path, result)
     }
 
     async fn begin_upload_inner(&self, principal: &Principal, path: &RemotePath) -> Result<Upload, GatewayError> {
@@ -373,7 +387,7 @@ impl Gateway {
                 (
                     destination,
                     ObjectKey::for_access_request(*organisation_id),
-                    processed(crate::user_sheets::MAX_SHEET_BYTES),
+                    processed(crate::access_requests::MAX_SHEET_BYTES),
                 )
             }
             _ => return Err(GatewayError::Unsupported(Unsupported::CannotWriteHere)),
@@ -461,16 +475,16 @@ impl Gateway {
             let mut event = self.session_event(
                 Some(principal),
                 context,
-                "close-write",
+                AuditAction::CloseWrite,
                 Some(path.to_string()),
-                audit::OK,
+                AuditOutcome::Ok,
                 Some(format!("{outcome:?}").to_lowercase()),
             );
             event.bytes = Some(i64::try_from(size).unwrap_or(i64::MAX));
             event.sha256 = Some(sha256);
             self.audit.record(event);
         }
-        self.audited(principal, context, "close-write", &path, result)
+        self.audited(principal, context, AuditAction::CloseWrite, &path, result)
     }
 
     /// Checks a dropped user sheet at once and records it as a request with its report:
@@ -481,32 +495,38 @@ impl Gateway {
         uploader_user_id: i64,
         language: crate::domain::Language,
         name: &FileName,
-        stored: &crate::storage::StoredObject,
+        sheet: crate::storage::Provisional,
     ) -> Result<UploadOutcome, GatewayError> {
-        let checked = if stored.size > crate::user_sheets::MAX_SHEET_BYTES {
+        let stored = sheet.object().clone();
+        let checked = if stored.size > crate::access_requests::MAX_SHEET_BYTES {
             let finding = crate::ingest::worker::file_finding(&crate::ingest::read::ReadError::TooLarge {
-                limit: crate::user_sheets::MAX_SHEET_BYTES,
+                limit: crate::access_requests::MAX_SHEET_BYTES,
             });
-            crate::user_sheets::CheckedSheet { rows: Vec::new(), findings: vec![finding] }
+            crate::access_requests::CheckedSheet { rows: Vec::new(), findings: vec![finding] }
         } else {
             let bytes = self.storage.read_verified(&stored.key, &stored.sha256).await?;
-            crate::user_sheets::check_sheet(
+            crate::access_requests::check_sheet(
                 &self.registry,
                 &self.schemas,
                 &self.reader,
                 organisation_id,
                 name.as_str(),
                 bytes,
+                self.clock.today(),
             )
             .await?
         };
-        let status = if checked.errors() > 0 { "invalid" } else { "pending" };
+        let status = if checked.errors() > 0 {
+            crate::domain::AccessRequestStatus::Invalid
+        } else {
+            crate::domain::AccessRequestStatus::Pending
+        };
         let report = checked.report_json(name.as_str(), status, language);
         let mut writer = self.storage.create(ObjectKey::for_access_request(organisation_id)).await?;
         writer.append(bytes::Bytes::from(report)).await?;
-        let report = writer.finish().await?.commit().await?;
-        let recorded = self
-            .registry
+        let report_object = self.storage.commit_provisionally(writer.finish().await?).await?;
+        let report = report_object.object();
+        self.registry
             .record_access_request(&crate::registry::NewAccessRequest {
                 organisation_id,
                 uploader_user_id,
@@ -519,11 +539,10 @@ impl Gateway {
                 status,
                 problems: checked.errors() as i64,
             })
-            .await;
-        if recorded.is_err() {
-            let _ = self.storage.delete(&report.key).await;
-        }
-        Ok(recorded.map(|_| UploadOutcome::Recorded)?)
+            .await?;
+        report_object.keep();
+        sheet.keep();
+        Ok(UploadOutcome::Recorded)
     }
 
     /// The stored object behind `/access/requests/<name>`: a sheet or its `.report.json`.
@@ -545,7 +564,8 @@ impl Gateway {
         Err(GatewayError::NotFound)
     }
 
-    /// Object first, registry row second; a failed row removes the object again.
+    /// Object first, registry row second; an object whose row is refused, or that is not
+    /// needed, is removed again (`storage::Provisional`).
     async fn commit(
         &self,
         principal: &Principal,
@@ -555,8 +575,8 @@ impl Gateway {
         held: &mut HeldUploads,
     ) -> Result<UploadOutcome, GatewayError> {
         let name = path.file_name().cloned().ok_or(GatewayError::NotFound)?;
-        let stored = staged.commit().await?;
-        let recorded = match destination {
+        let object = self.storage.commit_provisionally(staged).await?;
+        match destination {
             Destination::Inbox { contract_id, organisation_id, kind, uploader_user_id, test } => {
                 let queue_ingestion = self.schemas.for_kind(kind.as_str()).is_some();
                 // Counted again as it is recorded: uploads written side by side each saw the
@@ -567,8 +587,8 @@ impl Gateway {
                     user_daily_bytes: self.quota.user_daily_bytes,
                     day_start: crate::registry::utc_day_start(now_seconds()),
                 };
-                let recorded = self
-                    .registry
+                let stored = object.object();
+                self.registry
                     .record_upload(
                         &NewUpload {
                             contract_id,
@@ -584,55 +604,37 @@ impl Gateway {
                         Some(&quota),
                     )
                     .await
-                    .map(|_| UploadOutcome::Recorded);
-                if queue_ingestion && recorded.is_ok() {
+                    .map_err(|error| match error {
+                        crate::registry::RegistryError::OverQuota { quota, remaining } => {
+                            GatewayError::Quota { quota, remaining }
+                        }
+                        other => GatewayError::from(other),
+                    })?;
+                object.keep();
+                if queue_ingestion {
                     self.ingest_wakeup.notify_one();
                 }
-                recorded.map_err(|error| match error {
-                    crate::registry::RegistryError::OverQuota { quota, remaining } => {
-                        GatewayError::Quota { quota, remaining }
-                    }
-                    other => GatewayError::from(other),
-                })
+                Ok(UploadOutcome::Recorded)
             }
             Destination::Documents { contract_id, contract, kind, year } => {
-                let recorded = self
-                    .registry
-                    .record_document(&NewDocument {
-                        contract_id,
-                        kind: kind.clone(),
-                        year,
-                        file_name: name,
-                        size: stored.size,
-                        sha256: stored.sha256.clone(),
-                        object_key: stored.key.to_string(),
-                        published_by: principal.login.to_string(),
-                    })
-                    .await;
-                match recorded {
-                    Ok(Publication::Published { .. }) => {
+                let place = DocumentPlace {
+                    contract_id,
+                    contract: contract.clone(),
+                    kind: kind.clone(),
+                    year,
+                    file_name: name,
+                    published_by: principal.login.to_string(),
+                };
+                match crate::publishing::publish(&self.registry, &place, object).await? {
+                    PublishOutcome::Published { .. } => {
                         held.published.add(&contract, kind.as_str());
                         Ok(UploadOutcome::Recorded)
                     }
-                    Ok(Publication::Unchanged(_)) => Ok(UploadOutcome::Unchanged),
-                    Err(error) => Err(GatewayError::from(error)),
+                    PublishOutcome::Unchanged => Ok(UploadOutcome::Unchanged),
                 }
             }
             Destination::AccessRequest { organisation_id, uploader_user_id, language } => {
-                self.record_access_request(organisation_id, uploader_user_id, language, &name, &stored).await
-            }
-        };
-        match recorded {
-            Ok(UploadOutcome::Unchanged) => {
-                self.storage.delete(&stored.key).await?;
-                Ok(UploadOutcome::Unchanged)
-            }
-            Ok(outcome) => Ok(outcome),
-            Err(error) => {
-                if let Err(cleanup) = self.storage.delete(&stored.key).await {
-                    tracing::error!(key = %stored.key, error = ?cleanup, "cannot remove an unrecorded object");
-                }
-                Err(error)
+                self.record_access_request(organisation_id, uploader_user_id, language, &name, object).await
             }
         }
     }
@@ -648,9 +650,16 @@ impl Gateway {
         let result = self.rename_inner(principal, from, to, held).await;
         if result.is_ok() {
             let reason = Some(format!("to {to}"));
-            self.audit_event(Some(principal), context, "rename", Some(from.to_string()), audit::OK, reason);
+            self.audit_event(
+                Some(principal),
+                context,
+                AuditAction::Rename,
+                Some(from.to_string()),
+                AuditOutcome::Ok,
+                reason,
+            );
         }
-        self.audited(principal, context, "rename", from, result)
+        self.audited(principal, context, AuditAction::Rename, from, result)
     }
 
     async fn rename_inner(
@@ -708,9 +717,16 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let result = self.remove_inner(principal, path, held).await;
         if result.is_ok() {
-            self.audit_event(Some(principal), context, "remove", Some(path.to_string()), audit::OK, None);
+            self.audit_event(
+                Some(principal),
+                context,
+                AuditAction::Remove,
+                Some(path.to_string()),
+                AuditOutcome::Ok,
+                None,
+            );
         }
-        self.audited(principal, context, "remove", path, result)
+        self.audited(principal, context, AuditAction::Remove, path, result)
     }
 
     async fn remove_inner(

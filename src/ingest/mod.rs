@@ -14,6 +14,5 @@ mod real_world_headers;
 pub mod report;
 pub mod schema;
 pub mod templates;
-pub mod user_sheet;
 pub mod validate;
 pub mod worker;

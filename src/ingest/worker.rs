@@ -10,16 +10,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::{watch, Notify};
 
-use crate::audit::{self, AuditLog};
+use crate::audit::AuditLog;
 use crate::clock::Clock;
-use crate::domain::Language;
+use crate::domain::{AuditAction, AuditOutcome, Language};
 use crate::layout::Layout;
 use crate::notify::messages;
 use crate::registry::{
     now_seconds, Completion, IngestJob, NewAuditEvent, NewMessage, NewReport, Registry, RegistryChange, RegistryError,
     UploadRecord,
 };
-use crate::storage::{ObjectKey, ObjectStore, StorageError, StoredObject};
+use crate::storage::{ObjectKey, ObjectStore, Provisional, StorageError};
 
 use super::finding_code::FindingCode;
 use super::read::{LimitBreach, ReadError, ReadLimits, Sheet};
@@ -198,8 +198,7 @@ impl Ingestor {
 
     /// Where the upload sits in the virtual tree: its inbox, or the test folder.
     fn upload_path(&self, upload: &UploadRecord) -> String {
-        let area = if upload.test { &self.layout.test_folder } else { &self.layout.inbox_folder };
-        format!("/{}/{area}/{}/{}", upload.contract, upload.kind, upload.file_name)
+        self.layout.upload_path(&upload.contract, upload.kind.as_str(), &upload.file_name, upload.test)
     }
 
     /// Wakes the mail deliverer when an upload's result is queued.
@@ -415,17 +414,18 @@ impl Ingestor {
         upload: &UploadRecord,
         suffix: &str,
         data: Vec<u8>,
-    ) -> Result<(NewReport, StoredObject), IngestError> {
+    ) -> Result<(NewReport, Provisional), IngestError> {
         let mut writer = self.storage.create(ObjectKey::for_report(&upload.contract)).await?;
         writer.append(Bytes::from(data)).await?;
-        let stored = writer.finish().await?.commit().await?;
+        let object = self.storage.commit_provisionally(writer.finish().await?).await?;
+        let stored = object.object();
         let report = NewReport {
             file_name: format!("{}{suffix}", upload.file_name),
             size: stored.size,
             sha256: stored.sha256.clone(),
             object_key: stored.key.to_string(),
         };
-        Ok((report, stored))
+        Ok((report, object))
     }
 
     async fn process(&self, job: &IngestJob) -> Result<Processed, IngestError> {
@@ -518,19 +518,13 @@ impl Ingestor {
         };
         let json = json_report(&input);
         let xlsx = xlsx_report(&input)?;
-        let mut stored: Vec<StoredObject> = Vec::new();
+        // Each report object is removed again unless the completion below records it.
+        let mut stored: Vec<Provisional> = Vec::new();
         let mut reports = Vec::new();
         for (suffix, data) in [(report_suffix(upload, "json"), json), (report_suffix(upload, "xlsx"), xlsx)] {
-            match self.store(upload, &suffix, data).await {
-                Ok((report, object)) => {
-                    reports.push(report);
-                    stored.push(object);
-                }
-                Err(error) => {
-                    self.remove_objects(&stored).await;
-                    return Err(error);
-                }
-            }
+            let (report, object) = self.store(upload, &suffix, data).await?;
+            reports.push(report);
+            stored.push(object);
         }
         let completion = Completion {
             job_id: job.job_id,
@@ -571,18 +565,16 @@ impl Ingestor {
             }),
             reports,
         };
-        if let Err(error) = self.registry.complete_ingestion(&completion, &self.worker_id).await {
-            self.remove_objects(&stored).await;
-            return Err(error.into());
-        }
+        self.registry.complete_ingestion(&completion, &self.worker_id).await?;
+        stored.into_iter().for_each(|object| {
+            object.keep();
+        });
         if let Some(wakeup) = &self.mail_wakeup {
             wakeup.notify_one();
         }
         self.audit.record(NewAuditEvent {
             actor: "ingest".into(),
-            action: "ingest".into(),
             path: Some(self.upload_path(upload)),
-            outcome: if outcome == Outcome::Failed { audit::FAILED.into() } else { audit::OK.into() },
             reason: Some(format!(
                 "{} rows {} errors {} warnings {}",
                 outcome.as_str(),
@@ -591,7 +583,10 @@ impl Ingestor {
                 validation.warnings()
             )),
             sha256: Some(upload.sha256.clone()),
-            ..NewAuditEvent::default()
+            ..NewAuditEvent::new(
+                AuditAction::Ingest,
+                if outcome == Outcome::Failed { AuditOutcome::Failed } else { AuditOutcome::Ok },
+            )
         });
         tracing::info!(upload = upload.id, outcome = outcome.as_str(), rows = validation.data_rows, "upload processed");
         Ok(Processed { upload_id: upload.id, outcome, errors: validation.errors(), warnings: validation.warnings() })
@@ -645,13 +640,5 @@ impl Ingestor {
             }
         }
         Ok(salary)
-    }
-
-    async fn remove_objects(&self, objects: &[StoredObject]) {
-        for object in objects {
-            if let Err(error) = self.storage.delete(&object.key).await {
-                tracing::error!(key = %object.key, error = ?error, "cannot remove an unrecorded report");
-            }
-        }
     }
 }

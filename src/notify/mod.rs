@@ -3,6 +3,7 @@
 //! that is down delays mail; it never blocks publishing, ingestion or an SFTP session.
 
 pub mod messages;
+pub mod reminders;
 mod transport;
 
 use std::sync::Arc;

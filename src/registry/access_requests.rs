@@ -3,7 +3,8 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use super::{now_seconds, Registry, RegistryError};
+use super::{corrupt, now_seconds, Registry, RegistryError};
+use crate::domain::AccessRequestStatus;
 
 #[derive(Debug, Clone)]
 pub struct NewAccessRequest {
@@ -15,8 +16,8 @@ pub struct NewAccessRequest {
     pub object_key: String,
     pub report_key: String,
     pub report_size: u64,
-    /// "pending" (checked, waiting for a decision) or "invalid" (problems found).
-    pub status: &'static str,
+    /// Pending (checked, waiting for a decision) or invalid (problems found).
+    pub status: AccessRequestStatus,
     pub problems: i64,
 }
 
@@ -31,7 +32,7 @@ pub struct AccessRequestRecord {
     pub object_key: String,
     pub report_key: String,
     pub report_size: u64,
-    pub status: String,
+    pub status: AccessRequestStatus,
     pub problems: i64,
     pub created_at: i64,
     pub decided_by: Option<String>,
@@ -52,7 +53,7 @@ fn from_row(row: &AnyRow) -> Result<AccessRequestRecord, RegistryError> {
         object_key: row.try_get("object_key")?,
         report_key: row.try_get("report_key")?,
         report_size: u64::try_from(row.try_get::<i64, _>("report_size")?).unwrap_or(0),
-        status: row.try_get("status")?,
+        status: row.try_get::<String, _>("status")?.parse().map_err(corrupt("access_requests.status"))?,
         problems: row.try_get("problems")?,
         created_at: row.try_get("created_at")?,
         decided_by: row.try_get("decided_by")?,
@@ -75,7 +76,7 @@ impl Registry {
         .bind(&request.object_key)
         .bind(&request.report_key)
         .bind(i64::try_from(request.report_size).unwrap_or(i64::MAX))
-        .bind(request.status)
+        .bind(request.status.as_str())
         .bind(request.problems)
         .bind(now_seconds())
         .fetch_one(&self.pool)
@@ -116,7 +117,7 @@ impl Registry {
     pub async fn decide_access_request(
         &self,
         id: i64,
-        status: &str,
+        status: AccessRequestStatus,
         decided_by: &str,
         reason: Option<&str>,
     ) -> Result<bool, RegistryError> {
@@ -124,7 +125,7 @@ impl Registry {
             "UPDATE access_requests SET status = $1, decided_by = $2, decided_at = $3, reason = $4
              WHERE id = $5 AND status = 'pending'",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(decided_by)
         .bind(now_seconds())
         .bind(reason)

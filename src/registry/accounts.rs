@@ -51,9 +51,8 @@ pub struct NewUser {
     pub profile: Profile,
     pub scope: Scope,
     pub master: bool,
-    /// Last day of access: required for external users, optional for others.
-    pub expires_on: Option<Date>,
-    pub external: bool,
+    /// An external user (DOMAIN.md §1.5) and the last day of the access; `None`: not external.
+    pub external_until: Option<Date>,
     pub password_hash: Option<String>,
 }
 
@@ -66,8 +65,8 @@ pub struct UserChanges {
     pub profile: Option<Profile>,
     pub scope: Option<Scope>,
     pub master: Option<bool>,
-    /// `Some((external, expires_on))`
-    pub external: Option<(bool, Option<Date>)>,
+    /// `Some(None)`: no longer external; `Some(Some(day))`: external until that day.
+    pub external_until: Option<Option<Date>>,
     pub password_hash: Option<String>,
 }
 
@@ -151,9 +150,6 @@ impl Registry {
     }
 
     pub async fn create_user(&self, user: &NewUser) -> Result<UserRecord, RegistryError> {
-        if user.external && user.expires_on.is_none() {
-            return Err(RegistryError::State(StateConflict::ExternalWithoutEndDate));
-        }
         if self.login_taken(&user.login).await? {
             return Err(RegistryError::AlreadyExists(Entity::Login(user.login.clone())));
         }
@@ -172,8 +168,8 @@ impl Registry {
         .bind(user.profile.as_str())
         .bind(flag(matches!(user.scope, Scope::AllContracts)))
         .bind(flag(user.master))
-        .bind(flag(user.external))
-        .bind(user.expires_on.map(format_date))
+        .bind(flag(user.external_until.is_some()))
+        .bind(user.external_until.map(format_date))
         .bind(user.password_hash.as_deref())
         .bind(now_seconds())
         .fetch_one(&mut *tx)
@@ -193,14 +189,14 @@ impl Registry {
 
     pub async fn modify_user(&self, login: &Login, changes: &UserChanges) -> Result<UserRecord, RegistryError> {
         let current = self.user(login).await?;
-        if let Some((true, None)) = changes.external {
-            return Err(RegistryError::State(StateConflict::ExternalWithoutEndDate));
-        }
         let contract_ids = match &changes.scope {
             Some(scope) => Some(self.scope_contract_ids(current.organisation_id, scope).await?),
             None => None,
         };
-        let (external, expires_on) = changes.external.unwrap_or((current.external, current.expires_on));
+        let (external, expires_on) = match changes.external_until {
+            Some(until) => (until.is_some(), until),
+            None => (current.external, current.expires_on),
+        };
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE users SET name = $1, email = $2, language = $3, profile = $4, all_contracts = $5,

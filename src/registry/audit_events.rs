@@ -4,17 +4,18 @@
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{Dialect, Registry, RegistryError};
+use super::{corrupt, Dialect, Registry, RegistryError};
+use crate::domain::{AuditAction, AuditOutcome};
 
 /// An event to append. Never carries a password, a key or a national number.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAuditEvent {
     pub at_ms: i64,
     pub actor: String,
     pub organisation_id: Option<i64>,
-    pub action: String,
+    pub action: AuditAction,
     pub path: Option<String>,
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     pub reason: Option<String>,
     pub remote_addr: Option<String>,
     pub session_id: Option<String>,
@@ -34,6 +35,23 @@ pub struct AuditRecord {
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 impl NewAuditEvent {
+    /// An event with nothing but its action and outcome; the time is set when recorded.
+    pub fn new(action: AuditAction, outcome: AuditOutcome) -> Self {
+        Self {
+            at_ms: 0,
+            actor: String::new(),
+            organisation_id: None,
+            action,
+            path: None,
+            outcome,
+            reason: None,
+            remote_addr: None,
+            session_id: None,
+            bytes: None,
+            sha256: None,
+        }
+    }
+
     /// SHA-256 over the previous hash and every field, unambiguously separated.
     pub fn chained_hash(&self, prev_hash: &str) -> String {
         let mut hasher = Sha256::new();
@@ -43,9 +61,9 @@ impl NewAuditEvent {
             &self.at_ms.to_string(),
             &self.actor,
             &optional_number(self.organisation_id),
-            &self.action,
+            self.action.as_str(),
             self.path.as_deref().unwrap_or(""),
-            &self.outcome,
+            self.outcome.as_str(),
             self.reason.as_deref().unwrap_or(""),
             self.remote_addr.as_deref().unwrap_or(""),
             self.session_id.as_deref().unwrap_or(""),
@@ -87,9 +105,9 @@ impl Registry {
             .bind(event.at_ms)
             .bind(&event.actor)
             .bind(event.organisation_id)
-            .bind(&event.action)
+            .bind(event.action.as_str())
             .bind(event.path.as_deref())
-            .bind(&event.outcome)
+            .bind(event.outcome.as_str())
             .bind(event.reason.as_deref())
             .bind(event.remote_addr.as_deref())
             .bind(event.session_id.as_deref())
@@ -123,9 +141,9 @@ impl Registry {
                         at_ms: r.try_get("at_ms")?,
                         actor: r.try_get("actor")?,
                         organisation_id: r.try_get("organisation_id")?,
-                        action: r.try_get("action")?,
+                        action: r.try_get::<String, _>("action")?.parse().map_err(corrupt("audit_events.action"))?,
                         path: r.try_get("path")?,
-                        outcome: r.try_get("outcome")?,
+                        outcome: r.try_get::<String, _>("outcome")?.parse().map_err(corrupt("audit_events.outcome"))?,
                         reason: r.try_get("reason")?,
                         remote_addr: r.try_get("remote_addr")?,
                         session_id: r.try_get("session_id")?,

@@ -5,13 +5,13 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 
 use super::{now_seconds, Registry, RegistryError};
-use crate::domain::{ContractNumber, FileName, KindName};
+use crate::domain::{ContractNumber, FileName, KindName, Year};
 
 #[derive(Debug, Clone)]
 pub struct NewDocument {
     pub contract_id: i64,
     pub kind: KindName,
-    pub year: Option<u16>,
+    pub year: Option<Year>,
     pub file_name: FileName,
     pub size: u64,
     pub sha256: String,
@@ -24,7 +24,7 @@ pub struct DocumentRecord {
     pub id: i64,
     pub contract: ContractNumber,
     pub kind: String,
-    pub year: Option<u16>,
+    pub year: Option<Year>,
     pub file_name: String,
     pub size: u64,
     pub sha256: String,
@@ -56,7 +56,11 @@ fn document_from_row(row: &AnyRow) -> Result<DocumentRecord, RegistryError> {
         contract: ContractNumber::parse(&row.try_get::<String, _>("contract")?)
             .map_err(super::corrupt("contracts.number"))?,
         kind: row.try_get("kind")?,
-        year: row.try_get::<Option<i64>, _>("year")?.and_then(|y| u16::try_from(y).ok()),
+        year: row
+            .try_get::<Option<i64>, _>("year")?
+            .map(Year::from_number)
+            .transpose()
+            .map_err(super::corrupt("documents.year"))?,
         file_name: row.try_get("file_name")?,
         size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
         sha256: row.try_get("sha256")?,
@@ -67,8 +71,8 @@ fn document_from_row(row: &AnyRow) -> Result<DocumentRecord, RegistryError> {
 }
 
 /// `year` is NULL for kinds without year folders; 0 stands for it in comparisons.
-fn year_key(year: Option<u16>) -> i64 {
-    year.map(i64::from).unwrap_or(0)
+fn year_key(year: Option<Year>) -> i64 {
+    year.map(|y| i64::from(y.get())).unwrap_or(0)
 }
 
 impl Registry {
@@ -104,7 +108,7 @@ impl Registry {
         )
         .bind(document.contract_id)
         .bind(document.kind.as_str())
-        .bind(document.year.map(i64::from))
+        .bind(document.year.map(|y| i64::from(y.get())))
         .bind(document.file_name.as_str())
         .bind(i64::try_from(document.size).unwrap_or(i64::MAX))
         .bind(&document.sha256)
@@ -134,7 +138,7 @@ impl Registry {
         &self,
         contract_id: i64,
         kind: &KindName,
-        year: Option<u16>,
+        year: Option<Year>,
         name: &FileName,
     ) -> Result<Option<DocumentRecord>, RegistryError> {
         let row = sqlx::query(sql(
@@ -155,7 +159,7 @@ impl Registry {
         &self,
         contract_id: i64,
         kind: &KindName,
-        year: Option<u16>,
+        year: Option<Year>,
     ) -> Result<Vec<DocumentRecord>, RegistryError> {
         let rows = sqlx::query(sql(
             "WHERE d.contract_id = $1 AND d.kind = $2 AND COALESCE(d.year, 0) = $3 AND d.superseded_at IS NULL
@@ -170,7 +174,7 @@ impl Registry {
     }
 
     /// The year folders of a kind published per year, with the newest publication time in each.
-    pub async fn document_years(&self, contract_id: i64, kind: &KindName) -> Result<Vec<(u16, i64)>, RegistryError> {
+    pub async fn document_years(&self, contract_id: i64, kind: &KindName) -> Result<Vec<(Year, i64)>, RegistryError> {
         let rows = sqlx::query(
             "SELECT year, MAX(published_at) FROM documents
              WHERE contract_id = $1 AND kind = $2 AND year IS NOT NULL AND superseded_at IS NULL
@@ -183,7 +187,7 @@ impl Registry {
         rows.iter()
             .map(|r| {
                 let year: i64 = r.try_get(0)?;
-                let year = u16::try_from(year).map_err(super::corrupt("documents.year"))?;
+                let year = Year::from_number(year).map_err(super::corrupt("documents.year"))?;
                 Ok((year, r.try_get(1)?))
             })
             .collect()
@@ -263,10 +267,10 @@ impl Registry {
         rows.iter()
             .map(|row| {
                 Ok(RecordedObject {
-                    owner: row.try_get(0)?,
-                    object_key: row.try_get(1)?,
-                    size: u64::try_from(row.try_get::<i64, _>(2)?).unwrap_or(0),
-                    sha256: row.try_get(3)?,
+                    owner: row.try_get("owner")?,
+                    object_key: row.try_get("object_key")?,
+                    size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
+                    sha256: row.try_get("sha256")?,
                 })
             })
             .collect()

@@ -179,7 +179,7 @@ async fn keep_earlier_reports(
             .fetch_all(&mut **tx)
             .await?;
     for row in earlier {
-        let (id, upload_id): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        let (id, upload_id): (i64, i64) = (row.try_get("id")?, row.try_get("upload_id")?);
         sqlx::query("UPDATE reports SET file_name = $1 WHERE id = $2")
             .bind(format!("{stem}.{upload_id}{suffix}"))
             .bind(id)
@@ -232,10 +232,10 @@ impl Registry {
         rows.iter()
             .map(|r| {
                 Ok(ActiveAffiliateRecord {
-                    niss: r.try_get(0)?,
-                    last_name: r.try_get(1)?,
-                    first_name: r.try_get(2)?,
-                    affiliation_date: stored_date(&r.try_get::<String, _>(3)?)?,
+                    niss: r.try_get("niss")?,
+                    last_name: r.try_get("last_name")?,
+                    first_name: r.try_get("first_name")?,
+                    affiliation_date: stored_date(&r.try_get::<String, _>("affiliation_date")?)?,
                 })
             })
             .collect()
@@ -261,15 +261,15 @@ impl Registry {
         rows.iter()
             .map(|r| {
                 Ok(AffiliateRecord {
-                    niss: Niss::parse(&r.try_get::<String, _>(0)?).map_err(super::corrupt("affiliates.niss"))?,
-                    last_name: r.try_get(1)?,
-                    first_name: r.try_get(2)?,
-                    birth_date: r.try_get(3)?,
-                    category: r.try_get(4)?,
-                    affiliation_date: r.try_get(5)?,
-                    exit_date: r.try_get(6)?,
-                    salary_fte_cents: r.try_get(7)?,
-                    occupation_rate: r.try_get(8)?,
+                    niss: Niss::parse(&r.try_get::<String, _>("niss")?).map_err(super::corrupt("affiliates.niss"))?,
+                    last_name: r.try_get("last_name")?,
+                    first_name: r.try_get("first_name")?,
+                    birth_date: r.try_get("birth_date")?,
+                    category: r.try_get("category")?,
+                    affiliation_date: r.try_get("affiliation_date")?,
+                    exit_date: r.try_get("exit_date")?,
+                    salary_fte_cents: r.try_get("salary_fte_cents")?,
+                    occupation_rate: r.try_get("occupation_rate")?,
                 })
             })
             .collect()
@@ -334,7 +334,8 @@ impl Registry {
             tx.commit().await?;
             return Ok(None);
         };
-        let (job_id, upload_id, attempts): (i64, i64, i64) = (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+        let (job_id, upload_id, attempts): (i64, i64, i64) =
+            (row.try_get("id")?, row.try_get("upload_id")?, row.try_get("attempts")?);
         sqlx::query("UPDATE uploads SET status = 'processing' WHERE id = $1 AND status IN ('received', 'processing')")
             .bind(upload_id)
             .execute(&mut *tx)
@@ -542,15 +543,15 @@ impl Registry {
         rows.iter()
             .map(|r| {
                 Ok(TemplateRow {
-                    affiliate_id: r.try_get(0)?,
-                    niss: r.try_get(1)?,
-                    last_name: r.try_get(2)?,
-                    first_name: r.try_get(3)?,
-                    birth_date: r.try_get(4)?,
-                    category: r.try_get(5)?,
-                    occupation_rate: r.try_get(6)?,
-                    salary_fte_cents: r.try_get(7)?,
-                    salary_frequency: r.try_get(8)?,
+                    affiliate_id: r.try_get("id")?,
+                    niss: r.try_get("niss")?,
+                    last_name: r.try_get("last_name")?,
+                    first_name: r.try_get("first_name")?,
+                    birth_date: r.try_get("birth_date")?,
+                    category: r.try_get("category")?,
+                    occupation_rate: r.try_get("occupation_rate")?,
+                    salary_fte_cents: r.try_get("salary_fte_cents")?,
+                    salary_frequency: r.try_get("salary_frequency")?,
                 })
             })
             .collect()
@@ -582,7 +583,11 @@ impl Registry {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| {
-            Ok(TemplateRecord { id: r.try_get(0)?, contract_id: r.try_get(1)?, adjustment_date: r.try_get(2)? })
+            Ok(TemplateRecord {
+                id: r.try_get("id")?,
+                contract_id: r.try_get("contract_id")?,
+                adjustment_date: r.try_get("adjustment_date")?,
+            })
         })
         .transpose()
     }

@@ -131,8 +131,6 @@ pub enum StateConflict {
     AlreadyAccepted(i64),
     #[error("contract {0} belongs to another organisation")]
     ContractOfAnotherOrganisation(ContractNumber),
-    #[error("an external user needs an end date")]
-    ExternalWithoutEndDate,
     #[error("an exit for someone no longer active")]
     ExitOfInactive,
 }

@@ -19,8 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use crate::access::{decide, Operation, Principal};
-use crate::audit;
-use crate::domain::RemotePath;
+use crate::domain::{AuditAction, AuditOutcome, RemotePath};
 use crate::gateway::{
     Conflict, Entry, EntryAttributes, Gateway, GatewayError, HeldUploads, SessionContext, SizeLimit, Unsupported,
     UploadDestination,
@@ -30,7 +29,7 @@ use crate::vfs::Node;
 
 use super::open_handles::UploadCommand;
 use super::open_handles::{OpenHandle, OpenHandles};
-use super::status::{status_of, EdgeRefusal};
+use super::status::{status_of, EdgeRefusal, ProtocolAnswer};
 
 /// Largest READ or WRITE payload, as advertised in `limits@openssh.com`.
 pub const MAX_DATA_LEN: u32 = 255 * 1024;
@@ -121,9 +120,9 @@ impl Session {
         self.gateway.audit_event(
             Some(&principal),
             &self.context,
-            "close-write",
+            AuditAction::CloseWrite,
             path,
-            audit::FAILED,
+            AuditOutcome::Failed,
             Some(reason.into()),
         );
     }
@@ -169,7 +168,12 @@ impl Session {
     }
 
     fn send_ok(&self, id: u32) {
-        self.send_status(id, StatusCode::Ok, "ok");
+        self.answer(id, ProtocolAnswer::Ok);
+    }
+
+    fn answer(&self, id: u32, answer: ProtocolAnswer) {
+        let (code, message) = answer.status();
+        self.send_status(id, code, message);
     }
 
     fn send_error(&self, id: u32, error: &GatewayError) {
@@ -207,7 +211,7 @@ impl Session {
     }
 
     /// Resolves a client path, auditing refused ones (`..` escapes, NUL bytes).
-    fn resolve(&self, action: &str, raw: &str) -> Result<RemotePath, GatewayError> {
+    fn resolve(&self, action: AuditAction, raw: &str) -> Result<RemotePath, GatewayError> {
         RemotePath::resolve(raw).map_err(|error| {
             let shown: String = raw.chars().take(200).map(|c| if c.is_control() { '?' } else { c }).collect();
             self.gateway.audit_event(
@@ -215,7 +219,7 @@ impl Session {
                 &self.context,
                 action,
                 Some(shown),
-                audit::REFUSED,
+                AuditOutcome::Refused,
                 Some(error.to_string()),
             );
             GatewayError::InvalidPath(error)
@@ -313,9 +317,9 @@ where
         session.gateway.audit_event(
             Some(&*session.principal()),
             &session.context,
-            "session-end",
+            AuditAction::SessionEnd,
             None,
-            audit::REFUSED,
+            AuditOutcome::Refused,
             Some(reason.into()),
         );
     }
@@ -408,12 +412,12 @@ fn dispatch(
                 }
                 Some(_) => None,
                 None => {
-                    session.send_status(read.id, StatusCode::Failure, "unknown handle");
+                    session.answer(read.id, ProtocolAnswer::UnknownHandle);
                     return Ok(());
                 }
             };
             let Some((download, bytes_read)) = download else {
-                session.send_status(read.id, StatusCode::PermissionDenied, "this handle was not opened for reading");
+                session.answer(read.id, ProtocolAnswer::NotOpenForReading);
                 return Ok(());
             };
             if !session.reserve(len) {
@@ -425,7 +429,7 @@ fn dispatch(
                 match download.reader.read_at(read.offset, len).await {
                     Ok(data) if data.is_empty() => {
                         session.release(len);
-                        session.send_status(read.id, StatusCode::Eof, "end of file");
+                        session.answer(read.id, ProtocolAnswer::EndOfFile);
                     }
                     Ok(data) => {
                         bytes_read.fetch_add(data.len() as u64, Ordering::AcqRel);
@@ -497,16 +501,16 @@ fn dispatch_write(session: &Arc<Session>, write: WriteRequest) -> Result<(), &'s
         Some(OpenHandle::Upload { commands, .. }) => Some(commands.clone()),
         Some(_) => None,
         None => {
-            session.send_status(write.id, StatusCode::Failure, "unknown handle");
+            session.answer(write.id, ProtocolAnswer::UnknownHandle);
             return Ok(());
         }
     };
     let Some(commands) = commands else {
-        session.send_status(write.id, StatusCode::PermissionDenied, "this handle was not opened for writing");
+        session.answer(write.id, ProtocolAnswer::NotOpenForWriting);
         return Ok(());
     };
     if write.data.len() > MAX_DATA_LEN as usize {
-        session.send_status(write.id, StatusCode::Failure, "write larger than the advertised limit");
+        session.answer(write.id, ProtocolAnswer::WriteOverLimit);
         return Ok(());
     }
     let len = write.data.len();
@@ -516,7 +520,7 @@ fn dispatch_write(session: &Arc<Session>, write: WriteRequest) -> Result<(), &'s
     }
     if commands.send(UploadCommand::Write { id: write.id, offset: write.offset, data: write.data }).is_err() {
         session.release(len);
-        session.send_status(write.id, StatusCode::Failure, "upload already closed");
+        session.answer(write.id, ProtocolAnswer::UploadAlreadyClosed);
     }
     Ok(())
 }
@@ -613,11 +617,7 @@ async fn run_upload(
             }
             UploadCommand::Finish(reply) => {
                 for (_, (id, data)) in std::mem::take(&mut pending) {
-                    session.send_status(
-                        id,
-                        StatusCode::Failure,
-                        "the file was closed before this part could be written",
-                    );
+                    session.answer(id, ProtocolAnswer::ClosedBeforeWritten);
                     session.release(data.len());
                     failure.get_or_insert(GatewayError::Conflict(Conflict::UploadGap));
                 }
@@ -630,7 +630,7 @@ async fn run_upload(
                 commands.close();
                 while let Some(late) = commands.recv().await {
                     if let UploadCommand::Write { id, data, .. } = late {
-                        session.send_status(id, StatusCode::Failure, "the file is already closed");
+                        session.answer(id, ProtocolAnswer::WriteAfterClose);
                         session.release(data.len());
                     }
                 }
@@ -675,7 +675,7 @@ async fn run_ordered(session: Arc<Session>, mut queue: mpsc::UnboundedReceiver<O
                 session.release(size);
             }
             Ordered::Malformed { .. } if closing => {}
-            Ordered::Malformed { id } => session.send_status(id, StatusCode::BadMessage, "malformed request"),
+            Ordered::Malformed { id } => session.answer(id, ProtocolAnswer::MalformedRequest),
         }
         session.held_uploads.store(held.len(), Ordering::Release);
         session.request_done.notify_one();
@@ -721,7 +721,7 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
             extensions.insert("posix-rename@openssh.com".to_string(), "1".to_string());
             session.send(Packet::Version(Version { version: russh_sftp::protocol::VERSION, extensions }));
         }
-        Packet::RealPath(request) => match session.resolve("realpath", &request.path) {
+        Packet::RealPath(request) => match session.resolve(AuditAction::Realpath, &request.path) {
             Ok(path) => {
                 let shown = path.to_string();
                 session.send(Packet::Name(Name { id: request.id, files: vec![File::dummy(shown)] }));
@@ -754,14 +754,14 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
             };
             match found {
                 Some(entry) => session.send(Packet::Attrs(Attrs { id: request.id, attrs: attributes(&entry) })),
-                None => session.send_status(request.id, StatusCode::Failure, "unknown handle"),
+                None => session.answer(request.id, ProtocolAnswer::UnknownHandle),
             }
         }
         Packet::OpenDir(request) if session.draining.load(Ordering::Acquire) => {
             session.send_refusal(request.id, EdgeRefusal::ShuttingDown)
         }
         Packet::OpenDir(request) => {
-            let result = match session.resolve("list", &request.path) {
+            let result = match session.resolve(AuditAction::List, &request.path) {
                 Ok(path) => gateway.list(principal, &path, held).await,
                 Err(error) => Err(error),
             };
@@ -785,8 +785,8 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
                 _ => None,
             };
             match batch {
-                None => session.send_status(request.id, StatusCode::Failure, "unknown folder handle"),
-                Some(batch) if batch.is_empty() => session.send_status(request.id, StatusCode::Eof, "end of folder"),
+                None => session.answer(request.id, ProtocolAnswer::UnknownFolderHandle),
+                Some(batch) if batch.is_empty() => session.answer(request.id, ProtocolAnswer::EndOfFolder),
                 Some(batch) => {
                     let files = batch.iter().map(|e| File::new(e.name.clone(), attributes(&e.attributes))).collect();
                     session.send(Packet::Name(Name { id: request.id, files }));
@@ -796,7 +796,7 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
         Packet::Open(request) => open(session, request.id, &request.filename, request.pflags).await,
         Packet::Close(request) => close(session, request.id, &request.handle, held).await,
         Packet::Remove(request) => {
-            let result = match session.resolve("remove", &request.filename) {
+            let result = match session.resolve(AuditAction::Remove, &request.filename) {
                 Ok(path) => gateway.remove(principal, &path, context, held).await,
                 Err(error) => Err(error),
             };
@@ -804,7 +804,7 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
         }
         Packet::Rename(request) => rename(session, request.id, &request.oldpath, &request.newpath, held).await,
         Packet::SetStat(request) => {
-            let result = match session.resolve("setstat", &request.path) {
+            let result = match session.resolve(AuditAction::Setstat, &request.path) {
                 Ok(_) if request.attrs.size.is_some() => Err(GatewayError::Unsupported(Unsupported::NoResize)),
                 Ok(path) => gateway.set_times(principal, &path, request.attrs.mtime.map(i64::from), held).await,
                 Err(error) => Err(error),
@@ -822,16 +822,16 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
             };
             reply_unit(session, request.id, result);
         }
-        Packet::MkDir(request) => change_folders(session, request.id, "mkdir", &request.path),
-        Packet::RmDir(request) => change_folders(session, request.id, "rmdir", &request.path),
+        Packet::MkDir(request) => change_folders(session, request.id, AuditAction::Mkdir, &request.path),
+        Packet::RmDir(request) => change_folders(session, request.id, AuditAction::Rmdir, &request.path),
         Packet::ReadLink(request) => session.send_refusal(request.id, EdgeRefusal::LinksUnsupported),
         Packet::Symlink(request) => {
             session.gateway.audit_event(
                 Some(principal),
                 context,
-                "symlink",
+                AuditAction::Symlink,
                 None,
-                audit::REFUSED,
+                AuditOutcome::Refused,
                 Some("links are not supported".into()),
             );
             session.send_refusal(request.id, EdgeRefusal::LinksUnsupported)
@@ -848,17 +848,17 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
                     Ok(data) => {
                         session.send(Packet::ExtendedReply(ExtendedReply { id: request.id, data: data.to_vec() }))
                     }
-                    Err(_) => session.send_status(request.id, StatusCode::Failure, "cannot encode the limits"),
+                    Err(_) => session.answer(request.id, ProtocolAnswer::LimitsNotEncoded),
                 }
             }
             "posix-rename@openssh.com" => {
                 let mut data = Bytes::from(request.data);
                 match russh_sftp::de::from_bytes::<HardlinkExtension>(&mut data) {
                     Ok(paths) => rename(session, request.id, &paths.oldpath, &paths.newpath, held).await,
-                    Err(_) => session.send_status(request.id, StatusCode::BadMessage, "malformed rename request"),
+                    Err(_) => session.answer(request.id, ProtocolAnswer::MalformedRename),
                 }
             }
-            _ => session.send_status(request.id, StatusCode::OpUnsupported, "extension not supported"),
+            _ => session.answer(request.id, ProtocolAnswer::ExtensionUnsupported),
         },
         Packet::Read(_) | Packet::Write(_) => {
             // Routed by the dispatcher; never queued here.
@@ -870,7 +870,7 @@ async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldU
         | Packet::Name(_)
         | Packet::Attrs(_)
         | Packet::ExtendedReply(_) => {
-            session.send_status(0, StatusCode::BadMessage, "a server reply is not a request");
+            session.answer(0, ProtocolAnswer::ReplyIsNotARequest);
         }
     }
 }
@@ -883,7 +883,7 @@ fn reply_unit(session: &Session, id: u32, result: Result<(), GatewayError>) {
 }
 
 async fn stat(session: &Arc<Session>, id: u32, raw: &str, held: &HeldUploads) {
-    let result = match session.resolve("stat", raw) {
+    let result = match session.resolve(AuditAction::Stat, raw) {
         Ok(path) => session.gateway.stat(&session.principal(), &path, held).await,
         Err(error) => Err(error),
     };
@@ -893,7 +893,7 @@ async fn stat(session: &Arc<Session>, id: u32, raw: &str, held: &HeldUploads) {
     }
 }
 
-fn change_folders(session: &Session, id: u32, action: &str, raw: &str) {
+fn change_folders(session: &Session, id: u32, action: AuditAction, raw: &str) {
     let result = session.resolve(action, raw).and_then(|path| {
         let node = Node::route(session.gateway.layout(), &path).map_err(|_| GatewayError::NotFound);
         let refusal = match node {
@@ -906,7 +906,7 @@ fn change_folders(session: &Session, id: u32, action: &str, raw: &str) {
             &session.context,
             action,
             Some(path.to_string()),
-            audit::REFUSED,
+            AuditOutcome::Refused,
             Some(error.to_string()),
         );
         Err(error)
@@ -921,7 +921,7 @@ async fn open(session: &Arc<Session>, id: u32, raw: &str, flags: OpenFlags) {
     if session.handles().is_full() {
         return session.send_refusal(id, EdgeRefusal::TooManyOpenFiles);
     }
-    let path = match session.resolve("open", raw) {
+    let path = match session.resolve(AuditAction::Open, raw) {
         Ok(path) => path,
         Err(error) => return session.send_error(id, &error),
     };
@@ -958,7 +958,7 @@ async fn open(session: &Arc<Session>, id: u32, raw: &str, flags: OpenFlags) {
 async fn close(session: &Arc<Session>, id: u32, handle: &str, held: &mut HeldUploads) {
     let removed = session.handles().remove(handle);
     match removed {
-        None => session.send_status(id, StatusCode::Failure, "unknown handle"),
+        None => session.answer(id, ProtocolAnswer::UnknownHandle),
         Some(OpenHandle::Folder { .. }) => session.send_ok(id),
         Some(OpenHandle::Download { download, bytes_read }) => {
             let principal = session.principal();
@@ -990,9 +990,9 @@ async fn finish_upload(
             session.gateway.audit_event(
                 Some(&*session.principal()),
                 &session.context,
-                "close-write",
+                AuditAction::CloseWrite,
                 Some(path.to_string()),
-                audit::FAILED,
+                AuditOutcome::Failed,
                 Some(error.to_string()),
             );
             return Err(error);
@@ -1006,7 +1006,7 @@ async fn finish_upload(
 }
 
 async fn rename(session: &Arc<Session>, id: u32, from: &str, to: &str, held: &mut HeldUploads) {
-    let result = match (session.resolve("rename", from), session.resolve("rename", to)) {
+    let result = match (session.resolve(AuditAction::Rename, from), session.resolve(AuditAction::Rename, to)) {
         (Ok(from), Ok(to)) => session.gateway.rename(&session.principal(), &from, &to, &session.context, held).await,
         (Err(error), _) | (_, Err(error)) => Err(error),
     };

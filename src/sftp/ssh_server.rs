@@ -20,8 +20,9 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::access::Principal;
-use crate::audit;
+use crate::auth::limits::{Counters, Slot};
 use crate::domain::Login;
+use crate::domain::{AuditAction, AuditOutcome};
 use crate::gateway::{Gateway, SessionContext};
 
 use super::sftp_session::{self, SessionEnd, SessionLimits};
@@ -168,47 +169,6 @@ fn advertised_methods() -> MethodSet {
 fn reject() -> Auth {
     // Naming the methods again keeps clients offering passwords after a wrong one.
     Auth::Reject { proceed_with_methods: Some(advertised_methods()), partial_success: false }
-}
-
-/// Counts per key, released by dropping a [`Slot`].
-#[derive(Debug)]
-struct Counters<K: std::hash::Hash + Eq + Clone> {
-    counts: Mutex<HashMap<K, usize>>,
-}
-
-impl<K: std::hash::Hash + Eq + Clone> Counters<K> {
-    fn new() -> Self {
-        Self { counts: Mutex::new(HashMap::new()) }
-    }
-}
-
-struct Slot<K: std::hash::Hash + Eq + Clone + Send + 'static> {
-    counters: Arc<Counters<K>>,
-    key: K,
-}
-
-impl<K: std::hash::Hash + Eq + Clone + Send + 'static> Counters<K> {
-    fn try_take(self: &Arc<Self>, key: K, max: usize) -> Option<Slot<K>> {
-        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        let count = counts.entry(key.clone()).or_insert(0);
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(Slot { counters: Arc::clone(self), key })
-    }
-}
-
-impl<K: std::hash::Hash + Eq + Clone + Send + 'static> Drop for Slot<K> {
-    fn drop(&mut self) {
-        let mut counts = self.counters.counts.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = counts.get_mut(&self.key) {
-            *count -= 1;
-            if *count == 0 {
-                counts.remove(&self.key);
-            }
-        }
-    }
 }
 
 /// The SFTP server of the gateway.
@@ -449,7 +409,14 @@ impl SshServer {
 
     fn refuse_connection(&self, context: &SessionContext, reason: &str) {
         tracing::warn!(session = %context.session_id, remote = %context.remote_addr, reason, "connection refused");
-        self.gateway.audit_event(None, context, "connect", None, audit::REFUSED, Some(reason.to_string()));
+        self.gateway.audit_event(
+            None,
+            context,
+            AuditAction::Connect,
+            None,
+            AuditOutcome::Refused,
+            Some(reason.to_string()),
+        );
     }
 }
 
@@ -485,9 +452,9 @@ impl Connection {
                 self.gateway.audit_event(
                     Some(&principal),
                     &self.context,
-                    "login",
+                    AuditAction::Login,
                     None,
-                    audit::REFUSED,
+                    AuditOutcome::Refused,
                     Some("too-many-sessions".into()),
                 );
                 reject()
@@ -495,13 +462,18 @@ impl Connection {
         }
     }
 
-    fn refuse_request(&mut self, channel: ChannelId, request: &str, session: &mut Session) -> Result<(), russh::Error> {
+    fn refuse_request(
+        &mut self,
+        channel: ChannelId,
+        request: AuditAction,
+        session: &mut Session,
+    ) -> Result<(), russh::Error> {
         self.gateway.audit_event(
             self.principal.as_ref(),
             &self.context,
             request,
             None,
-            audit::REFUSED,
+            AuditOutcome::Refused,
             Some("only the sftp subsystem is served".into()),
         );
         // A refused channel is not read any more: drop it so that it cannot fill up.
@@ -568,7 +540,7 @@ impl russh::server::Handler for Connection {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         if name != "sftp" || *self.phase.borrow() == SftpPhase::Running {
-            return self.refuse_request(channel, "subsystem", session);
+            return self.refuse_request(channel, AuditAction::Subsystem, session);
         }
         let (Some(principal), Some(opened)) = (self.principal.clone(), self.channels.remove(&channel)) else {
             return session.channel_failure(channel);
@@ -610,11 +582,11 @@ impl russh::server::Handler for Connection {
         _data: &[u8],
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse_request(channel, "exec", session)
+        self.refuse_request(channel, AuditAction::Exec, session)
     }
 
     async fn shell_request(&mut self, channel: ChannelId, session: &mut Session) -> Result<(), Self::Error> {
-        self.refuse_request(channel, "shell", session)
+        self.refuse_request(channel, AuditAction::Shell, session)
     }
 
     #[allow(clippy::too_many_arguments)] // the signature is russh's
@@ -641,7 +613,7 @@ impl russh::server::Handler for Connection {
         _x11_screen_number: u32,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        self.refuse_request(channel, "x11", session)
+        self.refuse_request(channel, AuditAction::X11, session)
     }
 
     async fn env_request(

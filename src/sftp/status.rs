@@ -87,6 +87,59 @@ impl EdgeRefusal {
     }
 }
 
+/// Answers of the SFTP edge to the protocol itself: end of file or folder, and the errors of
+/// broken clients (an unknown handle, a malformed packet), which stay in English.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolAnswer {
+    Ok,
+    EndOfFile,
+    EndOfFolder,
+    UnknownHandle,
+    UnknownFolderHandle,
+    NotOpenForReading,
+    NotOpenForWriting,
+    WriteOverLimit,
+    UploadAlreadyClosed,
+    /// A WRITE waiting for an earlier part when the file was closed.
+    ClosedBeforeWritten,
+    /// A WRITE that raced the CLOSE of its file.
+    WriteAfterClose,
+    MalformedRequest,
+    MalformedRename,
+    ExtensionUnsupported,
+    LimitsNotEncoded,
+    ReplyIsNotARequest,
+}
+
+impl ProtocolAnswer {
+    pub fn status(self) -> (StatusCode, &'static str) {
+        match self {
+            ProtocolAnswer::Ok => (StatusCode::Ok, "ok"),
+            ProtocolAnswer::EndOfFile => (StatusCode::Eof, "end of file"),
+            ProtocolAnswer::EndOfFolder => (StatusCode::Eof, "end of folder"),
+            ProtocolAnswer::UnknownHandle => (StatusCode::Failure, "unknown handle"),
+            ProtocolAnswer::UnknownFolderHandle => (StatusCode::Failure, "unknown folder handle"),
+            ProtocolAnswer::NotOpenForReading => {
+                (StatusCode::PermissionDenied, "this handle was not opened for reading")
+            }
+            ProtocolAnswer::NotOpenForWriting => {
+                (StatusCode::PermissionDenied, "this handle was not opened for writing")
+            }
+            ProtocolAnswer::WriteOverLimit => (StatusCode::Failure, "write larger than the advertised limit"),
+            ProtocolAnswer::UploadAlreadyClosed => (StatusCode::Failure, "upload already closed"),
+            ProtocolAnswer::ClosedBeforeWritten => {
+                (StatusCode::Failure, "the file was closed before this part could be written")
+            }
+            ProtocolAnswer::WriteAfterClose => (StatusCode::Failure, "the file is already closed"),
+            ProtocolAnswer::MalformedRequest => (StatusCode::BadMessage, "malformed request"),
+            ProtocolAnswer::MalformedRename => (StatusCode::BadMessage, "malformed rename request"),
+            ProtocolAnswer::ExtensionUnsupported => (StatusCode::OpUnsupported, "extension not supported"),
+            ProtocolAnswer::LimitsNotEncoded => (StatusCode::Failure, "cannot encode the limits"),
+            ProtocolAnswer::ReplyIsNotARequest => (StatusCode::BadMessage, "a server reply is not a request"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

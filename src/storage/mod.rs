@@ -12,6 +12,7 @@ pub mod rotation;
 mod s3;
 pub mod sealing;
 mod settings;
+pub mod verify;
 
 use std::fmt;
 use std::io::{Read, Seek, SeekFrom};
@@ -305,6 +306,62 @@ impl ObjectStore {
         match &self.backend {
             Backend::LocalDisk(disk) => disk.delete(key).await,
             Backend::S3(s3) => s3.delete(key).await,
+        }
+    }
+
+    /// Commits a staged object that the registry does not point at yet: it is deleted again
+    /// unless [`Provisional::keep`] is called once its row is written.
+    pub async fn commit_provisionally(&self, staged: StagedObject) -> Result<Provisional, StorageError> {
+        let object = staged.commit().await?;
+        Ok(Provisional { store: self.clone(), object, kept: false })
+    }
+}
+
+/// A committed object waiting for the registry row that points at it. Dropped without
+/// [`Provisional::keep`] (an error on the way, a row refused), it is deleted: no object is
+/// left that nothing records.
+#[must_use = "a provisional object is deleted when dropped; keep() it once it is recorded"]
+pub struct Provisional {
+    store: ObjectStore,
+    object: StoredObject,
+    kept: bool,
+}
+
+impl Provisional {
+    pub fn object(&self) -> &StoredObject {
+        &self.object
+    }
+
+    /// The registry now records the object: it stays.
+    pub fn keep(mut self) -> StoredObject {
+        self.kept = true;
+        self.object.clone()
+    }
+
+    /// Deletes the object now and says whether that worked (a drop deletes it in the
+    /// background and only logs a failure).
+    pub async fn discard(mut self) -> Result<(), StorageError> {
+        self.kept = true;
+        self.store.delete(&self.object.key).await
+    }
+}
+
+impl Drop for Provisional {
+    fn drop(&mut self) {
+        if self.kept {
+            return;
+        }
+        let store = self.store.clone();
+        let key = self.object.key.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    if let Err(error) = store.delete(&key).await {
+                        tracing::error!(key = %key, error = ?error, "cannot remove an unrecorded object");
+                    }
+                });
+            }
+            Err(_) => tracing::error!(key = %key, "an unrecorded object is left: no runtime to delete it"),
         }
     }
 }

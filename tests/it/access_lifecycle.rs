@@ -1,6 +1,7 @@
 //! Access that changes while people are connected: revocation, expiry, profile changes, a new
 //! convention, the last master user, and password resets sent by mail.
 
+use pension_gateway::domain::AuditAction;
 use pension_gateway::domain::{EmailAddress, EnterpriseNumber, Login, Profile};
 use pension_gateway::registry::UserChanges;
 use russh_sftp::protocol::StatusCode;
@@ -32,7 +33,7 @@ async fn a_revoked_user_loses_an_open_session_at_its_next_request(database: Data
     let events = gateway.audit_events().await;
     assert!(events
         .iter()
-        .any(|e| e.event.action == "session-end" && e.event.reason.as_deref() == Some("account-revoked")));
+        .any(|e| e.event.action == AuditAction::SessionEnd && e.event.reason.as_deref() == Some("account-revoked")));
 }
 
 async fn a_user_moved_to_consultation_cannot_finish_an_upload(database: Database) {
@@ -50,7 +51,7 @@ async fn a_user_moved_to_consultation_cannot_finish_an_upload(database: Database
 
 async fn an_external_users_session_ends_with_its_access(database: Database) {
     let gateway = TestGateway::spawn(database).await;
-    let changes = UserChanges { external: Some((true, Some(date("2026-06-30")))), ..UserChanges::default() };
+    let changes = UserChanges { external_until: Some(Some(date("2026-06-30"))), ..UserChanges::default() };
     gateway.admin.modify_user(&login(logins::CONSULTATION), changes, None, &[]).await.unwrap();
     let sftp = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
     assert!(sftp.read_dir("/").await.is_ok());
@@ -141,10 +142,10 @@ async fn master_users_are_reminded_once_before_an_external_access_ends(database:
     let gateway = TestGateway::spawn(database).await;
     let make_master = UserChanges { master: Some(true), ..UserChanges::default() };
     gateway.admin.modify_user(&login(logins::INSCRIPTION), make_master, None, &[]).await.unwrap();
-    let external = UserChanges { external: Some((true, Some(date("2026-07-10")))), ..UserChanges::default() };
+    let external = UserChanges { external_until: Some(Some(date("2026-07-10"))), ..UserChanges::default() };
     gateway.admin.modify_user(&login(logins::CONSULTATION), external, None, &[]).await.unwrap();
     let remind = || async {
-        pension_gateway::reminders::send_expiry_reminders(
+        pension_gateway::notify::reminders::send_expiry_reminders(
             gateway.registry(),
             gateway.gateway.outbox(),
             gateway.gateway.clock(),

@@ -1,6 +1,7 @@
 //! Who gets in: passwords, keys, revoked and expired accounts, one refusal for all.
 
 use pension_gateway::domain::Login;
+use pension_gateway::domain::{AuditAction, AuditOutcome};
 use pension_gateway::registry::UserChanges;
 
 use crate::helpers::*;
@@ -36,7 +37,7 @@ async fn a_wrong_password_is_refused_like_an_unknown_login(database: Database) {
     let events = gateway.audit_events().await;
     let reasons: Vec<&str> = events
         .iter()
-        .filter(|e| e.event.action == "login" && e.event.outcome == "refused")
+        .filter(|e| e.event.action == AuditAction::Login && e.event.outcome == AuditOutcome::Refused)
         .filter_map(|e| e.event.reason.as_deref())
         .collect();
     assert!(reasons.contains(&"wrong-password"), "{reasons:?}");
@@ -78,7 +79,7 @@ async fn a_revoked_user_is_refused_by_password_and_by_key(database: Database) {
 async fn an_external_user_is_refused_after_its_end_date(database: Database) {
     let gateway = TestGateway::spawn(database).await;
     let login = Login::parse(logins::CONSULTATION).unwrap();
-    let changes = UserChanges { external: Some((true, Some(date("2026-06-30")))), ..UserChanges::default() };
+    let changes = UserChanges { external_until: Some(Some(date("2026-06-30"))), ..UserChanges::default() };
     gateway.admin.modify_user(&login, changes, None, &[]).await.unwrap();
     gateway.set_today("2026-06-30");
     assert!(gateway.connect(logins::CONSULTATION, password(PASSWORD)).await.is_ok(), "last day still works");

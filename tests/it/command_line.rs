@@ -128,6 +128,27 @@ fn an_organisation_a_contract_and_a_user_are_added_and_listed_as_json() {
     );
     assert_eq!(external_without_date.status.code(), Some(2));
 
+    let staff = ok(&[
+        "staff",
+        "add",
+        "--login",
+        "jan.peeters",
+        "--name",
+        "Jan Peeters",
+        "--email",
+        "jan@insurer.be",
+        "--language",
+        "nl",
+    ]);
+    assert!(staff.contains("mailed to the staff member's address"), "{staff}");
+    assert!(!staff.to_lowercase().contains("password ("), "a generated password is never shown: {staff}");
+    let staff_mail = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path()).unwrap())
+        .find(|mail| mail.contains("To: jan@insurer.be"))
+        .expect("the staff member's credentials were mailed");
+    assert!(staff_mail.contains("Wachtwoord: "), "in the language asked for: {staff_mail}");
+
     let file = dir.path().join("invoice-2026-01.pdf");
     std::fs::write(&file, b"invoice").unwrap();
     let published = ok(&["publish", "--contract", "GP-1001", "--kind", "invoices", file.to_str().unwrap()]);

@@ -1,5 +1,6 @@
 //! What each principal sees, and what it may not touch.
 
+use pension_gateway::domain::AuditOutcome;
 use russh_sftp::protocol::StatusCode;
 
 use crate::helpers::*;
@@ -81,10 +82,8 @@ async fn paths_that_climb_out_or_name_the_host_are_refused(database: Database) {
     assert!(err.contains("denied") || err.contains("not found") || err.contains("No such file"), "{err}");
 
     let events = gateway.audit_events().await;
-    assert!(events
-        .iter()
-        .any(|e| e.event.outcome == "refused"
-            && e.event.reason.as_deref() == Some("the path climbs above the root folder")));
+    assert!(events.iter().any(|e| e.event.outcome == AuditOutcome::Refused
+        && e.event.reason.as_deref() == Some("the path climbs above the root folder")));
 }
 
 async fn folders_cannot_be_created_or_removed_and_links_are_refused(database: Database) {

@@ -260,12 +260,7 @@ impl TestGateway {
         let address = application.local_addr();
         let gateway = application.gateway();
         let ingestor = application.ingestor();
-        let admin = Admin::new(gateway.registry().clone(), gateway.storage().clone(), settings.layout.clone(), "test")
-            .with_outbox(gateway.outbox().clone())
-            .with_ingest(
-                settings.ingest.schemas.clone(),
-                pension_gateway::ingest::reader_process::ReaderProcess::new(settings.ingest.reader.clone()),
-            );
+        let admin = application.admin("test");
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(application.run_until(async move {
             let _ = stop.await;
@@ -308,6 +303,7 @@ impl TestGateway {
                 &Login::parse(logins::STAFF).unwrap(),
                 "Insurer Staff",
                 &email("staff@insurer.example"),
+                Language::En,
                 Some(PASSWORD),
                 &[staff_key.with_extension("pub")],
             )
@@ -457,7 +453,7 @@ impl TestGateway {
             .publish(
                 &ContractNumber::parse(contract).unwrap(),
                 &pension_gateway::domain::KindName::parse(kind).unwrap(),
-                year,
+                year.map(|y| pension_gateway::domain::Year::from_number(y.into()).unwrap()),
                 &file,
             )
             .await

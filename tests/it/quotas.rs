@@ -2,6 +2,7 @@
 //! of the local disk, and the retention of processed uploads' files — through SFTP, against
 //! the real registry and store.
 
+use pension_gateway::domain::{AuditAction, AuditOutcome};
 use russh_sftp::protocol::StatusCode;
 
 use pension_gateway::ingest::report::Outcome;
@@ -134,6 +135,7 @@ async fn retention_deletes_processed_files_and_keeps_rows_reports_and_audit(data
             gateway.registry(),
             gateway.gateway.storage(),
             gateway.gateway.audit(),
+            &gateway.settings.layout,
             settings,
             at,
         )
@@ -159,9 +161,9 @@ async fn retention_deletes_processed_files_and_keeps_rows_reports_and_audit(data
     assert!(inbox.is_empty(), "files no longer stored are no longer listed: {inbox:?}");
     gateway.gateway.audit().flush().await;
     let deletions: Vec<_> =
-        gateway.audit_events().await.into_iter().filter(|e| e.event.action == "retention-delete").collect();
+        gateway.audit_events().await.into_iter().filter(|e| e.event.action == AuditAction::RetentionDelete).collect();
     assert_eq!(deletions.len(), 2);
-    assert!(deletions.iter().all(|e| e.event.outcome == "ok"));
+    assert!(deletions.iter().all(|e| e.event.outcome == AuditOutcome::Ok));
     // storage verify agrees: nothing missing, nothing unrecorded.
     let verify = gateway.cli(&["storage", "verify"], &[]);
     assert!(verify.status.success(), "{}{}", stdout(&verify), stderr(&verify));

@@ -1,6 +1,7 @@
 //! The SSH edge: only SFTP is served, the host key persists, bad packets and limits end
 //! sessions cleanly, and shutdown lets transfers finish.
 
+use pension_gateway::domain::{AuditAction, AuditOutcome};
 use std::os::unix::fs::PermissionsExt;
 
 use russh::ChannelMsg;
@@ -43,7 +44,7 @@ async fn shell_and_exec_are_refused(database: Database) {
     let forward = handle.channel_open_direct_tcpip("127.0.0.1", 22, "127.0.0.1", 5000).await;
     assert!(forward.is_err(), "port forwarding is refused");
     let events = gateway.audit_events().await;
-    assert!(events.iter().any(|e| e.event.action == "exec" && e.event.outcome == "refused"));
+    assert!(events.iter().any(|e| e.event.action == AuditAction::Exec && e.event.outcome == AuditOutcome::Refused));
 }
 
 async fn the_host_key_is_created_once_private_and_reused(database: Database) {
@@ -96,9 +97,8 @@ async fn a_malformed_packet_gets_a_status_and_an_oversized_one_ends_the_session(
     let ended = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read_to_end(&mut rest)).await;
     assert!(ended.is_ok(), "the session was closed");
     let events = gateway.audit_events().await;
-    assert!(events
-        .iter()
-        .any(|e| e.event.action == "session-end" && e.event.reason.as_deref() == Some("packet length out of bounds")));
+    assert!(events.iter().any(|e| e.event.action == AuditAction::SessionEnd
+        && e.event.reason.as_deref() == Some("packet length out of bounds")));
 }
 
 async fn shutdown_lets_an_open_upload_finish(database: Database) {

@@ -1,5 +1,6 @@
 //! Uploads, downloads, temporary names, renames and removals, end to end.
 
+use pension_gateway::domain::{AuditAction, AuditOutcome};
 use std::io::SeekFrom;
 
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
@@ -58,7 +59,10 @@ async fn an_inscription_user_uploads_only_into_the_inbox_of_its_own_contracts(da
     assert_eq!(upload.status.as_str(), "received");
 
     let events = gateway.audit_events().await;
-    let close = events.iter().find(|e| e.event.action == "close-write" && e.event.outcome == "ok").unwrap();
+    let close = events
+        .iter()
+        .find(|e| e.event.action == AuditAction::CloseWrite && e.event.outcome == AuditOutcome::Ok)
+        .unwrap();
     assert_eq!(close.event.sha256.as_deref(), Some(upload.sha256.as_str()));
     assert_eq!(close.event.bytes, Some(content.len() as i64));
     assert!(events.iter().all(|e| !format!("{:?}", e.event).contains("85073003328")));
@@ -78,7 +82,8 @@ async fn an_interrupted_upload_leaves_no_record_and_no_object(database: Database
     let mut interrupted = false;
     for _ in 0..200 {
         let events = gateway.audit_events().await;
-        interrupted = events.iter().any(|e| e.event.action == "close-write" && e.event.outcome == "failed");
+        interrupted =
+            events.iter().any(|e| e.event.action == AuditAction::CloseWrite && e.event.outcome == AuditOutcome::Failed);
         if interrupted && gateway.stored_files().await.is_empty() {
             break;
         }

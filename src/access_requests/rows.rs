@@ -8,8 +8,8 @@ use time::Date;
 
 use crate::domain::{ContractNumber, EmailAddress, Language, Login, Profile, Scope};
 
-use super::finding_code::FindingCode;
-use super::validate::{Finding, ValidRow, Value};
+use crate::ingest::finding_code::FindingCode;
+use crate::ingest::validate::{Finding, ValidRow, Value};
 
 /// What a row asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +30,9 @@ pub struct SheetRow {
     pub language: Option<Language>,
     pub profile: Option<Profile>,
     pub scope: Option<Scope>,
-    pub external: Option<bool>,
-    pub valid_until: Option<Date>,
+    /// `None`: the row says nothing; `Some(None)`: not external; `Some(Some(day))`: external
+    /// until that day.
+    pub external_until: Option<Option<Date>>,
     pub public_key: Option<String>,
 }
 
@@ -113,8 +114,12 @@ pub fn check(rows: &[ValidRow], facts: &OrganisationFacts) -> (Vec<SheetRow>, Ve
             language: row.text("language").and_then(|l| l.parse().ok()),
             profile: row.text("profile").and_then(|p| p.parse().ok()),
             scope,
-            external: row.text("external").map(|e| e == "Y"),
-            valid_until: row.date("valid_until"),
+            external_until: match (row.text("external"), row.date("valid_until")) {
+                (Some("N"), _) => Some(None),
+                (_, Some(day)) => Some(Some(day)),
+                // "Y" without a date breaks the schema's `required_when`: not a valid row.
+                (_, None) => None,
+            },
             public_key: match row.get("public_key") {
                 Some(Value::PublicKey(key)) => Some(key.clone()),
                 _ => None,

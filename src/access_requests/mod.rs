@@ -1,16 +1,20 @@
-//! Checking a user sheet for an organisation: the schema's generic validation, then the
-//! organisation's facts (its contracts, its users, the logins in use, its last master user).
-//! Used when a master user drops a sheet into `/access/requests/` and when staff apply one.
+//! Access requests: the user sheets (DOMAIN.md §5) a master user drops into
+//! `/access/requests/` or staff apply with `user apply`. A sheet is read in the reading child,
+//! validated against the `user-sheet` schema, then checked against the organisation's facts
+//! ([`rows`]: its contracts, its users, the logins in use, its last master user). The SQL is in
+//! `registry/access_requests.rs`; staff decide in `admin/access_requests.rs`.
+
+pub mod rows;
 
 use serde_json::json;
 
-use crate::domain::Language;
+use crate::domain::{AccessRequestStatus, Language};
 use crate::ingest::read::ReadLimits;
 use crate::ingest::reader_process::{ReaderError, ReaderProcess};
 use crate::ingest::schema::Schemas;
-use crate::ingest::user_sheet::{check, KnownUser, OrganisationFacts, SheetRow};
 use crate::ingest::validate::{validate, Finding, RegistryFacts, Severity};
 use crate::registry::{Registry, RegistryError};
+use rows::{check, KnownUser, OrganisationFacts, SheetRow};
 
 /// Sheets larger than this are refused: a user sheet has a few rows.
 pub const MAX_SHEET_BYTES: u64 = 5 * 1024 * 1024;
@@ -37,13 +41,14 @@ impl CheckedSheet {
     }
 
     /// The report shown next to the sheet in `/access/requests/`.
-    pub fn report_json(&self, file_name: &str, status: &str, language: Language) -> Vec<u8> {
+    pub fn report_json(&self, file_name: &str, status: AccessRequestStatus, language: Language) -> Vec<u8> {
         let problems: Vec<_> = self
             .problems(language)
             .into_iter()
             .map(|(row, column, message)| json!({ "row": row, "column": column, "message": message }))
             .collect();
-        let value = json!({ "file_name": file_name, "status": status, "rows": self.rows.len(), "errors": problems });
+        let value =
+            json!({ "file_name": file_name, "status": status.as_str(), "rows": self.rows.len(), "errors": problems });
         serde_json::to_vec_pretty(&value).unwrap_or_default()
     }
 }
@@ -67,6 +72,7 @@ pub async fn check_sheet(
     organisation_id: i64,
     file_name: &str,
     bytes: bytes::Bytes,
+    today: time::Date,
 ) -> Result<CheckedSheet, SheetCheckError> {
     let Some(schema) = schemas.for_kind("user-sheet") else {
         return Err(SheetCheckError::NoSchema);
@@ -86,7 +92,7 @@ pub async fn check_sheet(
         employer: organisation.enterprise_number.clone(),
         categories: Default::default(),
         active: Default::default(),
-        today: crate::clock::Clock::system().today(),
+        today,
     };
     let validation = validate(schema, &sheet, &facts);
     let organisation_facts = OrganisationFacts {
