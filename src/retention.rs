@@ -65,7 +65,12 @@ pub async fn run_pass(
         };
         audit.record(NewAuditEvent {
             actor: "retention".into(),
-            path: Some(layout.upload_path(&upload.contract, upload.kind.as_str(), &upload.file_name, upload.test)),
+            path: Some(layout.upload_path(
+                &upload.contract,
+                upload.kind.as_str(),
+                upload.file_name.as_str(),
+                upload.test,
+            )),
             reason: Some(format!("{} upload #{} processed {days} days ago", upload.status.as_str(), upload.id)),
             bytes: Some(i64::try_from(upload.size).unwrap_or(i64::MAX)),
             sha256: Some(upload.sha256.clone()),

@@ -140,3 +140,101 @@ pub fn check(rows: &[ValidRow], facts: &OrganisationFacts) -> (Vec<SheetRow>, Ve
     }
     (sheet_rows, findings)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    fn login(text: &str) -> Login {
+        Login::parse(text).unwrap()
+    }
+
+    fn row(number: u32, action: &str, who: &str, more: &[(&str, Value)]) -> ValidRow {
+        let mut values = BTreeMap::new();
+        values.insert("action".to_string(), Value::Choice(action.into()));
+        values.insert("login".to_string(), Value::Login(login(who)));
+        for (key, value) in more {
+            values.insert(key.to_string(), value.clone());
+        }
+        ValidRow { number, values }
+    }
+
+    fn facts() -> OrganisationFacts {
+        let mut users = HashMap::new();
+        users.insert(login("master.one"), KnownUser { master: true, active: true });
+        users.insert(login("clerk"), KnownUser { master: false, active: true });
+        users.insert(login("gone"), KnownUser { master: false, active: false });
+        OrganisationFacts {
+            contracts: [ContractNumber::parse("GP-1001").unwrap()].into(),
+            taken_logins: users.keys().cloned().chain([login("elsewhere")]).collect(),
+            users,
+        }
+    }
+
+    fn codes(findings: &[Finding]) -> Vec<(Option<u32>, FindingCode)> {
+        findings.iter().map(|f| (f.row, f.code)).collect()
+    }
+
+    #[test]
+    fn a_clean_sheet_becomes_rows_with_what_each_one_asks() {
+        let day = Date::from_calendar_date(2026, time::Month::December, 31).unwrap();
+        let rows = [
+            row(
+                2,
+                "ADD",
+                "new.one",
+                &[
+                    ("first_name", Value::Text("Anne".into())),
+                    ("last_name", Value::Text("Peeters".into())),
+                    ("contracts", Value::Contracts(Scope::parse("GP-1001").unwrap())),
+                    ("external", Value::Choice("Y".into())),
+                    ("valid_until", Value::Date(day)),
+                ],
+            ),
+            row(3, "MODIFY", "clerk", &[("external", Value::Choice("N".into()))]),
+            row(4, "REMOVE", "master.one", &[]),
+        ];
+        let mut with_second_master = facts();
+        with_second_master.users.insert(login("master.two"), KnownUser { master: true, active: true });
+        let (sheet, findings) = check(&rows, &with_second_master);
+        assert!(findings.is_empty(), "{findings:?}");
+        assert_eq!(sheet.len(), 3);
+        assert_eq!((sheet[0].action, sheet[0].name.as_deref()), (SheetAction::Add, Some("Anne Peeters")));
+        assert_eq!(sheet[0].external_until, Some(Some(day)));
+        assert_eq!(sheet[1].external_until, Some(None), "N ends an external access");
+        assert_eq!(sheet[2].action, SheetAction::Remove);
+    }
+
+    #[test]
+    fn each_rule_of_the_organisation_has_its_finding_on_its_row() {
+        let rows = [
+            row(2, "ADD", "elsewhere", &[]),
+            row(3, "MODIFY", "gone", &[]),
+            row(4, "REMOVE", "nobody", &[]),
+            row(5, "ADD", "twice", &[("contracts", Value::Contracts(Scope::parse("GP-1001,GP-9999").unwrap()))]),
+            row(6, "ADD", "twice", &[]),
+        ];
+        let (_, findings) = check(&rows, &facts());
+        assert_eq!(
+            codes(&findings),
+            vec![
+                (Some(2), FindingCode::LoginTaken),
+                (Some(3), FindingCode::UnknownUser),
+                (Some(4), FindingCode::UnknownUser),
+                (Some(5), FindingCode::ContractNotOfOrganisation),
+                (Some(6), FindingCode::DuplicateLogin),
+            ]
+        );
+        let foreign = findings.iter().find(|f| f.code == FindingCode::ContractNotOfOrganisation).unwrap();
+        assert!(foreign.params.iter().any(|(key, value)| *key == "value" && value == "GP-9999"));
+    }
+
+    #[test]
+    fn removing_every_active_master_user_is_refused_on_each_of_those_rows() {
+        let rows = [row(7, "REMOVE", "master.one", &[])];
+        let (_, findings) = check(&rows, &facts());
+        assert_eq!(codes(&findings), vec![(Some(7), FindingCode::LastMaster)]);
+    }
+}

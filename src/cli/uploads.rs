@@ -37,7 +37,7 @@ pub async fn run(command: UploadsCommand, settings: Settings) -> Result<(), Fail
                         u.kind,
                         u.size,
                         format_time(u.received_at),
-                        audit::mask_personal_numbers(&u.file_name),
+                        audit::mask_personal_numbers(u.file_name.as_str()),
                         counts
                     );
                 }

@@ -180,7 +180,7 @@ impl Gateway {
                     .await?
                     .into_iter()
                     .map(|d| Entry {
-                        name: d.file_name,
+                        name: d.file_name.to_string(),
                         attributes: EntryAttributes { folder: false, size: d.size, mtime: d.published_at, writable },
                     })
                     .collect();
@@ -203,7 +203,7 @@ impl Gateway {
                             mtime: u.client_mtime.unwrap_or(u.received_at),
                             writable,
                         },
-                        name: u.file_name,
+                        name: u.file_name.to_string(),
                     })
                     .collect();
                 entries.extend(held.entries_in(path));

@@ -10,6 +10,7 @@ mod folders;
 mod generated_files;
 mod reasons;
 mod transfers;
+mod upload_sink;
 mod users_workbook;
 
 use std::net::SocketAddr;
@@ -29,9 +30,8 @@ use crate::storage::{ObjectStore, StorageError};
 pub use crate::clock::Clock;
 pub use entries::{Entry, EntryAttributes};
 pub use reasons::{Conflict, Unsupported};
-pub use transfers::{
-    Download, HeldUploads, Quota, SizeLimit, SizeLimitReason, Upload, UploadDestination, UploadOutcome,
-};
+pub use transfers::{Download, HeldUploads, Quota, Upload, UploadDestination, UploadOutcome};
+pub use upload_sink::{SizeLimit, SizeLimitReason, UploadSink, Written, MAX_PENDING_WRITE_BYTES};
 
 /// Why a request failed. `sftp::status` maps each variant to a status code, exhaustively.
 #[derive(Debug, thiserror::Error)]

@@ -15,6 +15,7 @@ use crate::storage::{ObjectKey, ObjectReader, ObjectWriter, StagedObject};
 use crate::vfs::Node;
 
 use super::entries::{Entry, EntryAttributes};
+use super::upload_sink::{SizeLimit, SizeLimitReason, UploadSink};
 use super::{Conflict, Gateway, GatewayError, SessionContext, Unsupported};
 
 /// At most this many temporary-named uploads wait for their rename in one session.
@@ -63,45 +64,7 @@ pub struct Upload {
     pub writer: ObjectWriter,
     destination: Destination,
     limit: Option<SizeLimit>,
-}
-
-/// The most bytes an upload may write, and what its sender is told when it writes more.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SizeLimit {
-    pub bytes: u64,
-    pub reason: SizeLimitReason,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SizeLimitReason {
-    /// The folder's files are processed, and processing refuses larger files.
-    Processed,
-    /// What is left of the organisation's storage quota (`quota.organisation_bytes`).
-    OrganisationQuota,
-    /// What is left of the user's upload volume today (`quota.user_daily_bytes`).
-    UserDailyQuota,
-}
-
-impl SizeLimit {
-    /// The refusal of a WRITE that passes the limit.
-    pub fn error(&self) -> GatewayError {
-        match self.reason {
-            SizeLimitReason::Processed => GatewayError::TooLarge { limit: self.bytes },
-            SizeLimitReason::OrganisationQuota => {
-                GatewayError::Quota { quota: Quota::Organisation, remaining: self.bytes }
-            }
-            SizeLimitReason::UserDailyQuota => GatewayError::Quota { quota: Quota::UserDaily, remaining: self.bytes },
-        }
-    }
-
-    /// The tighter of two limits.
-    fn min(self, other: Self) -> Self {
-        if other.bytes < self.bytes {
-            other
-        } else {
-            self
-        }
-    }
+    storage: crate::storage::ObjectStore,
 }
 
 pub use crate::registry::Quota;
@@ -113,10 +76,12 @@ impl std::fmt::Debug for Upload {
 }
 
 impl Upload {
-    /// The destination, to finish the upload once the writer is done, and the size the writer
-    /// may reach (besides the server's own `max_upload_bytes`).
-    pub fn into_parts(self) -> (RemotePath, ObjectWriter, UploadDestination, Option<SizeLimit>) {
-        (self.path, self.writer, UploadDestination(self.destination), self.limit)
+    /// The sink that takes the upload's WRITEs (no file larger than `max_upload_bytes`, nor
+    /// than the upload's own limit), and the destination, to finish the upload once the sink
+    /// is done.
+    pub fn into_parts<T>(self, max_upload_bytes: u64) -> (RemotePath, UploadSink<T>, UploadDestination) {
+        let sink = UploadSink::new(self.storage, self.writer, self.limit, max_upload_bytes);
+        (self.path, sink, UploadDestination(self.destination))
     }
 }
 
@@ -400,7 +365,7 @@ impl Gateway {
             return Err(GatewayError::StorageFull);
         }
         let writer = self.storage.create(key).await?;
-        Ok(Upload { path: path.clone(), writer, destination, limit })
+        Ok(Upload { path: path.clone(), writer, destination, limit, storage: self.storage.clone() })
     }
 
     /// What an inbox upload may still write under the organisation's storage quota and the

@@ -109,9 +109,9 @@ pub fn json_report(input: &ReportInput<'_>) -> Vec<u8> {
     let value = json!({
         "report_version": 1,
         "upload_id": input.upload.id,
-        "file_name": input.upload.file_name,
+        "file_name": input.upload.file_name.as_str(),
         "contract": input.upload.contract.as_str(),
-        "kind": input.upload.kind,
+        "kind": input.upload.kind.as_str(),
         "schema_version": input.schema_version,
         "sha256": input.upload.sha256,
         "status": input.outcome.as_str(),
@@ -121,7 +121,7 @@ pub fn json_report(input: &ReportInput<'_>) -> Vec<u8> {
         "rows": input.data_rows,
         "errors": errors.iter().map(|f| finding_json(f, input)).collect::<Vec<_>>(),
         "warnings": warnings.iter().map(|f| finding_json(f, input)).collect::<Vec<_>>(),
-        "duplicate_of": input.duplicate_of.map(|d| json!({ "upload_id": d.id, "file_name": d.file_name })),
+        "duplicate_of": input.duplicate_of.map(|d| json!({ "upload_id": d.id, "file_name": d.file_name.as_str() })),
     });
     serde_json::to_vec_pretty(&value).unwrap_or_default()
 }
@@ -192,9 +192,9 @@ pub fn xlsx_report(input: &ReportInput<'_>) -> Result<Vec<u8>, rust_xlsxwriter::
         ("Traité le", "Verwerkt op", "Processed at"),
     ];
     let values = [
-        input.upload.file_name.clone(),
+        input.upload.file_name.to_string(),
         input.upload.contract.to_string(),
-        input.upload.kind.clone(),
+        input.upload.kind.to_string(),
         input.outcome.label(language).to_string(),
         input.data_rows.to_string(),
         errors.to_string(),
@@ -284,4 +284,73 @@ pub fn xlsx_report(input: &ReportInput<'_>) -> Result<Vec<u8>, rust_xlsxwriter::
         rows.set_freeze_panes(1, 1)?;
     }
     workbook.save_to_buffer()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ContractNumber, FileName, KindName};
+    use crate::ingest::finding_code::FindingCode;
+    use crate::registry::UploadStatus;
+
+    fn upload() -> UploadRecord {
+        UploadRecord {
+            id: 7,
+            contract: ContractNumber::parse("GP-1001").unwrap(),
+            kind: KindName::parse("affiliations").unwrap(),
+            uploader_user_id: 1,
+            uploader: "upload.user".into(),
+            file_name: FileName::parse("affiliations.xlsx").unwrap(),
+            size: 10,
+            sha256: "ab".repeat(32),
+            object_key: "uploads/x".into(),
+            status: UploadStatus::Processing,
+            received_at: 0,
+            client_mtime: None,
+            data_rows: None,
+            error_count: None,
+            warning_count: None,
+            processed_at: None,
+            file_removed_at: None,
+            test: false,
+        }
+    }
+
+    #[test]
+    fn the_json_report_splits_errors_from_warnings_and_never_shows_a_national_number() {
+        let upload = upload();
+        let findings = [
+            Finding::error(Some(3), Some("niss"), FindingCode::AlreadyAffiliated).with("value", "85073003328"),
+            Finding::warning(Some(4), Some("salary"), FindingCode::InvalidValue).with("value", "abc"),
+            Finding::error(None, None, FindingCode::MissingColumn).with("column", "birth_date"),
+        ];
+        let input = ReportInput {
+            upload: &upload,
+            schema_version: Some(1),
+            language: Language::Nl,
+            outcome: Outcome::Rejected,
+            data_rows: 2,
+            findings: &findings,
+            sheet: None,
+            duplicate_of: None,
+            processed_at: "2026-12-03T10:00:00Z".into(),
+            schema: None,
+        };
+        let bytes = json_report(&input);
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert!(!text.contains("85073003328"), "{text}");
+        let report: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(report["status"], "rejected");
+        assert_eq!(report["language"], "nl");
+        assert_eq!(report["file_name"], "affiliations.xlsx");
+        assert_eq!(report["kind"], "affiliations");
+        let errors = report["errors"].as_array().unwrap();
+        assert_eq!(errors.len(), 2);
+        assert_eq!((errors[0]["row"].as_u64(), errors[0]["code"].as_str()), (Some(3), Some("already-affiliated")));
+        assert!(errors[1]["row"].is_null() && errors[1]["column"].is_null(), "a problem of the whole file");
+        assert_eq!(report["warnings"].as_array().unwrap().len(), 1);
+        for finding in errors.iter().chain(report["warnings"].as_array().unwrap()) {
+            assert!(!finding["message"].as_str().unwrap().is_empty());
+        }
+    }
 }

@@ -12,7 +12,7 @@ use tokio::sync::{watch, Notify};
 
 use crate::audit::AuditLog;
 use crate::clock::Clock;
-use crate::domain::{AuditAction, AuditOutcome, Language};
+use crate::domain::{AuditAction, AuditOutcome, KindName, Language};
 use crate::layout::Layout;
 use crate::notify::messages;
 use crate::registry::{
@@ -43,7 +43,7 @@ pub enum IngestError {
     #[error("cannot write the report")]
     Report(#[from] rust_xlsxwriter::XlsxError),
     #[error("no schema for uploads of kind {0}")]
-    NoSchema(String),
+    NoSchema(KindName),
     #[error(transparent)]
     Reader(#[from] ReaderError),
 }
@@ -198,7 +198,7 @@ impl Ingestor {
 
     /// Where the upload sits in the virtual tree: its inbox, or the test folder.
     fn upload_path(&self, upload: &UploadRecord) -> String {
-        self.layout.upload_path(&upload.contract, upload.kind.as_str(), &upload.file_name, upload.test)
+        self.layout.upload_path(&upload.contract, upload.kind.as_str(), upload.file_name.as_str(), upload.test)
     }
 
     /// Wakes the mail deliverer when an upload's result is queued.
@@ -353,7 +353,7 @@ impl Ingestor {
         let read = self
             .settings
             .reader
-            .read(&upload.file_name, bytes, &schema.formats, &self.settings.limits, template_meta)
+            .read(upload.file_name.as_str(), bytes, &schema.formats, &self.settings.limits, template_meta)
             .await?;
         let (sheet, meta) = match read {
             Ok(contents) => (contents.sheet, contents.meta),
@@ -430,7 +430,8 @@ impl Ingestor {
 
     async fn process(&self, job: &IngestJob) -> Result<Processed, IngestError> {
         let upload = &job.upload;
-        let schema = self.schemas.for_kind(&upload.kind).ok_or_else(|| IngestError::NoSchema(upload.kind.clone()))?;
+        let schema =
+            self.schemas.for_kind(upload.kind.as_str()).ok_or_else(|| IngestError::NoSchema(upload.kind.clone()))?;
         let uploader = self.registry.user_by_id(upload.uploader_user_id).await.ok();
         let language = uploader.as_ref().map(|user| user.language).unwrap_or(Language::Fr);
         let contract = self.registry.contract(&upload.contract).await?;
@@ -478,7 +479,7 @@ impl Ingestor {
             Finding::error(None, None, FindingCode::ProcessingFailed).with("attempts", job.attempts.to_string());
         let validation = Validation { findings: vec![finding], ..Validation::default() };
         let verdict = Verdict {
-            schema_version: self.schemas.for_kind(&upload.kind).map(|schema| schema.version),
+            schema_version: self.schemas.for_kind(upload.kind.as_str()).map(|schema| schema.version),
             outcome: Outcome::Failed,
             validation: &validation,
             sheet: None,
@@ -514,7 +515,7 @@ impl Ingestor {
             },
             duplicate_of,
             processed_at,
-            schema: self.schemas.for_kind(&upload.kind),
+            schema: self.schemas.for_kind(upload.kind.as_str()),
         };
         let json = json_report(&input);
         let xlsx = xlsx_report(&input)?;

@@ -23,9 +23,9 @@ pub struct NewDocument {
 pub struct DocumentRecord {
     pub id: i64,
     pub contract: ContractNumber,
-    pub kind: String,
+    pub kind: KindName,
     pub year: Option<Year>,
-    pub file_name: String,
+    pub file_name: FileName,
     pub size: u64,
     pub sha256: String,
     pub object_key: String,
@@ -55,13 +55,14 @@ fn document_from_row(row: &AnyRow) -> Result<DocumentRecord, RegistryError> {
         id: row.try_get("id")?,
         contract: ContractNumber::parse(&row.try_get::<String, _>("contract")?)
             .map_err(super::corrupt("contracts.number"))?,
-        kind: row.try_get("kind")?,
+        kind: KindName::parse(&row.try_get::<String, _>("kind")?).map_err(super::corrupt("documents.kind"))?,
         year: row
             .try_get::<Option<i64>, _>("year")?
             .map(Year::from_number)
             .transpose()
             .map_err(super::corrupt("documents.year"))?,
-        file_name: row.try_get("file_name")?,
+        file_name: FileName::parse(&row.try_get::<String, _>("file_name")?)
+            .map_err(super::corrupt("documents.file_name"))?,
         size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
         sha256: row.try_get("sha256")?,
         object_key: row.try_get("object_key")?,

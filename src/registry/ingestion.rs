@@ -415,7 +415,7 @@ impl Registry {
              ORDER BY u.id LIMIT 1",
         )
         .bind(upload.contract.as_str())
-        .bind(&upload.kind)
+        .bind(upload.kind.as_str())
         .bind(&upload.sha256)
         .bind(upload.id)
         .fetch_optional(&self.pool)

@@ -81,10 +81,10 @@ pub struct NewUpload {
 pub struct UploadRecord {
     pub id: i64,
     pub contract: ContractNumber,
-    pub kind: String,
+    pub kind: KindName,
     pub uploader_user_id: i64,
     pub uploader: String,
-    pub file_name: String,
+    pub file_name: FileName,
     pub size: u64,
     pub sha256: String,
     pub object_key: String,
@@ -132,10 +132,11 @@ fn upload_from_row(row: &AnyRow) -> Result<UploadRecord, RegistryError> {
         id: row.try_get("id")?,
         contract: ContractNumber::parse(&row.try_get::<String, _>("contract")?)
             .map_err(super::corrupt("contracts.number"))?,
-        kind: row.try_get("kind")?,
+        kind: KindName::parse(&row.try_get::<String, _>("kind")?).map_err(super::corrupt("uploads.kind"))?,
         uploader_user_id: row.try_get("uploader_user_id")?,
         uploader: row.try_get("uploader")?,
-        file_name: row.try_get("file_name")?,
+        file_name: FileName::parse(&row.try_get::<String, _>("file_name")?)
+            .map_err(super::corrupt("uploads.file_name"))?,
         size: u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or(0),
         sha256: row.try_get("sha256")?,
         object_key: row.try_get("object_key")?,

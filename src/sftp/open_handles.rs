@@ -8,12 +8,20 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::RemotePath;
+
+use super::budget::Reservation;
 use crate::gateway::{Download, Entry, GatewayError, UploadDestination};
 use crate::storage::StagedObject;
 
 /// Messages to an upload's task, in the order the client sent them.
 pub enum UploadCommand {
-    Write { id: u32, offset: u64, data: Bytes },
+    /// A WRITE and the budget its data holds until it is written.
+    Write {
+        id: u32,
+        offset: u64,
+        data: Bytes,
+        reservation: Reservation,
+    },
     Finish(oneshot::Sender<Result<StagedObject, GatewayError>>),
 }
 

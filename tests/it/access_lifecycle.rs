@@ -7,7 +7,7 @@ use pension_gateway::registry::UserChanges;
 use russh_sftp::protocol::StatusCode;
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::*;
+use crate::support::*;
 
 fn login(text: &str) -> Login {
     Login::parse(text).unwrap()
@@ -30,10 +30,8 @@ async fn a_revoked_user_loses_an_open_session_at_its_next_request(database: Data
     gateway.admin.revoke_user(&login(logins::CONSULTATION)).await.unwrap();
     assert!(sftp.read_dir("/GP-1001").await.is_err(), "the open session is refused");
     assert!(wait_closed(&sftp.handle).await, "and closed");
-    let events = gateway.audit_events().await;
-    assert!(events
-        .iter()
-        .any(|e| e.event.action == AuditAction::SessionEnd && e.event.reason.as_deref() == Some("account-revoked")));
+    let ends = gateway.events(AuditAction::SessionEnd).await;
+    assert!(ends.iter().any(|e| e.reason.as_deref() == Some("account-revoked")));
 }
 
 async fn a_user_moved_to_consultation_cannot_finish_an_upload(database: Database) {

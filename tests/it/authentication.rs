@@ -4,7 +4,7 @@ use pension_gateway::domain::Login;
 use pension_gateway::domain::{AuditAction, AuditOutcome};
 use pension_gateway::registry::UserChanges;
 
-use crate::helpers::*;
+use crate::support::*;
 
 async fn a_user_logs_in_with_a_password_through_openssh(database: Database) {
     let gateway = TestGateway::spawn(database).await;

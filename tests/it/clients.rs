@@ -2,10 +2,10 @@
 //! FileZilla) and `rclone` (Go's SSH and SFTP libraries), next to OpenSSH. Each lists, downloads,
 //! uploads under a temporary name and renames, and must end with exit status 0 and no error.
 
-use crate::helpers::*;
+use crate::support::*;
 
 async fn uploads(gateway: &TestGateway) -> Vec<String> {
-    gateway.registry().uploads(None).await.unwrap().into_iter().map(|u| u.file_name).collect()
+    gateway.registry().uploads(None).await.unwrap().into_iter().map(|u| u.file_name.to_string()).collect()
 }
 
 async fn putty_psftp_lists_gets_puts_and_renames_and_exits_cleanly(database: Database) {

@@ -210,7 +210,7 @@ async fn the_demo_serves_a_seeded_gateway_and_cleans_up_on_sigterm() {
     assert!(data_dir.starts_with(home.path()));
 
     let config = std::sync::Arc::new(russh::client::Config::default());
-    let mut handle = russh::client::connect(config, address, crate::helpers::TrustingClient).await.unwrap();
+    let mut handle = russh::client::connect(config, address, crate::support::TrustingClient).await.unwrap();
     assert!(handle.authenticate_password("consult.demo", consult_password).await.unwrap().success());
     let channel = handle.channel_open_session().await.unwrap();
     channel.request_subsystem(true, "sftp").await.unwrap();

@@ -2,8 +2,8 @@
 //! the test folder (checked, reported, applied to nothing), then send it for real; and the
 //! checksum list a nightly job verifies its downloads with.
 
-use crate::helpers::*;
 use crate::ingestion::python_fixture as fixture;
+use crate::support::*;
 
 async fn affiliates(gateway: &TestGateway) -> usize {
     let contract =

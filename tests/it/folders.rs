@@ -3,7 +3,7 @@
 use pension_gateway::domain::AuditOutcome;
 use russh_sftp::protocol::StatusCode;
 
-use crate::helpers::*;
+use crate::support::*;
 
 async fn the_root_lists_only_the_contracts_in_scope(database: Database) {
     let gateway = TestGateway::spawn(database).await;

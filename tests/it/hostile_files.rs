@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use pension_gateway::ingest::report::Outcome;
 use pension_gateway::registry::UserChanges;
 
-use crate::helpers::*;
 use crate::ingestion::{affiliations_xlsx, good_row};
+use crate::support::*;
 
 /// Generates the hostile corpus into `dir` and returns each file's path.
 fn hostile_corpus(dir: &Path) -> Vec<PathBuf> {

@@ -1,12 +1,9 @@
 //! Returned spreadsheets end to end: uploaded through SFTP, processed by the worker, reported
 //! in results/, applied to the registry — or rejected with nothing changed.
 
-use russh_sftp::protocol::OpenFlags;
-use tokio::io::AsyncWriteExt;
-
 use pension_gateway::ingest::report::Outcome;
 
-use crate::helpers::*;
+use crate::support::*;
 
 const FRENCH_HEADER: [&str; 15] = [
     "N° de contrat",
@@ -65,16 +62,13 @@ pub(crate) fn affiliations_xlsx(rows: &[Vec<String>]) -> Vec<u8> {
 }
 
 async fn upload(gateway: &TestGateway, kind: &str, name: &str, bytes: &[u8]) {
-    let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
-    let flags = OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE;
-    let mut file = sftp.open_with_flags(format!("/GP-1001/inbox/{kind}/{name}"), flags).await.unwrap();
-    file.write_all(bytes).await.unwrap();
-    file.shutdown().await.unwrap();
+    gateway.upload(logins::INSCRIPTION, &format!("/GP-1001/inbox/{kind}/{name}"), bytes).await.unwrap();
 }
 
 async fn report_json(gateway: &TestGateway, name: &str) -> serde_json::Value {
     let sftp = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
     let bytes = sftp.read(format!("/GP-1001/results/{name}.report.json")).await.unwrap();
+    assert_matches_report_schema(&bytes);
     serde_json::from_slice(&bytes).unwrap()
 }
 

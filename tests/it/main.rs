@@ -4,7 +4,7 @@
 // A failed expectation in a test is meant to panic with its cause.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod helpers;
+mod support;
 
 mod access_lifecycle;
 mod authentication;
@@ -17,5 +17,6 @@ mod ingestion;
 mod notifications;
 mod quotas;
 mod server;
+mod sftp_in_process;
 mod storage;
 mod transfers;

@@ -7,8 +7,8 @@ use russh_sftp::protocol::StatusCode;
 
 use pension_gateway::ingest::report::Outcome;
 
-use crate::helpers::*;
 use crate::ingestion::{affiliations_xlsx, good_row};
+use crate::support::*;
 
 const DAY: i64 = 86_400;
 
@@ -160,10 +160,9 @@ async fn retention_deletes_processed_files_and_keeps_rows_reports_and_audit(data
         sftp.read_dir("/GP-1001/inbox/affiliations").await.unwrap().map(|e| e.file_name()).collect();
     assert!(inbox.is_empty(), "files no longer stored are no longer listed: {inbox:?}");
     gateway.gateway.audit().flush().await;
-    let deletions: Vec<_> =
-        gateway.audit_events().await.into_iter().filter(|e| e.event.action == AuditAction::RetentionDelete).collect();
+    let deletions: Vec<_> = gateway.events(AuditAction::RetentionDelete).await;
     assert_eq!(deletions.len(), 2);
-    assert!(deletions.iter().all(|e| e.event.outcome == AuditOutcome::Ok));
+    assert!(deletions.iter().all(|e| e.outcome == AuditOutcome::Ok));
     // storage verify agrees: nothing missing, nothing unrecorded.
     let verify = gateway.cli(&["storage", "verify"], &[]);
     assert!(verify.status.success(), "{}{}", stdout(&verify), stderr(&verify));
@@ -207,7 +206,7 @@ crate::on_every_backend!(
 
 /// The reserve of free space is a property of the local disk.
 mod local_disk {
-    use crate::helpers::Database;
+    use crate::support::Database;
 
     async fn uploads_are_refused_while_the_disk_is_below_its_reserve(database: Database) {
         super::uploads_are_refused_while_the_disk_is_below_its_reserve(database).await

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use russh::ChannelMsg;
 use tokio::io::AsyncWriteExt;
 
-use crate::helpers::*;
+use crate::support::*;
 
 async fn shell_and_exec_are_refused(database: Database) {
     let gateway = TestGateway::spawn(database).await;
@@ -43,8 +43,7 @@ async fn shell_and_exec_are_refused(database: Database) {
     }
     let forward = handle.channel_open_direct_tcpip("127.0.0.1", 22, "127.0.0.1", 5000).await;
     assert!(forward.is_err(), "port forwarding is refused");
-    let events = gateway.audit_events().await;
-    assert!(events.iter().any(|e| e.event.action == AuditAction::Exec && e.event.outcome == AuditOutcome::Refused));
+    assert!(gateway.events(AuditAction::Exec).await.iter().any(|e| e.outcome == AuditOutcome::Refused));
 }
 
 async fn the_host_key_is_created_once_private_and_reused(database: Database) {
@@ -96,9 +95,8 @@ async fn a_malformed_packet_gets_a_status_and_an_oversized_one_ends_the_session(
     let mut rest = Vec::new();
     let ended = tokio::time::timeout(std::time::Duration::from_secs(20), stream.read_to_end(&mut rest)).await;
     assert!(ended.is_ok(), "the session was closed");
-    let events = gateway.audit_events().await;
-    assert!(events.iter().any(|e| e.event.action == AuditAction::SessionEnd
-        && e.event.reason.as_deref() == Some("packet length out of bounds")));
+    let ends = gateway.events(AuditAction::SessionEnd).await;
+    assert!(ends.iter().any(|e| e.reason.as_deref() == Some("packet length out of bounds")));
 }
 
 async fn shutdown_lets_an_open_upload_finish(database: Database) {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use pension_gateway::config::{BackendSettings, Settings};
 use pension_gateway::storage::{KeyRing, ObjectKey, ObjectStore, StorageError};
 
-use crate::helpers::{s3_client, s3_overrides, s3_server};
+use crate::support::{s3_client, s3_overrides, s3_server};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
@@ -425,7 +425,7 @@ mod behind_the_gateway {
     use pension_gateway::storage::ObjectKey;
     use tokio::io::AsyncWriteExt;
 
-    use crate::helpers::*;
+    use crate::support::*;
 
     fn contract() -> ContractNumber {
         ContractNumber::parse("GP-1001").unwrap()

@@ -6,7 +6,7 @@ use std::io::SeekFrom;
 use russh_sftp::protocol::{FileAttributes, OpenFlags, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
-use crate::helpers::*;
+use crate::support::*;
 
 fn write_flags() -> OpenFlags {
     OpenFlags::CREATE | OpenFlags::TRUNCATE | OpenFlags::WRITE
@@ -209,7 +209,7 @@ async fn a_temporary_name_is_recorded_once_under_its_final_name(database: Databa
     let uploads = uploads_of(&gateway).await;
     assert_eq!(uploads.len(), 2);
     assert_eq!(uploads.iter().filter(|u| u.file_name == "exits.xlsx").count(), 1);
-    assert!(uploads.iter().all(|u| !u.file_name.ends_with(".part")));
+    assert!(uploads.iter().all(|u| !u.file_name.as_str().ends_with(".part")));
 }
 
 async fn a_temporary_upload_never_renamed_is_discarded(database: Database) {
