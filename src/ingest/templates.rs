@@ -242,3 +242,104 @@ pub fn check_return(
     }
     (findings, affiliates)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::ingest::read::{Cell, SheetRow};
+
+    fn affiliate(id: i64, last_name: &str) -> TemplateRow {
+        TemplateRow {
+            affiliate_id: id,
+            niss: "85073003328".into(),
+            last_name: last_name.into(),
+            first_name: "Anne".into(),
+            birth_date: "1985-07-30".into(),
+            category: "EMPLOYES".into(),
+            occupation_rate: 10_000,
+            salary_fte_cents: 300_000,
+            salary_frequency: "MONTHLY".into(),
+        }
+    }
+
+    fn sheet_row(number: u32, values: &[String]) -> SheetRow {
+        SheetRow { number, cells: values.iter().map(|v| Cell::Text(v.clone())).collect() }
+    }
+
+    fn answered(number: u32, values: &[(&str, Value)]) -> ValidRow {
+        ValidRow { number, values: values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>() }
+    }
+
+    #[test]
+    fn a_return_is_checked_row_by_row_against_its_template() {
+        let day = Date::from_calendar_date(2027, time::Month::January, 1).unwrap();
+        let (kept, changed, missing) = (affiliate(11, "Dupont"), affiliate(12, "Peeters"), affiliate(13, "Janssens"));
+        let meta = Meta {
+            template_id: "t-1".into(),
+            contract: "GP-1001".into(),
+            rows: [&kept, &changed, &missing]
+                .iter()
+                .map(|row| (row.affiliate_id.to_string(), row_hash("t-1", &locked_values(row, day))))
+                .collect(),
+        };
+        let mut tampered = locked_values(&changed, day);
+        tampered[2] = "Someone Else".into();
+        let mut unknown = locked_values(&kept, day);
+        unknown[0] = "99".into();
+        let header: Vec<String> = LOCKED.iter().map(|(_, title)| title.to_string()).collect();
+        let sheet = Sheet {
+            rows: vec![
+                sheet_row(1, &header),
+                sheet_row(2, &locked_values(&kept, day)),
+                sheet_row(3, &tampered),
+                sheet_row(4, &unknown),
+            ],
+        };
+        let positions: HashMap<String, usize> =
+            LOCKED.iter().enumerate().map(|(i, (k, _))| (k.to_string(), i)).collect();
+        let rows = [
+            answered(
+                2,
+                &[
+                    ("still_employed", Value::Choice("Y".into())),
+                    ("new_salary_fte", Value::Cents(250_000)),
+                    ("previous_salary_fte", Value::Cents(300_000)),
+                    ("occupation_rate_at_date", Value::Rate(8_000)),
+                    ("previous_occupation_rate", Value::Rate(10_000)),
+                ],
+            ),
+            answered(
+                5,
+                &[
+                    ("still_employed", Value::Choice("Y".into())),
+                    ("new_salary_fte", Value::Cents(600_000)),
+                    ("previous_salary_fte", Value::Cents(300_000)),
+                ],
+            ),
+            answered(6, &[("still_employed", Value::Choice("N".into()))]),
+        ];
+        let (findings, affiliates) = check_return(&meta, &sheet, 0, &positions, &rows, 20);
+        let found: Vec<(Option<u32>, FindingCode)> = findings.iter().map(|f| (f.row, f.code)).collect();
+        assert_eq!(
+            found,
+            vec![
+                (Some(3), FindingCode::LockedChanged),
+                (Some(4), FindingCode::RowUnknown),
+                (None, FindingCode::RowMissing),
+                (Some(2), FindingCode::SalaryLower),
+                (Some(2), FindingCode::RateChanged),
+                (Some(5), FindingCode::SalaryIncreaseHigh),
+                (Some(6), FindingCode::DeclareExit),
+            ]
+        );
+        let missing_ids: Vec<&str> = findings
+            .iter()
+            .filter(|f| f.code == FindingCode::RowMissing)
+            .flat_map(|f| f.params.iter().map(|(_, v)| v.as_str()))
+            .collect();
+        assert_eq!(missing_ids, ["13"], "the row left out of the return");
+        assert_eq!(affiliates, HashMap::from([(2, 11)]), "only an intact row stands for its affiliate");
+    }
+}

@@ -10,7 +10,7 @@ use russh_sftp::extensions::{HardlinkExtension, LimitsExtension};
 use russh_sftp::protocol::{Attrs, ExtendedReply, File, FileAttributes, Handle, Name, OpenFlags, Packet, Version};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::access::{decide, Operation, Principal};
+use crate::access::{decide, Operation};
 use crate::domain::{AuditAction, AuditOutcome, RemotePath};
 use crate::gateway::{
     Conflict, Entry, EntryAttributes, GatewayError, HeldUploads, Unsupported, UploadDestination, UploadSink, Written,
@@ -84,157 +84,27 @@ fn attributes(entry: &EntryAttributes) -> FileAttributes {
     }
 }
 
+/// Answers one request of the ordered queue.
 pub async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut HeldUploads) {
-    let gateway = &session.gateway;
-    let current = session.principal();
-    let principal: &Principal = &current;
-    let context = &session.context;
     match packet {
-        Packet::Init(_) => {
-            let mut extensions = HashMap::new();
-            extensions.insert("limits@openssh.com".to_string(), "1".to_string());
-            extensions.insert("posix-rename@openssh.com".to_string(), "1".to_string());
-            session.send(Packet::Version(Version { version: russh_sftp::protocol::VERSION, extensions }));
-        }
-        Packet::RealPath(request) => match session.resolve(AuditAction::Realpath, &request.path) {
-            Ok(path) => {
-                let shown = path.to_string();
-                session.send(Packet::Name(Name { id: request.id, files: vec![File::dummy(shown)] }));
-            }
-            Err(error) => session.send_error(request.id, &error),
-        },
+        Packet::Init(_) => init(session),
+        Packet::RealPath(request) => real_path(session, request.id, &request.path),
         Packet::Stat(request) => stat(session, request.id, &request.path, held).await,
         Packet::Lstat(request) => stat(session, request.id, &request.path, held).await,
-        Packet::Fstat(request) => {
-            let found = match session.handles().get(&request.handle) {
-                Some(OpenHandle::Download { download, .. }) => Some(EntryAttributes {
-                    folder: false,
-                    size: download.reader.size(),
-                    mtime: crate::registry::now_seconds(),
-                    writable: false,
-                }),
-                Some(OpenHandle::Upload { written, .. }) => Some(EntryAttributes {
-                    folder: false,
-                    size: written.load(Ordering::Acquire),
-                    mtime: crate::registry::now_seconds(),
-                    writable: true,
-                }),
-                Some(OpenHandle::Folder { .. }) => Some(EntryAttributes {
-                    folder: true,
-                    size: 0,
-                    mtime: crate::registry::now_seconds(),
-                    writable: false,
-                }),
-                None => None,
-            };
-            match found {
-                Some(entry) => session.send(Packet::Attrs(Attrs { id: request.id, attrs: attributes(&entry) })),
-                None => session.answer(request.id, ProtocolAnswer::UnknownHandle),
-            }
-        }
-        Packet::OpenDir(request) if session.draining.load(Ordering::Acquire) => {
-            session.send_refusal(request.id, EdgeRefusal::ShuttingDown)
-        }
-        Packet::OpenDir(request) => {
-            let result = match session.resolve(AuditAction::List, &request.path) {
-                Ok(path) => gateway.list(principal, &path, held).await,
-                Err(error) => Err(error),
-            };
-            match result {
-                Ok(entries) => {
-                    let inserted = session.handles().insert(OpenHandle::Folder { entries: VecDeque::from(entries) });
-                    match inserted {
-                        Ok(handle) => session.send(Packet::Handle(Handle { id: request.id, handle })),
-                        Err(_) => session.send_refusal(request.id, EdgeRefusal::TooManyOpenFiles),
-                    }
-                }
-                Err(error) => session.send_error(request.id, &error),
-            }
-        }
-        Packet::ReadDir(request) => {
-            let batch: Option<Vec<Entry>> = match session.handles().get_mut(&request.handle) {
-                Some(OpenHandle::Folder { entries }) => {
-                    let take = entries.len().min(ENTRIES_PER_NAME);
-                    Some(entries.drain(..take).collect())
-                }
-                _ => None,
-            };
-            match batch {
-                None => session.answer(request.id, ProtocolAnswer::UnknownFolderHandle),
-                Some(batch) if batch.is_empty() => session.answer(request.id, ProtocolAnswer::EndOfFolder),
-                Some(batch) => {
-                    let files = batch.iter().map(|e| File::new(e.name.clone(), attributes(&e.attributes))).collect();
-                    session.send(Packet::Name(Name { id: request.id, files }));
-                }
-            }
-        }
+        Packet::Fstat(request) => fstat(session, request.id, &request.handle),
+        Packet::OpenDir(request) => open_dir(session, request.id, &request.path, held).await,
+        Packet::ReadDir(request) => read_dir(session, request.id, &request.handle),
         Packet::Open(request) => open(session, request.id, &request.filename, request.pflags).await,
         Packet::Close(request) => close(session, request.id, &request.handle, held).await,
-        Packet::Remove(request) => {
-            let result = match session.resolve(AuditAction::Remove, &request.filename) {
-                Ok(path) => gateway.remove(principal, &path, context, held).await,
-                Err(error) => Err(error),
-            };
-            reply_unit(session, request.id, result);
-        }
+        Packet::Remove(request) => remove(session, request.id, &request.filename, held).await,
         Packet::Rename(request) => rename(session, request.id, &request.oldpath, &request.newpath, held).await,
-        Packet::SetStat(request) => {
-            let result = match session.resolve(AuditAction::Setstat, &request.path) {
-                Ok(_) if request.attrs.size.is_some() => Err(GatewayError::Unsupported(Unsupported::NoResize)),
-                Ok(path) => gateway.set_times(principal, &path, request.attrs.mtime.map(i64::from), held).await,
-                Err(error) => Err(error),
-            };
-            reply_unit(session, request.id, result);
-        }
-        Packet::FSetStat(request) => {
-            let result = match session.handles().get(&request.handle) {
-                Some(OpenHandle::Upload { .. }) if request.attrs.size.is_some() => {
-                    Err(GatewayError::Unsupported(Unsupported::NoResize))
-                }
-                Some(OpenHandle::Upload { .. }) => Ok(()),
-                Some(_) => Err(GatewayError::Refused(crate::access::Refusal::Denied(crate::access::Denial::ReadOnly))),
-                None => Err(GatewayError::NotFound),
-            };
-            reply_unit(session, request.id, result);
-        }
+        Packet::SetStat(request) => set_stat(session, request.id, &request.path, &request.attrs, held).await,
+        Packet::FSetStat(request) => fset_stat(session, request.id, &request.handle, &request.attrs),
         Packet::MkDir(request) => change_folders(session, request.id, AuditAction::Mkdir, &request.path),
         Packet::RmDir(request) => change_folders(session, request.id, AuditAction::Rmdir, &request.path),
         Packet::ReadLink(request) => session.send_refusal(request.id, EdgeRefusal::LinksUnsupported),
-        Packet::Symlink(request) => {
-            session.gateway.audit_event(
-                Some(principal),
-                context,
-                AuditAction::Symlink,
-                None,
-                AuditOutcome::Refused,
-                Some("links are not supported".into()),
-            );
-            session.send_refusal(request.id, EdgeRefusal::LinksUnsupported)
-        }
-        Packet::Extended(request) => match request.request.as_str() {
-            "limits@openssh.com" => {
-                let limits = LimitsExtension {
-                    max_packet_len: u64::from(MAX_PACKET_LEN),
-                    max_read_len: u64::from(MAX_DATA_LEN),
-                    max_write_len: u64::from(MAX_DATA_LEN),
-                    max_open_handles: session.handles().len_limit() as u64,
-                };
-                match russh_sftp::ser::to_bytes(&limits) {
-                    Ok(data) => {
-                        session.send(Packet::ExtendedReply(ExtendedReply { id: request.id, data: data.to_vec() }))
-                    }
-                    Err(_) => session.answer(request.id, ProtocolAnswer::LimitsNotEncoded),
-                }
-            }
-            "posix-rename@openssh.com" => {
-                let mut data = Bytes::from(request.data);
-                match russh_sftp::de::from_bytes::<HardlinkExtension>(&mut data) {
-                    Ok(paths) => rename(session, request.id, &paths.oldpath, &paths.newpath, held).await,
-                    Err(_) => session.answer(request.id, ProtocolAnswer::MalformedRename),
-                }
-            }
-            _ => session.answer(request.id, ProtocolAnswer::ExtensionUnsupported),
-        },
+        Packet::Symlink(request) => symlink(session, request.id),
+        Packet::Extended(request) => extended(session, request.id, &request.request, request.data, held).await,
         Packet::Read(_) | Packet::Write(_) => {
             // Routed by the dispatcher; never queued here.
         }
@@ -244,9 +114,143 @@ pub async fn handle_ordered(session: &Arc<Session>, packet: Packet, held: &mut H
         | Packet::Data(_)
         | Packet::Name(_)
         | Packet::Attrs(_)
-        | Packet::ExtendedReply(_) => {
-            session.answer(0, ProtocolAnswer::ReplyIsNotARequest);
+        | Packet::ExtendedReply(_) => session.answer(0, ProtocolAnswer::ReplyIsNotARequest),
+    }
+}
+
+fn init(session: &Session) {
+    let mut extensions = HashMap::new();
+    extensions.insert("limits@openssh.com".to_string(), "1".to_string());
+    extensions.insert("posix-rename@openssh.com".to_string(), "1".to_string());
+    session.send(Packet::Version(Version { version: russh_sftp::protocol::VERSION, extensions }));
+}
+
+fn real_path(session: &Session, id: u32, raw: &str) {
+    match session.resolve(AuditAction::Realpath, raw) {
+        Ok(path) => session.send(Packet::Name(Name { id, files: vec![File::dummy(path.to_string())] })),
+        Err(error) => session.send_error(id, &error),
+    }
+}
+
+fn fstat(session: &Session, id: u32, handle: &str) {
+    let now = crate::registry::now_seconds();
+    let found = match session.handles().get(handle) {
+        Some(OpenHandle::Download { download, .. }) => {
+            Some(EntryAttributes { folder: false, size: download.reader.size(), mtime: now, writable: false })
         }
+        Some(OpenHandle::Upload { written, .. }) => {
+            Some(EntryAttributes { folder: false, size: written.load(Ordering::Acquire), mtime: now, writable: true })
+        }
+        Some(OpenHandle::Folder { .. }) => Some(EntryAttributes { folder: true, size: 0, mtime: now, writable: false }),
+        None => None,
+    };
+    match found {
+        Some(entry) => session.send(Packet::Attrs(Attrs { id, attrs: attributes(&entry) })),
+        None => session.answer(id, ProtocolAnswer::UnknownHandle),
+    }
+}
+
+async fn open_dir(session: &Arc<Session>, id: u32, raw: &str, held: &HeldUploads) {
+    if session.draining.load(Ordering::Acquire) {
+        return session.send_refusal(id, EdgeRefusal::ShuttingDown);
+    }
+    let result = match session.resolve(AuditAction::List, raw) {
+        Ok(path) => session.gateway.list(&session.principal(), &path, held).await,
+        Err(error) => Err(error),
+    };
+    match result {
+        Ok(entries) => {
+            let inserted = session.handles().insert(OpenHandle::Folder { entries: VecDeque::from(entries) });
+            match inserted {
+                Ok(handle) => session.send(Packet::Handle(Handle { id, handle })),
+                Err(_) => session.send_refusal(id, EdgeRefusal::TooManyOpenFiles),
+            }
+        }
+        Err(error) => session.send_error(id, &error),
+    }
+}
+
+fn read_dir(session: &Session, id: u32, handle: &str) {
+    let batch: Option<Vec<Entry>> = match session.handles().get_mut(handle) {
+        Some(OpenHandle::Folder { entries }) => {
+            let take = entries.len().min(ENTRIES_PER_NAME);
+            Some(entries.drain(..take).collect())
+        }
+        _ => None,
+    };
+    match batch {
+        None => session.answer(id, ProtocolAnswer::UnknownFolderHandle),
+        Some(batch) if batch.is_empty() => session.answer(id, ProtocolAnswer::EndOfFolder),
+        Some(batch) => {
+            let files = batch.iter().map(|e| File::new(e.name.clone(), attributes(&e.attributes))).collect();
+            session.send(Packet::Name(Name { id, files }));
+        }
+    }
+}
+
+async fn remove(session: &Arc<Session>, id: u32, raw: &str, held: &mut HeldUploads) {
+    let result = match session.resolve(AuditAction::Remove, raw) {
+        Ok(path) => session.gateway.remove(&session.principal(), &path, &session.context, held).await,
+        Err(error) => Err(error),
+    };
+    reply_unit(session, id, result);
+}
+
+async fn set_stat(session: &Arc<Session>, id: u32, raw: &str, attrs: &FileAttributes, held: &mut HeldUploads) {
+    let result = match session.resolve(AuditAction::Setstat, raw) {
+        Ok(_) if attrs.size.is_some() => Err(GatewayError::Unsupported(Unsupported::NoResize)),
+        Ok(path) => session.gateway.set_times(&session.principal(), &path, attrs.mtime.map(i64::from), held).await,
+        Err(error) => Err(error),
+    };
+    reply_unit(session, id, result);
+}
+
+fn fset_stat(session: &Session, id: u32, handle: &str, attrs: &FileAttributes) {
+    let result = match session.handles().get(handle) {
+        Some(OpenHandle::Upload { .. }) if attrs.size.is_some() => {
+            Err(GatewayError::Unsupported(Unsupported::NoResize))
+        }
+        Some(OpenHandle::Upload { .. }) => Ok(()),
+        Some(_) => Err(GatewayError::Refused(crate::access::Refusal::Denied(crate::access::Denial::ReadOnly))),
+        None => Err(GatewayError::NotFound),
+    };
+    reply_unit(session, id, result);
+}
+
+fn symlink(session: &Session, id: u32) {
+    session.gateway.audit_event(
+        Some(&*session.principal()),
+        &session.context,
+        AuditAction::Symlink,
+        None,
+        AuditOutcome::Refused,
+        Some("links are not supported".into()),
+    );
+    session.send_refusal(id, EdgeRefusal::LinksUnsupported)
+}
+
+async fn extended(session: &Arc<Session>, id: u32, name: &str, data: Vec<u8>, held: &mut HeldUploads) {
+    match name {
+        "limits@openssh.com" => {
+            let limits = LimitsExtension {
+                max_packet_len: u64::from(MAX_PACKET_LEN),
+                max_read_len: u64::from(MAX_DATA_LEN),
+                max_write_len: u64::from(MAX_DATA_LEN),
+                max_open_handles: session.handles().len_limit() as u64,
+            };
+            match russh_sftp::ser::to_bytes(&limits) {
+                Ok(data) => session.send(Packet::ExtendedReply(ExtendedReply { id, data: data.to_vec() })),
+                Err(_) => session.answer(id, ProtocolAnswer::LimitsNotEncoded),
+            }
+        }
+        "posix-rename@openssh.com" => {
+            let mut data = Bytes::from(data);
+            match russh_sftp::de::from_bytes::<HardlinkExtension>(&mut data) {
+                Ok(paths) => rename(session, id, &paths.oldpath, &paths.newpath, held).await,
+                Err(_) => session.answer(id, ProtocolAnswer::MalformedRename),
+            }
+        }
+        _ => session.answer(id, ProtocolAnswer::ExtensionUnsupported),
     }
 }
 
