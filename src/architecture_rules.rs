@@ -76,7 +76,10 @@ const ALLOWED_IMPORTS: &[(&str, &[&str])] = &[
         ],
     ),
     ("sftp", &["access", "audit", "auth", "domain", "gateway", "registry", "storage", "vfs"]),
-    ("config", &["domain", "gateway", "ingest", "layout", "notify", "retention", "sftp", "storage", "telemetry"]),
+    (
+        "config",
+        &["auth", "domain", "gateway", "ingest", "layout", "notify", "retention", "sftp", "storage", "telemetry"],
+    ),
     (
         "admin",
         &[

@@ -129,6 +129,10 @@ struct RawServer {
     host_key: String,
     max_connections: u32,
     max_connections_per_address: u32,
+    max_startups: String,
+    max_unauthenticated_per_address: u32,
+    connections_per_minute_per_address: u32,
+    connection_burst_per_address: u32,
     max_sessions_per_user: u32,
     login_grace_seconds: u64,
     idle_timeout_seconds: u64,
@@ -303,6 +307,20 @@ impl Settings {
                 "server.max_connections_per_address",
                 s.max_connections_per_address.into(),
             )? as usize,
+            max_startups: crate::auth::limits::MaxStartups::parse(&s.max_startups)
+                .map_err(|e| key_error("server.max_startups", e.to_string()))?,
+            max_unauthenticated_per_address: positive(
+                "server.max_unauthenticated_per_address",
+                s.max_unauthenticated_per_address.into(),
+            )? as usize,
+            connections_per_minute_per_address: positive(
+                "server.connections_per_minute_per_address",
+                s.connections_per_minute_per_address.into(),
+            )? as u32,
+            connection_burst_per_address: positive(
+                "server.connection_burst_per_address",
+                s.connection_burst_per_address.into(),
+            )? as u32,
             max_sessions_per_user: positive("server.max_sessions_per_user", s.max_sessions_per_user.into())? as usize,
             login_grace: Duration::from_secs(positive("server.login_grace_seconds", s.login_grace_seconds)?),
             idle_timeout: Duration::from_secs(positive("server.idle_timeout_seconds", s.idle_timeout_seconds)?),

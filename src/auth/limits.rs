@@ -92,6 +92,33 @@ impl ConnectionRate {
     }
 }
 
+/// Connections refused before login, counted per source address and reason, so that an
+/// attacker's refused connections cannot fill the audit trail: the first of a window is
+/// reported at once, the others in one summary when the window ends.
+#[derive(Debug, Default)]
+pub struct RefusedConnections {
+    counts: Mutex<HashMap<(IpAddr, &'static str), u64>>,
+}
+
+impl RefusedConnections {
+    /// Counts one refusal; true when it is the first of its address and reason in this window.
+    pub fn record(&self, address: IpAddr, reason: &'static str) -> bool {
+        let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry((address, reason)).or_insert(0);
+        *count += 1;
+        *count == 1
+    }
+
+    /// Ends the window: per address and reason, the refusals not yet reported.
+    pub fn end_window(&self) -> Vec<(IpAddr, &'static str, u64)> {
+        let counts = std::mem::take(&mut *self.counts.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut unreported: Vec<_> =
+            counts.into_iter().filter(|(_, count)| *count > 1).map(|((a, r), count)| (a, r, count - 1)).collect();
+        unreported.sort();
+        unreported
+    }
+}
+
 /// Counts per key, released by dropping a [`Slot`].
 #[derive(Debug)]
 pub struct Counters<K: Hash + Eq + Clone> {
@@ -161,6 +188,18 @@ mod tests {
         for wrong in ["10:30", "0:30:100", "100:30:100", "10:101:100", "a:b:c"] {
             assert!(MaxStartups::parse(wrong).is_err(), "{wrong}");
         }
+    }
+
+    #[test]
+    fn refusals_are_reported_once_then_summed_per_window() {
+        let refused = RefusedConnections::default();
+        let one: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(refused.record(one, "max-startups"));
+        assert!(!refused.record(one, "max-startups"));
+        assert!(!refused.record(one, "max-startups"));
+        assert!(refused.record(one, "connection-rate"), "another reason is reported apart");
+        assert_eq!(refused.end_window(), vec![(one, "max-startups", 2)]);
+        assert!(refused.record(one, "max-startups"), "a new window reports its first again");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::access::Principal;
-use crate::auth::limits::{Counters, Slot};
+use crate::auth::limits::{ConnectionRate, Counters, MaxStartups, RefusedConnections, Slot};
 use crate::domain::Login;
 use crate::domain::{AuditAction, AuditOutcome};
 use crate::gateway::{Gateway, SessionContext};
@@ -57,8 +57,14 @@ pub enum HostKeyError {
 pub struct ServerSettings {
     pub listen: SocketAddr,
     pub host_key: PathBuf,
+    /// Logged-in connections, in total and per source address.
     pub max_connections: usize,
     pub max_connections_per_address: usize,
+    /// Connections not logged in yet (their own budget, apart from the logged-in ones).
+    pub max_startups: MaxStartups,
+    pub max_unauthenticated_per_address: usize,
+    pub connections_per_minute_per_address: u32,
+    pub connection_burst_per_address: u32,
     pub max_sessions_per_user: usize,
     pub login_grace: Duration,
     pub idle_timeout: Duration,
@@ -176,11 +182,20 @@ pub struct SshServer {
     config: Arc<russh::server::Config>,
     gateway: Arc<Gateway>,
     settings: ServerSettings,
+    /// Logged-in connections, in total and per address: taken at login, never before.
     connections: Arc<Semaphore>,
     per_address: Arc<Counters<IpAddr>>,
     per_user: Arc<Counters<Login>>,
+    /// Connections not logged in yet, in total (one key) and per address.
+    waiting: Arc<Counters<()>>,
+    waiting_per_address: Arc<Counters<IpAddr>>,
+    rate: ConnectionRate,
+    refused: RefusedConnections,
     next_session: AtomicU64,
 }
+
+/// How often refused connections are summed up into the audit trail.
+const REFUSALS_WINDOW: Duration = Duration::from_secs(60);
 
 impl SshServer {
     pub fn new(gateway: Arc<Gateway>, host_key: PrivateKey, settings: &ServerSettings) -> Self {
@@ -209,6 +224,13 @@ impl SshServer {
             connections: Arc::new(Semaphore::new(settings.max_connections)),
             per_address: Arc::new(Counters::new()),
             per_user: Arc::new(Counters::new()),
+            waiting: Arc::new(Counters::new()),
+            waiting_per_address: Arc::new(Counters::new()),
+            rate: ConnectionRate::new(
+                settings.connections_per_minute_per_address,
+                settings.connection_burst_per_address,
+            ),
+            refused: RefusedConnections::default(),
             next_session: AtomicU64::new(1),
         }
     }
@@ -218,11 +240,14 @@ impl SshServer {
     pub async fn run(self, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
         let (force_stop, force_stop_signal) = watch::channel(false);
         let mut sessions = JoinSet::new();
+        let mut refusals_window = tokio::time::interval(REFUSALS_WINDOW);
+        refusals_window.reset();
         loop {
             if *shutdown.borrow() {
                 break;
             }
             tokio::select! {
+                _ = refusals_window.tick() => self.report_refusals(),
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, peer)) => self.admit(tcp, peer, &mut sessions, &shutdown, &force_stop_signal),
                     Err(error) => {
@@ -240,6 +265,7 @@ impl SshServer {
             }
         }
         drop(listener);
+        self.report_refusals();
         tracing::info!(open = sessions.len(), "stopped accepting connections; waiting for open transfers");
         let deadline = tokio::time::sleep(self.settings.shutdown_grace);
         tokio::pin!(deadline);
@@ -272,13 +298,23 @@ impl SshServer {
         let session_id = format!("s{}", self.next_session.fetch_add(1, Ordering::Relaxed));
         let (phase_sender, mut phase) = watch::channel(SftpPhase::NotStarted);
         let context = SessionContext { session_id, remote_addr: peer };
-        let Ok(connection_permit) = Arc::clone(&self.connections).try_acquire_owned() else {
-            self.refuse_connection(&context, "too-many-connections");
-            return;
+        // Before any key exchange work: connections that have not logged in draw from their
+        // own budget, so that silent sockets never starve those who log in.
+        let address = peer.ip();
+        if !self.rate.allow(address, std::time::Instant::now()) {
+            return self.refuse_connection(&context, "connection-rate");
+        }
+        let draw = rand::random::<u8>() % 100;
+        if !self.settings.max_startups.admits(self.waiting.taken(&()), draw) {
+            return self.refuse_connection(&context, "max-startups");
+        }
+        let Some(address_wait) =
+            self.waiting_per_address.try_take(address, self.settings.max_unauthenticated_per_address)
+        else {
+            return self.refuse_connection(&context, "too-many-unauthenticated-from-address");
         };
-        let Some(address_slot) = self.per_address.try_take(peer.ip(), self.settings.max_connections_per_address) else {
-            self.refuse_connection(&context, "too-many-connections-from-address");
-            return;
+        let Some(wait) = self.waiting.try_take((), self.settings.max_startups.full) else {
+            return self.refuse_connection(&context, "max-startups");
         };
         let _ = tcp.set_nodelay(true);
         // A second handle on the socket lets us cut the connection whatever state russh is
@@ -303,6 +339,11 @@ impl SshServer {
             per_user: Arc::clone(&self.per_user),
             max_sessions_per_user: self.settings.max_sessions_per_user,
             user_slot: None,
+            waiting: Some((wait, address_wait)),
+            connections: Arc::clone(&self.connections),
+            per_address: Arc::clone(&self.per_address),
+            max_connections_per_address: self.settings.max_connections_per_address,
+            logged_in: None,
             channels: HashMap::new(),
             limits: SessionLimits {
                 max_open_handles: self.settings.max_open_handles,
@@ -320,7 +361,6 @@ impl SshServer {
         let mut shutdown = shutdown.clone();
         let mut force_stop = force_stop.clone();
         sessions.spawn(async move {
-            let _permits: (OwnedSemaphorePermit, Slot<IpAddr>) = (connection_permit, address_slot);
             // The grace time runs from the accept, the version exchange included.
             let login_deadline = tokio::time::Instant::now() + login_grace;
             let started =
@@ -407,16 +447,35 @@ impl SshServer {
         });
     }
 
-    fn refuse_connection(&self, context: &SessionContext, reason: &str) {
-        tracing::warn!(session = %context.session_id, remote = %context.remote_addr, reason, "connection refused");
-        self.gateway.audit_event(
-            None,
-            context,
-            AuditAction::Connect,
-            None,
-            AuditOutcome::Refused,
-            Some(reason.to_string()),
-        );
+    /// Closes a connection before any SSH work. The first refusal of an address and reason in
+    /// a window is audited at once; the others are counted and summed up at the window's end.
+    fn refuse_connection(&self, context: &SessionContext, reason: &'static str) {
+        if self.refused.record(context.remote_addr.ip(), reason) {
+            tracing::warn!(session = %context.session_id, remote = %context.remote_addr, reason, "connection refused");
+            self.gateway.audit_event(
+                None,
+                context,
+                AuditAction::Connect,
+                None,
+                AuditOutcome::Refused,
+                Some(reason.to_string()),
+            );
+        }
+    }
+
+    fn report_refusals(&self) {
+        for (address, reason, count) in self.refused.end_window() {
+            let context = SessionContext { session_id: "-".into(), remote_addr: SocketAddr::new(address, 0) };
+            tracing::warn!(remote = %address, reason, count, "connections refused");
+            self.gateway.audit_event(
+                None,
+                &context,
+                AuditAction::Connect,
+                None,
+                AuditOutcome::Refused,
+                Some(format!("{reason}: {count} more connections refused in {} s", REFUSALS_WINDOW.as_secs())),
+            );
+        }
     }
 }
 
@@ -428,6 +487,13 @@ struct Connection {
     per_user: Arc<Counters<Login>>,
     max_sessions_per_user: usize,
     user_slot: Option<Slot<Login>>,
+    /// Held until the login: the connection's place in the budget of those not logged in.
+    waiting: Option<(Slot<()>, Slot<IpAddr>)>,
+    connections: Arc<Semaphore>,
+    per_address: Arc<Counters<IpAddr>>,
+    max_connections_per_address: usize,
+    /// Taken at the login: the connection's place among the logged-in ones.
+    logged_in: Option<(OwnedSemaphorePermit, Slot<IpAddr>)>,
     channels: HashMap<ChannelId, Channel<Msg>>,
     limits: SessionLimits,
     shutdown: watch::Receiver<bool>,
@@ -437,14 +503,36 @@ struct Connection {
 }
 
 impl Connection {
-    /// Accepts an authenticated principal unless the login already has too many sessions.
+    /// Accepts an authenticated principal unless the server, its address or its login
+    /// already has as many logged-in connections as allowed.
     fn admit(&mut self, principal: Option<Principal>) -> Auth {
         let Some(principal) = principal else {
+            return reject();
+        };
+        let permit = Arc::clone(&self.connections).try_acquire_owned().ok();
+        let address = self.per_address.try_take(self.context.remote_addr.ip(), self.max_connections_per_address);
+        let (Some(permit), Some(address)) = (permit, address) else {
+            let reason = if self.connections.available_permits() == 0 {
+                "too-many-connections"
+            } else {
+                "too-many-connections-from-address"
+            };
+            self.gateway.audit_event(
+                Some(&principal),
+                &self.context,
+                AuditAction::Login,
+                None,
+                AuditOutcome::Refused,
+                Some(reason.into()),
+            );
             return reject();
         };
         match self.per_user.try_take(principal.login.clone(), self.max_sessions_per_user) {
             Some(slot) => {
                 self.user_slot = Some(slot);
+                self.logged_in = Some((permit, address));
+                // No longer waiting: its place goes to the next connection that has not logged in.
+                self.waiting = None;
                 self.principal = Some(principal);
                 Auth::Accept
             }

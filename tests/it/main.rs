@@ -10,6 +10,7 @@ mod access_lifecycle;
 mod authentication;
 mod clients;
 mod command_line;
+mod edge;
 mod first_steps;
 mod folders;
 mod hostile_files;

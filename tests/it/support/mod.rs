@@ -63,6 +63,9 @@ impl TestGateway {
             ("server.host_key", toml::Value::String(format!("{data}/host_ed25519"))),
             ("server.auth_rejection_delay_ms", toml::Value::Integer(50)),
             ("server.shutdown_grace_seconds", toml::Value::Integer(10)),
+            // Scenarios connect often from one address; the edge's own tests set real rates.
+            ("server.connections_per_minute_per_address", toml::Value::Integer(100_000)),
+            ("server.connection_burst_per_address", toml::Value::Integer(10_000)),
             ("database.url", toml::Value::String(url)),
             ("database.max_connections", toml::Value::Integer(4)),
             ("storage.path", toml::Value::String(format!("{data}/objects"))),
