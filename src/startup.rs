@@ -26,6 +26,8 @@ use crate::storage::{ObjectStore, StorageError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
+    #[error("the data folder {path} is open to group or others (mode {mode:o}): it holds personal data and keys; run chmod 700 on it")]
+    DataDirExposed { path: std::path::PathBuf, mode: u32 },
     #[error("cannot create the data folder {path}")]
     DataDir {
         path: std::path::PathBuf,
@@ -48,15 +50,19 @@ pub enum StartupError {
     },
 }
 
-/// Creates the data folder (mode 0700: it holds personal data and keys).
+/// Creates the data folder (mode 0700: it holds personal data and keys); refuses one that
+/// group or others may open, as the host key.
 pub fn ensure_data_dir(settings: &Settings) -> Result<(), StartupError> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     let path = &settings.data_dir;
     let error = |source| StartupError::DataDir { path: path.clone(), source };
     if !path.exists() {
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).map_err(error)?;
-    } else if std::fs::metadata(path).map_err(error)?.permissions().mode() & 0o077 != 0 {
-        tracing::warn!(path = %path.display(), "the data folder is readable by others: chmod 700 recommended");
+    } else {
+        let mode = std::fs::metadata(path).map_err(error)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            return Err(StartupError::DataDirExposed { path: path.clone(), mode: mode & 0o777 });
+        }
     }
     Ok(())
 }

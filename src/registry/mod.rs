@@ -191,15 +191,24 @@ impl Registry {
             _ => url.to_string(),
         };
         if dialect == Dialect::Sqlite {
-            if let Some(parent) = sqlite_file(&url).and_then(|p| p.parent().map(|p| p.to_path_buf())) {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(&parent).map_err(|e| RegistryError::Connect(sqlx::Error::Io(e)))?;
-                }
+            if let Some(file) = sqlite_file(&url) {
+                make_private(&file).map_err(|e| RegistryError::Connect(sqlx::Error::Io(e)))?;
             }
         }
+        let sqlite = dialect == Dialect::Sqlite;
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(30))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // Deleted and overwritten rows (mail bodies, old hashes) are zeroed, not
+                        // left in free pages.
+                        sqlx::query("PRAGMA secure_delete = ON").execute(&mut *connection).await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&url)
             .await
             .map_err(RegistryError::Connect)?;
@@ -247,6 +256,40 @@ impl Registry {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Creates the SQLite file mode 0600 (its folder too, 0700) before SQLite does: SQLite gives
+/// its `-wal` and `-shm` files the mode of the database file. Files left readable by others
+/// by an earlier version are closed again.
+fn make_private(file: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+    }
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(file) {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(error),
+    }
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let path = std::path::PathBuf::from(format!("{}{suffix}", file.display()));
+        if let Ok(metadata) = std::fs::metadata(&path) {
+            if metadata.permissions().mode() & 0o077 != 0 {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+                tracing::warn!(path = %path.display(), "the registry file was readable by others: now mode 0600");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Copies the WAL into the database file and empties it: what was just erased (a delivered
+/// mail's body) leaves the disk now, not at the next automatic checkpoint.
+pub(crate) async fn forget_erased(registry: &Registry) -> Result<(), RegistryError> {
+    if registry.dialect == Dialect::Sqlite {
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&registry.pool).await?;
+    }
+    Ok(())
 }
 
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {

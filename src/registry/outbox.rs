@@ -117,7 +117,7 @@ impl Registry {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        super::forget_erased(self).await
     }
 
     /// Records why an attempt failed; `give_up` marks the message failed (its body is kept
@@ -134,6 +134,7 @@ impl Registry {
             .bind(id)
             .execute(&self.pool)
             .await?;
+            super::forget_erased(self).await?;
         } else {
             sqlx::query("UPDATE outbox SET last_error = $1 WHERE id = $2")
                 .bind(error)

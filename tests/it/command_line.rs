@@ -3,6 +3,8 @@
 use std::process::Command;
 
 fn gateway_command(data_dir: &std::path::Path) -> Command {
+    // A data folder is private, or the gateway refuses it (as an operator's would be).
+    crate::support::make_private(data_dir);
     let mut command = Command::new(env!("CARGO_BIN_EXE_pension-gateway"));
     command
         .env("PENSION_GATEWAY__DATA_DIR", data_dir)

@@ -101,6 +101,63 @@ async fn connections_from_one_address_come_at_a_bounded_rate(database: Database)
     assert!(still_open(&mut other, Duration::from_millis(200)).await);
 }
 
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_files_are_private_and_a_delivered_password_leaves_no_trace_in_them() {
+    let gateway = TestGateway::spawn(Database::Sqlite).await;
+    let data = gateway.data_dir.path();
+    assert_eq!(mode(data), 0o700);
+    for file in ["gateway.db", "gateway.db-wal", "gateway.db-shm"] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+    // A new user without password or key gets a generated one by mail (spooled here).
+    let request = pension_gateway::admin::UserRequest {
+        organisation: pension_gateway::domain::EnterpriseNumber::parse(ORG).unwrap(),
+        login: pension_gateway::domain::Login::parse("fresh.user").unwrap(),
+        name: "Fresh User".into(),
+        email: pension_gateway::domain::EmailAddress::parse("fresh@example.be").unwrap(),
+        language: pension_gateway::domain::Language::Fr,
+        profile: pension_gateway::domain::Profile::Consultation,
+        scope: pension_gateway::domain::Scope::AllContracts,
+        master: false,
+        external_until: None,
+        public_key_files: Vec::new(),
+        public_key_lines: Vec::new(),
+        password: None,
+    };
+    assert!(gateway.admin.add_user(&request).await.unwrap().password_mailed);
+    let mails = gateway.spooled_mails().await;
+    let mail = mails.iter().find(|m| m.contains("fresh@example.be")).expect("the credentials were mailed");
+    let generated = mail
+        .lines()
+        .find_map(|line| line.strip_prefix("Mot de passe : "))
+        .expect("the password line")
+        .trim()
+        .to_string();
+    assert!(generated.len() >= 12);
+    // Delivered: its body is erased, and no copy stays in the database files or the WAL.
+    for file in ["gateway.db", "gateway.db-wal", "gateway.db-shm"] {
+        let bytes = std::fs::read(data.join(file)).unwrap_or_default();
+        let found = bytes.windows(generated.len()).any(|window| window == generated.as_bytes());
+        assert!(!found, "the delivered password is still in {file}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_folder_open_to_others_is_refused_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut gateway = TestGateway::spawn(Database::Sqlite).await;
+    gateway.stop().await;
+    std::fs::set_permissions(gateway.data_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let refused = pension_gateway::startup::Application::build(&gateway.settings).await.err().expect("refused");
+    let message = refused.to_string();
+    assert!(message.contains("chmod 700"), "{message}");
+}
+
 crate::on_both_databases!(
     silent_sockets_never_lock_out_a_user_who_logs_in,
     connections_from_one_address_come_at_a_bounded_rate,

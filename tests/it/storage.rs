@@ -7,7 +7,7 @@ use bytes::Bytes;
 use pension_gateway::config::{BackendSettings, Settings};
 use pension_gateway::storage::{KeyRing, ObjectKey, ObjectStore, StorageError};
 
-use crate::support::{s3_client, s3_overrides, s3_server};
+use crate::support::{make_private, s3_client, s3_overrides, s3_server};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
@@ -16,6 +16,7 @@ enum Backend {
 }
 
 fn settings(backend: Backend, dir: &Path, extra: &[(&str, toml::Value)]) -> Settings {
+    make_private(dir);
     let mut overrides = vec![("data_dir", toml::Value::String(dir.display().to_string()))];
     if backend == Backend::S3 {
         overrides.extend(s3_overrides(&s3_server().endpoint));

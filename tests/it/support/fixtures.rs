@@ -111,6 +111,14 @@ impl TestGateway {
     }
 }
 
+/// Gives a test's data folder the mode the gateway demands of it (0700).
+pub fn make_private(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if dir.exists() {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).expect("chmod 700");
+    }
+}
+
 /// Checks a JSON report against `schemas/report.schema.json`, the contract scripts rely on,
 /// with Python's `jsonschema` (installed by `scripts/install-test-tools`), formats included.
 pub fn assert_matches_report_schema(report: &[u8]) {

@@ -49,6 +49,7 @@ impl TestGateway {
     /// Starts a gateway with some settings changed (keys as in the TOML, e.g. "server.max_sessions_per_user").
     pub async fn spawn_with(database: Database, overrides: &[(&str, toml::Value)]) -> Self {
         let data_dir = tempfile::tempdir().expect("temp dir");
+        make_private(data_dir.path());
         let key_dir = tempfile::tempdir().expect("temp dir");
         let (url, postgres_database) = if database.is_postgres() {
             let (url, name) = postgres_database().await;
