@@ -51,7 +51,7 @@ const ALLOWED_IMPORTS: &[(&str, &[&str])] = &[
     ("access", &["domain", "layout", "vfs"]),
     ("registry", &["clock", "domain"]),
     ("storage", &["clock", "domain", "registry"]),
-    ("audit", &["clock", "domain", "registry"]),
+    ("audit", &["clock", "domain", "registry", "storage"]),
     ("notify", &["clock", "domain", "registry"]),
     ("retention", &["audit", "domain", "layout", "registry", "storage"]),
     ("publishing", &["domain", "registry", "storage"]),

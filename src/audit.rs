@@ -7,7 +7,8 @@
 use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::Niss;
-use crate::registry::{NewAuditEvent, Registry, GENESIS_HASH};
+use crate::registry::{AuditKey, NewAuditEvent, Registry, GENESIS_HASH};
+use crate::storage::{ObjectKey, ObjectStore};
 
 enum Message {
     Event(Box<NewAuditEvent>),
@@ -115,18 +116,203 @@ pub fn mask_personal_numbers(text: &str) -> String {
     Niss::mask_in_text(text)
 }
 
-/// Checks the chain of the whole log; returns the number of events, or the id of the first
-/// event whose chain is broken.
-pub async fn verify_chain(registry: &Registry) -> Result<Result<usize, i64>, crate::registry::RegistryError> {
-    let records = registry.audit_events(i64::MIN).await?;
-    let mut prev = GENESIS_HASH.to_string();
-    for record in &records {
-        if record.prev_hash != prev || record.event.chained_hash(&prev) != record.hash {
-            return Ok(Err(record.id));
+/// Why the audit key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditKeyError {
+    #[error("cannot read the audit key {path}")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the audit key {path} is readable by group or others: run chmod 600 on it")]
+    Exposed { path: std::path::PathBuf },
+    #[error("the audit key {path} is not 64 hexadecimal characters")]
+    Malformed { path: std::path::PathBuf },
+    #[error("cannot write the audit key {path}")]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Loads the key of the audit chain (64 hex characters, mode 0600), creating it on first
+/// start. It lives beside the host key, outside the database: whoever can rewrite the
+/// database cannot recompute the chain without it.
+pub fn load_or_create_key(path: &std::path::Path) -> Result<AuditKey, AuditKeyError> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let read_error = |source| AuditKeyError::Read { path: path.to_path_buf(), source };
+    match std::fs::metadata(path) {
+        Ok(metadata) => {
+            if metadata.permissions().mode() & 0o077 != 0 {
+                return Err(AuditKeyError::Exposed { path: path.to_path_buf() });
+            }
+            let text = std::fs::read_to_string(path).map_err(read_error)?;
+            let bytes = hex::decode(text.trim()).map_err(|_| AuditKeyError::Malformed { path: path.to_path_buf() })?;
+            let bytes: [u8; 32] =
+                bytes.try_into().map_err(|_| AuditKeyError::Malformed { path: path.to_path_buf() })?;
+            Ok(AuditKey::new(bytes))
         }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let bytes: [u8; 32] = rand::random();
+            let write_error = |source| AuditKeyError::Write { path: path.to_path_buf(), source };
+            let mut file =
+                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(write_error)?;
+            file.write_all(format!("{}\n", hex::encode(bytes)).as_bytes()).map_err(write_error)?;
+            file.sync_all().map_err(write_error)?;
+            tracing::info!(path = %path.display(), "audit key created: back it up with the host key");
+            Ok(AuditKey::new(bytes))
+        }
+        Err(error) => Err(read_error(error)),
+    }
+}
+
+/// The chain's head at one moment, signed with the audit key and kept outside the database:
+/// events cut from the end of the chain are missed against it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Checkpoint {
+    /// The id of the last event then.
+    pub sequence: i64,
+    pub head: String,
+    pub at_ms: i64,
+    pub mac: String,
+}
+
+impl Checkpoint {
+    fn mac(key: &AuditKey, sequence: i64, head: &str, at_ms: i64) -> String {
+        key.mac(&["pension-gateway audit checkpoint", &sequence.to_string(), head, &at_ms.to_string()])
+    }
+
+    fn signed_by(&self, key: &AuditKey) -> bool {
+        Self::mac(key, self.sequence, &self.head, self.at_ms) == self.mac
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error(transparent)]
+    Registry(#[from] crate::registry::RegistryError),
+    #[error("cannot store or read the audit checkpoint")]
+    Storage(#[from] crate::storage::StorageError),
+    #[error("the audit checkpoint is not readable JSON")]
+    Unreadable(#[source] serde_json::Error),
+}
+
+/// Writes a checkpoint of the chain's current head into the object store; `None` while the
+/// chain is empty.
+pub async fn write_checkpoint(
+    registry: &Registry,
+    storage: &ObjectStore,
+) -> Result<Option<Checkpoint>, CheckpointError> {
+    let key = registry.audit_key().ok_or(crate::registry::RegistryError::NoAuditKey)?;
+    let Some((sequence, head)) = registry.audit_head().await? else {
+        return Ok(None);
+    };
+    let at_ms = crate::clock::now_millis();
+    let checkpoint = Checkpoint { sequence, mac: Checkpoint::mac(key, sequence, &head, at_ms), head, at_ms };
+    let json = serde_json::to_vec_pretty(&checkpoint).map_err(CheckpointError::Unreadable)?;
+    let mut writer = storage.create(ObjectKey::for_audit_checkpoint()).await?;
+    writer.append(bytes::Bytes::from(json)).await?;
+    writer.finish().await?.commit().await?;
+    Ok(Some(checkpoint))
+}
+
+/// The latest checkpoint, if one was ever written.
+pub async fn read_checkpoint(storage: &ObjectStore) -> Result<Option<Checkpoint>, CheckpointError> {
+    let reader = match storage.open_reader(&ObjectKey::for_audit_checkpoint()).await {
+        Ok(reader) => reader,
+        Err(error) if error.is_not_found() => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
+    let bytes = reader.read_at(0, usize::try_from(reader.size()).unwrap_or(usize::MAX)).await?;
+    serde_json::from_slice(&bytes).map(Some).map_err(CheckpointError::Unreadable)
+}
+
+/// What is wrong with the audit trail, precisely enough to act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainProblem {
+    #[error("event #{id} was altered: its content does not match its hash")]
+    Altered { id: i64 },
+    #[error("the event before #{id} was removed or altered: #{id} does not follow the event before it")]
+    Unlinked { id: i64 },
+    #[error(
+        "event #{id} is chained without the key although keyed events precede it: the chain was recomputed from there"
+    )]
+    Rechained { id: i64 },
+    #[error("keyed events cannot be checked: the audit key is not loaded")]
+    NoKey,
+    #[error("the latest checkpoint is not signed with this gateway's audit key: it was forged or the key changed")]
+    CheckpointForged,
+    #[error("events were cut from the end: the checkpoint of {at} saw event #{sequence}, the trail ends at {}", last.map(|id| format!("#{id}")).unwrap_or_else(|| "no event".into()))]
+    Cut { sequence: i64, at: String, last: Option<i64> },
+    #[error("event #{sequence} differs from the checkpoint of {at}: the chain was rewritten")]
+    Diverged { sequence: i64, at: String },
+}
+
+/// What `audit verify` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainReport {
+    pub events: usize,
+    /// Events chained with plain SHA-256, from before the key existed.
+    pub plain_events: usize,
+    /// The latest checkpoint, when one was found and matched.
+    pub checkpoint: Option<Checkpoint>,
+    pub problem: Option<ChainProblem>,
+}
+
+/// Checks the whole chain, then the latest checkpoint against it.
+pub async fn verify(registry: &Registry, storage: &ObjectStore) -> Result<ChainReport, CheckpointError> {
+    let records = registry.audit_events(i64::MIN).await?;
+    let key = registry.audit_key();
+    let mut report = ChainReport { events: records.len(), plain_events: 0, checkpoint: None, problem: None };
+    let mut prev = GENESIS_HASH.to_string();
+    let mut keyed_seen = false;
+    for record in &records {
+        if record.prev_hash != prev {
+            report.problem = Some(ChainProblem::Unlinked { id: record.id });
+            return Ok(report);
+        }
+        let expected = match (record.keyed, key) {
+            (true, Some(key)) => record.event.chained_hash(&prev, Some(key)),
+            (true, None) => {
+                report.problem = Some(ChainProblem::NoKey);
+                return Ok(report);
+            }
+            (false, _) if keyed_seen => {
+                report.problem = Some(ChainProblem::Rechained { id: record.id });
+                return Ok(report);
+            }
+            (false, _) => {
+                report.plain_events += 1;
+                record.event.chained_hash(&prev, None)
+            }
+        };
+        if expected != record.hash {
+            report.problem = Some(ChainProblem::Altered { id: record.id });
+            return Ok(report);
+        }
+        keyed_seen |= record.keyed;
         prev = record.hash.clone();
     }
-    Ok(Ok(records.len()))
+    let Some(checkpoint) = read_checkpoint(storage).await? else {
+        return Ok(report);
+    };
+    let at = crate::clock::format_millis(checkpoint.at_ms);
+    if !key.is_some_and(|key| checkpoint.signed_by(key)) {
+        report.problem = Some(ChainProblem::CheckpointForged);
+        return Ok(report);
+    }
+    match records.iter().find(|r| r.id == checkpoint.sequence) {
+        Some(record) if record.hash == checkpoint.head => report.checkpoint = Some(checkpoint),
+        Some(_) => report.problem = Some(ChainProblem::Diverged { sequence: checkpoint.sequence, at }),
+        None => {
+            let last = records.last().map(|r| r.id);
+            report.problem = Some(ChainProblem::Cut { sequence: checkpoint.sequence, at, last });
+        }
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

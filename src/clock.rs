@@ -24,6 +24,14 @@ pub fn now_rfc3339() -> String {
     OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default()
 }
 
+/// A time in Unix milliseconds as RFC 3339, as people and reports read it.
+pub fn format_millis(at_ms: i64) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at_ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| at_ms.to_string())
+}
+
 /// The instant as RFC 2822, as a mail's `Date:` header writes it.
 pub fn now_rfc2822() -> String {
     OffsetDateTime::now_utc().format(&Rfc2822).unwrap_or_default()

@@ -127,6 +127,7 @@ struct RawIngest {
 struct RawServer {
     listen: String,
     host_key: String,
+    audit_key: String,
     max_connections: u32,
     max_connections_per_address: u32,
     max_startups: String,
@@ -199,6 +200,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub layout: Layout,
     pub server: ServerSettings,
+    /// The key file of the audit chain.
+    pub audit_key: PathBuf,
     pub database: DatabaseSettings,
     pub storage: StorageSettings,
     pub ingest: IngestSettings,
@@ -299,6 +302,7 @@ impl Settings {
                 Ok(value)
             }
         };
+        let audit_key = with_data_dir("server.audit_key", &s.audit_key)?;
         let server = ServerSettings {
             listen,
             host_key: with_data_dir("server.host_key", &s.host_key)?,
@@ -534,6 +538,7 @@ impl Settings {
             ingest,
             notify,
             expiry_reminder_days: i64::from(raw.access.expiry_reminder_days),
+            audit_key,
             quota: QuotaSettings {
                 organisation_bytes: positive("quota.organisation_bytes", raw.quota.organisation_bytes)?,
                 user_daily_bytes: positive("quota.user_daily_bytes", raw.quota.user_daily_bytes)?,

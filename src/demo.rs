@@ -29,6 +29,7 @@ fn demo_settings(mut settings: Settings) -> Settings {
     let suffix: u64 = rand::random();
     let data_dir = std::env::temp_dir().join(format!("pension-gateway-demo-{suffix:016x}"));
     settings.server.host_key = data_dir.join("host_ed25519");
+    settings.audit_key = data_dir.join("audit-key");
     settings.database.url = format!("sqlite://{}", data_dir.join("gateway.db").display());
     settings.storage.backend = BackendSettings::LocalDisk { path: data_dir.join("objects"), fsync: false };
     settings.storage.encryption.identity_files = vec![data_dir.join("storage-identity.txt")];

@@ -41,6 +41,8 @@ pub enum StartupError {
     #[error(transparent)]
     HostKey(#[from] HostKeyError),
     #[error(transparent)]
+    AuditKey(#[from] crate::audit::AuditKeyError),
+    #[error(transparent)]
     Mail(#[from] crate::notify::TransportError),
     #[error("cannot listen on {address}: is another server using this port?")]
     Bind {
@@ -67,10 +69,13 @@ pub fn ensure_data_dir(settings: &Settings) -> Result<(), StartupError> {
     Ok(())
 }
 
-/// The registry and the object store, as the CLI and the server use them.
+/// The registry (with the audit chain's key) and the object store, as the CLI and the
+/// server use them.
 pub async fn open_state(settings: &Settings) -> Result<(Registry, ObjectStore), StartupError> {
     ensure_data_dir(settings)?;
-    let registry = Registry::connect(&settings.database.url, settings.database.max_connections).await?;
+    let audit_key = crate::audit::load_or_create_key(&settings.audit_key)?;
+    let registry =
+        Registry::connect(&settings.database.url, settings.database.max_connections).await?.with_audit_key(audit_key);
     let storage = ObjectStore::open(&settings.storage).await?;
     Ok((registry, storage))
 }
@@ -241,7 +246,7 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let Self {
             listener,
-            admin: _,
+            admin,
             server,
             gateway,
             registry,
@@ -283,6 +288,11 @@ impl Application {
             delivering.await;
             "mail delivery"
         });
+        let checkpointing = checkpoint_hourly(registry.clone(), admin.storage.clone(), stop_signal.clone());
+        services.spawn(async move {
+            checkpointing.await;
+            "audit checkpoints"
+        });
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -302,6 +312,10 @@ impl Application {
         if tokio::time::timeout(Duration::from_secs(10), audit_writer).await.is_err() {
             tracing::error!("audit writer did not finish in time");
         }
+        // The last events of this run are covered by a checkpoint too.
+        if let Err(error) = crate::audit::write_checkpoint(&registry, &admin.storage).await {
+            tracing::error!(error = ?error, "cannot write the audit checkpoint at shutdown");
+        }
         registry.close().await;
     }
 }
@@ -312,6 +326,19 @@ fn log_service_end(ended: Result<&'static str, tokio::task::JoinError>, stopping
         Ok(service) => tracing::error!(service, "a background service ended before shutdown"),
         Err(error) if error.is_panic() => tracing::error!(error = %error, "a background service panicked"),
         Err(error) => tracing::error!(error = %error, "a background service was cancelled"),
+    }
+}
+
+/// Writes a signed checkpoint of the audit chain into the object store every hour.
+async fn checkpoint_hourly(registry: Registry, storage: ObjectStore, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = stop.changed() => return,
+        }
+        if let Err(error) = crate::audit::write_checkpoint(&registry, &storage).await {
+            tracing::error!(error = ?error, "cannot write the audit checkpoint");
+        }
     }
 }
 

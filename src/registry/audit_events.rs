@@ -1,6 +1,10 @@
-//! The audit trail: append-only, each event chained to the previous one by SHA-256 so that a
-//! removed or altered event is detected (`audit verify`).
+//! The audit trail: append-only, each event chained to the previous one by an HMAC-SHA-256
+//! with a key kept outside the database, so that a removed or altered event is detected
+//! (`audit verify`) and recomputing the chain after an edit needs the key. Rows written
+//! before the key existed keep a plain SHA-256 chain (`keyed = 0`).
 
+use hmac::digest::KeyInit;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -29,6 +33,38 @@ pub struct AuditRecord {
     pub event: NewAuditEvent,
     pub prev_hash: String,
     pub hash: String,
+    /// Chained with the key (false: a plain SHA-256 row from before the key existed).
+    pub keyed: bool,
+}
+
+/// The secret that keys the audit chain and signs its checkpoints. Never logged.
+#[derive(Clone)]
+pub struct AuditKey(Hmac<Sha256>);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(..)")
+    }
+}
+
+impl AuditKey {
+    pub fn new(bytes: [u8; 32]) -> Self {
+        // HMAC pads a key shorter than the hash's block with zeros: padding it here gives the
+        // same MAC through the constructor that cannot fail.
+        let mut block = [0u8; 64];
+        block[..32].copy_from_slice(&bytes);
+        Self(<Hmac<Sha256> as KeyInit>::new(&block.into()))
+    }
+
+    /// HMAC-SHA-256 of `parts`, each preceded by its length, in hex.
+    pub fn mac(&self, parts: &[&str]) -> String {
+        let mut mac = self.0.clone();
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        hex::encode(mac.finalize().into_bytes())
+    }
 }
 
 /// The hash of the first event's predecessor.
@@ -52,38 +88,64 @@ impl NewAuditEvent {
         }
     }
 
-    /// SHA-256 over the previous hash and every field, unambiguously separated.
-    pub fn chained_hash(&self, prev_hash: &str) -> String {
-        let mut hasher = Sha256::new();
-        let optional_number = |n: Option<i64>| n.map(|v| v.to_string()).unwrap_or_default();
-        let fields: [&str; 12] = [
-            prev_hash,
-            &self.at_ms.to_string(),
-            &self.actor,
-            &optional_number(self.organisation_id),
-            self.action.as_str(),
-            self.path.as_deref().unwrap_or(""),
-            self.outcome.as_str(),
-            self.reason.as_deref().unwrap_or(""),
-            self.remote_addr.as_deref().unwrap_or(""),
-            self.session_id.as_deref().unwrap_or(""),
-            &optional_number(self.bytes),
-            self.sha256.as_deref().unwrap_or(""),
-        ];
-        for field in fields {
-            hasher.update((field.len() as u64).to_be_bytes());
-            hasher.update(field.as_bytes());
+    /// The event's link in the chain: an HMAC with `key`, or (rows from before the key
+    /// existed) a plain SHA-256, over the previous hash and every field.
+    pub fn chained_hash(&self, prev_hash: &str, key: Option<&AuditKey>) -> String {
+        let fields = self.chained_fields(prev_hash);
+        let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+        match key {
+            Some(key) => key.mac(&fields),
+            None => {
+                let mut hasher = Sha256::new();
+                for field in fields {
+                    hasher.update((field.len() as u64).to_be_bytes());
+                    hasher.update(field.as_bytes());
+                }
+                hex::encode(hasher.finalize())
+            }
         }
-        hex::encode(hasher.finalize())
+    }
+
+    fn chained_fields(&self, prev_hash: &str) -> [String; 12] {
+        let optional_number = |n: Option<i64>| n.map(|v| v.to_string()).unwrap_or_default();
+        let text = |s: Option<&String>| s.cloned().unwrap_or_default();
+        [
+            prev_hash.to_string(),
+            self.at_ms.to_string(),
+            self.actor.clone(),
+            optional_number(self.organisation_id),
+            self.action.as_str().to_string(),
+            text(self.path.as_ref()),
+            self.outcome.as_str().to_string(),
+            text(self.reason.as_ref()),
+            text(self.remote_addr.as_ref()),
+            text(self.session_id.as_ref()),
+            optional_number(self.bytes),
+            text(self.sha256.as_ref()),
+        ]
     }
 }
 
 impl Registry {
+    /// The key of the audit chain, for `audit verify` and checkpoints.
+    pub fn audit_key(&self) -> Option<&AuditKey> {
+        self.audit_key.as_ref()
+    }
+
+    /// The last event of the chain: its id and hash.
+    pub async fn audit_head(&self) -> Result<Option<(i64, String)>, RegistryError> {
+        let row = sqlx::query("SELECT id, hash FROM audit_events ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| Ok((row.try_get("id")?, row.try_get("hash")?))).transpose()
+    }
+
     /// Appends events in order, in one transaction that holds the chain's tail.
     pub async fn append_audit_events(&self, events: &[NewAuditEvent]) -> Result<(), RegistryError> {
         if events.is_empty() {
             return Ok(());
         }
+        let key = self.audit_key.as_ref().ok_or(RegistryError::NoAuditKey)?;
         // The write lock is held from the start, so two processes cannot fork the chain.
         let mut tx = self.begin_write().await?;
         if self.dialect == Dialect::Postgres {
@@ -96,11 +158,11 @@ impl Registry {
             None => GENESIS_HASH.to_string(),
         };
         for event in events {
-            let hash = event.chained_hash(&prev_hash);
+            let hash = event.chained_hash(&prev_hash, Some(key));
             sqlx::query(
                 "INSERT INTO audit_events (at_ms, actor, organisation_id, action, path, outcome, reason,
-                                           remote_addr, session_id, bytes, sha256, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                                           remote_addr, session_id, bytes, sha256, prev_hash, hash, keyed)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)",
             )
             .bind(event.at_ms)
             .bind(&event.actor)
@@ -127,7 +189,7 @@ impl Registry {
     pub async fn audit_events(&self, since_ms: i64) -> Result<Vec<AuditRecord>, RegistryError> {
         let rows = sqlx::query(
             "SELECT id, at_ms, actor, organisation_id, action, path, outcome, reason, remote_addr, session_id,
-                    bytes, sha256, prev_hash, hash
+                    bytes, sha256, prev_hash, hash, keyed
              FROM audit_events WHERE at_ms >= $1 ORDER BY id",
         )
         .bind(since_ms)
@@ -152,8 +214,39 @@ impl Registry {
                     },
                     prev_hash: r.try_get("prev_hash")?,
                     hash: r.try_get("hash")?,
+                    keyed: r.try_get::<i64, _>("keyed")? != 0,
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_macs_as_rfc_4231_says() {
+        // RFC 4231 test case 2 keys HMAC with "Jefe"; a 32-byte key padded with zeros is the
+        // same HMAC as that key given whole.
+        let mut key = [0u8; 32];
+        key[..4].copy_from_slice(b"Jefe");
+        let mut expected = <Hmac<Sha256> as Mac>::new_from_slice(b"Jefe").unwrap();
+        expected.update(&(28u64).to_be_bytes());
+        expected.update(b"what do ya want for nothing?");
+        assert_eq!(
+            AuditKey::new(key).mac(&["what do ya want for nothing?"]),
+            hex::encode(expected.finalize().into_bytes())
+        );
+    }
+
+    #[test]
+    fn a_keyed_link_differs_from_a_plain_one_and_from_another_keys() {
+        let event = NewAuditEvent::new(crate::domain::AuditAction::Login, crate::domain::AuditOutcome::Ok);
+        let (one, other) = (AuditKey::new([1; 32]), AuditKey::new([2; 32]));
+        let plain = event.chained_hash(GENESIS_HASH, None);
+        assert_ne!(event.chained_hash(GENESIS_HASH, Some(&one)), plain);
+        assert_ne!(event.chained_hash(GENESIS_HASH, Some(&one)), event.chained_hash(GENESIS_HASH, Some(&other)));
+        assert_eq!(format!("{one:?}"), "AuditKey(..)", "never shown");
     }
 }

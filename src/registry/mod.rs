@@ -23,7 +23,7 @@ use sqlx::{AnyPool, SqlStr};
 pub use access_requests::{AccessRequestRecord, NewAccessRequest};
 pub use accounts::format_date;
 pub use accounts::{AccountRef, LoginAccount, NewStaff, NewUser, StaffRecord, UserChanges, UserRecord};
-pub use audit_events::{AuditRecord, NewAuditEvent, GENESIS_HASH};
+pub use audit_events::{AuditKey, AuditRecord, NewAuditEvent, GENESIS_HASH};
 pub use documents::{DocumentRecord, NewDocument, Publication, RecordedObject};
 pub use ingestion::{
     ActiveAffiliateRecord, AffiliateRecord, Completion, IngestJob, NewReport, RegistryChange, ReportRecord,
@@ -60,6 +60,9 @@ pub enum RegistryError {
     /// this worker's result is dropped, the other's stands.
     #[error("the lease on ingestion job #{job_id} was lost to another worker")]
     LeaseLost { job_id: i64 },
+    /// Audit events are appended only with the chain's key (startup loads it).
+    #[error("no audit key is loaded: audit events cannot be chained")]
+    NoAuditKey,
     /// Recording the upload would pass a quota; `remaining` is what was left before it.
     #[error("over the {quota:?} quota ({remaining} bytes left)")]
     OverQuota { quota: Quota, remaining: u64 },
@@ -154,6 +157,8 @@ pub enum Dialect {
 pub struct Registry {
     pool: AnyPool,
     dialect: Dialect,
+    /// Keys the audit chain; without it no audit event can be appended.
+    audit_key: Option<AuditKey>,
 }
 
 const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
@@ -167,6 +172,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "outbox", include_str!("../../migrations/sqlite/0008_outbox.sql")),
     (9, "quotas_retention", include_str!("../../migrations/sqlite/0009_quotas_retention.sql")),
     (10, "test_uploads", include_str!("../../migrations/sqlite/0010_test_uploads.sql")),
+    (11, "keyed_audit_chain", include_str!("../../migrations/sqlite/0011_keyed_audit_chain.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/postgres/0001_registry.sql")),
@@ -179,6 +185,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (8, "outbox", include_str!("../../migrations/postgres/0008_outbox.sql")),
     (9, "quotas_retention", include_str!("../../migrations/postgres/0009_quotas_retention.sql")),
     (10, "test_uploads", include_str!("../../migrations/postgres/0010_test_uploads.sql")),
+    (11, "keyed_audit_chain", include_str!("../../migrations/postgres/0011_keyed_audit_chain.sql")),
 ];
 
 impl Registry {
@@ -212,12 +219,18 @@ impl Registry {
             .connect(&url)
             .await
             .map_err(RegistryError::Connect)?;
-        let registry = Self { pool, dialect };
+        let registry = Self { pool, dialect, audit_key: None };
         if dialect == Dialect::Sqlite {
             sqlx::query("PRAGMA journal_mode = WAL").execute(&registry.pool).await?;
         }
         registry.migrate().await?;
         Ok(registry)
+    }
+
+    /// The same registry, chaining audit events with `key`.
+    pub fn with_audit_key(mut self, key: AuditKey) -> Self {
+        self.audit_key = Some(key);
+        self
     }
 
     async fn migrate(&self) -> Result<(), RegistryError> {

@@ -61,7 +61,14 @@ impl StorageError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Io { .. } | Self::S3 { kind: S3Failure::Unreachable | S3Failure::TimedOut, .. })
     }
+
+    /// Whether the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::NotFound(_) | Self::S3 { kind: S3Failure::NotFound, .. })
+    }
 }
+
+const AUDIT_CHECKPOINT_KEY: &str = "audit/checkpoint";
 
 /// A storage key: `/`-separated segments of `[A-Za-z0-9-]`, built from validated
 /// identifiers and random ids only.
@@ -92,6 +99,17 @@ impl ObjectKey {
     /// `access-requests/<organisation id>/<random>`, for user sheets and their reports.
     pub fn for_access_request(organisation_id: i64) -> Self {
         Self(format!("access-requests/{organisation_id}/{}", Self::random_id()))
+    }
+
+    /// `audit/checkpoint`: the latest signed checkpoint of the audit chain, kept outside the
+    /// database (overwritten by the next one).
+    pub fn for_audit_checkpoint() -> Self {
+        Self(AUDIT_CHECKPOINT_KEY.to_string())
+    }
+
+    /// Whether this is an object the gateway keeps for itself, not one the registry records.
+    pub fn is_own(&self) -> bool {
+        self.0 == AUDIT_CHECKPOINT_KEY
     }
 
     /// A key read back from the registry, checked again before it touches a path.

@@ -74,6 +74,7 @@ pub async fn verify(
         progress(index + 1, total);
     }
     let known: std::collections::BTreeSet<&str> = recorded.iter().map(|o| o.object_key.as_str()).collect();
-    report.unrecorded = storage.list().await?.into_iter().filter(|key| !known.contains(key.as_str())).collect();
+    report.unrecorded =
+        storage.list().await?.into_iter().filter(|key| !key.is_own() && !known.contains(key.as_str())).collect();
     Ok(report)
 }

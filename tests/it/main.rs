@@ -7,6 +7,7 @@
 mod support;
 
 mod access_lifecycle;
+mod audit_trail;
 mod authentication;
 mod clients;
 mod command_line;

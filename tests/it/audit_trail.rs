@@ -1,0 +1,123 @@
+//! The audit trail as an attacker with the database (and not the key) would treat it: cut at
+//! its end, or edited and chained again. `audit verify` says exactly what happened.
+
+use pension_gateway::audit::{self, ChainProblem};
+use pension_gateway::registry::NewAuditEvent;
+use sqlx::Row;
+
+use crate::support::*;
+
+/// Some activity: logins, a listing, a download.
+async fn activity(gateway: &TestGateway) {
+    for login in [logins::CONSULTATION, logins::INSCRIPTION] {
+        let sftp = gateway.sftp(login, password(PASSWORD)).await.unwrap();
+        sftp.read_dir("/").await.unwrap();
+    }
+    gateway.gateway.audit().flush().await;
+}
+
+async fn database(gateway: &TestGateway) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    sqlx::AnyPool::connect(&gateway.settings.database.url).await.unwrap()
+}
+
+async fn verify(gateway: &TestGateway) -> audit::ChainReport {
+    audit::verify(gateway.registry(), gateway.gateway.storage()).await.unwrap()
+}
+
+async fn an_intact_trail_is_verified_against_its_checkpoint(database_kind: Database) {
+    let gateway = TestGateway::spawn(database_kind).await;
+    activity(&gateway).await;
+    let checkpoint = audit::write_checkpoint(gateway.registry(), gateway.gateway.storage()).await.unwrap().unwrap();
+    let report = verify(&gateway).await;
+    assert_eq!(report.problem, None);
+    assert_eq!(report.checkpoint.as_ref().map(|c| c.sequence), Some(checkpoint.sequence));
+    assert_eq!(report.plain_events, 0, "every event is keyed");
+    // The CLI says the same.
+    let output = gateway.cli(&["audit", "verify"], &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stdout(&output).contains("nothing was cut before it"), "{}", stdout(&output));
+}
+
+async fn a_trail_cut_at_its_end_is_caught_by_the_checkpoint(database_kind: Database) {
+    let gateway = TestGateway::spawn(database_kind).await;
+    activity(&gateway).await;
+    let checkpoint = audit::write_checkpoint(gateway.registry(), gateway.gateway.storage()).await.unwrap().unwrap();
+    let pool = database(&gateway).await;
+    sqlx::query("DELETE FROM audit_events WHERE id > $1").bind(checkpoint.sequence - 3).execute(&pool).await.unwrap();
+    // The chain itself still holds: only the checkpoint sees the cut.
+    let report = verify(&gateway).await;
+    assert!(
+        matches!(&report.problem, Some(ChainProblem::Cut { sequence, last: Some(last), .. })
+            if *sequence == checkpoint.sequence && *last == checkpoint.sequence - 3),
+        "{report:?}"
+    );
+    let output = gateway.cli(&["audit", "verify"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("events were cut from the end"), "{}", stderr(&output));
+}
+
+/// Edits event `id` and chains every event from there again, without the key: with plain
+/// SHA-256 (keyed or not as `mark_keyed` says).
+async fn rewrite_from(pool: &sqlx::AnyPool, gateway: &TestGateway, id: i64, mark_keyed: bool) {
+    sqlx::query("UPDATE audit_events SET reason = 'nothing happened' WHERE id = $1")
+        .bind(id)
+        .execute(pool)
+        .await
+        .unwrap();
+    let records = gateway.registry().audit_events(i64::MIN).await.unwrap();
+    let mut prev = records.iter().find(|r| r.id == id).unwrap().prev_hash.clone();
+    for record in records.iter().filter(|r| r.id >= id) {
+        let event: &NewAuditEvent = &record.event;
+        let hash = event.chained_hash(&prev, None);
+        sqlx::query("UPDATE audit_events SET prev_hash = $1, hash = $2, keyed = $3 WHERE id = $4")
+            .bind(&prev)
+            .bind(&hash)
+            .bind(i64::from(mark_keyed))
+            .bind(record.id)
+            .execute(pool)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    let last = sqlx::query("SELECT MAX(id) AS id FROM audit_events").fetch_one(pool).await.unwrap();
+    assert!(last.try_get::<i64, _>("id").unwrap() >= id);
+}
+
+async fn an_edited_trail_chained_again_without_the_key_is_caught(database_kind: Database) {
+    let gateway = TestGateway::spawn(database_kind).await;
+    activity(&gateway).await;
+    let pool = database(&gateway).await;
+    let second = gateway.registry().audit_events(i64::MIN).await.unwrap()[1].id;
+
+    rewrite_from(&pool, &gateway, second, true).await;
+    assert_eq!(verify(&gateway).await.problem, Some(ChainProblem::Altered { id: second }));
+
+    rewrite_from(&pool, &gateway, second, false).await;
+    assert_eq!(verify(&gateway).await.problem, Some(ChainProblem::Rechained { id: second }));
+    let output = gateway.cli(&["audit", "verify"], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains(&format!("event #{second} is chained without the key")), "{}", stderr(&output));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_key_is_private_and_never_replaced() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut gateway = TestGateway::spawn(Database::Sqlite).await;
+    let key = gateway.settings.audit_key.clone();
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let first = std::fs::read(&key).unwrap();
+    gateway.stop().await;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let refused = pension_gateway::startup::Application::build(&gateway.settings).await.err().expect("refused");
+    assert!(refused.to_string().contains("chmod 600"), "{refused}");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    drop(pension_gateway::startup::Application::build(&gateway.settings).await.unwrap());
+    assert_eq!(std::fs::read(&key).unwrap(), first, "the same key is used again");
+}
+
+crate::on_both_databases!(
+    an_intact_trail_is_verified_against_its_checkpoint,
+    a_trail_cut_at_its_end_is_caught_by_the_checkpoint,
+    an_edited_trail_chained_again_without_the_key_is_caught,
+);
