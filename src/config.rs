@@ -63,6 +63,7 @@ struct RawSettings {
     access: RawAccess,
     quota: RawQuota,
     retention: RawRetention,
+    defender: RawDefender,
     log: RawLog,
 }
 
@@ -78,6 +79,21 @@ struct RawQuota {
 struct RawRetention {
     rejected_days: u32,
     accepted_days: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDefender {
+    enabled: bool,
+    observation_window_seconds: u64,
+    address_threshold: u32,
+    login_threshold: u32,
+    wrong_password_weight: u32,
+    unknown_login_weight: u32,
+    over_limit_weight: u32,
+    first_ban_minutes: u64,
+    longest_ban_hours: u64,
+    allow: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -210,6 +226,7 @@ pub struct Settings {
     pub expiry_reminder_days: i64,
     pub quota: QuotaSettings,
     pub retention: RetentionSettings,
+    pub defender: crate::auth::defender::DefenderSettings,
     pub log: LogSettings,
 }
 
@@ -546,6 +563,33 @@ impl Settings {
             retention: RetentionSettings {
                 rejected_days: positive("retention.rejected_days", raw.retention.rejected_days.into())? as u32,
                 accepted_days: positive("retention.accepted_days", raw.retention.accepted_days.into())? as u32,
+            },
+            defender: {
+                let d = raw.defender;
+                let mut allow = Vec::with_capacity(d.allow.len());
+                for network in &d.allow {
+                    allow.push(
+                        crate::auth::defender::Network::parse(network)
+                            .map_err(|e| key_error("defender.allow", e.to_string()))?,
+                    );
+                }
+                crate::auth::defender::DefenderSettings {
+                    enabled: d.enabled,
+                    window: Duration::from_secs(positive(
+                        "defender.observation_window_seconds",
+                        d.observation_window_seconds,
+                    )?),
+                    address_threshold: positive("defender.address_threshold", d.address_threshold.into())? as u32,
+                    login_threshold: positive("defender.login_threshold", d.login_threshold.into())? as u32,
+                    wrong_password_weight: d.wrong_password_weight,
+                    unknown_login_weight: d.unknown_login_weight,
+                    over_limit_weight: d.over_limit_weight,
+                    first_ban: Duration::from_secs(positive("defender.first_ban_minutes", d.first_ban_minutes)? * 60),
+                    longest_ban: Duration::from_secs(
+                        positive("defender.longest_ban_hours", d.longest_ban_hours)? * 3600,
+                    ),
+                    allow,
+                }
             },
             log: LogSettings { format, level: raw.log.level },
         })

@@ -165,6 +165,7 @@ impl Application {
             clock: clock.clone(),
             ingest_wakeup: Arc::clone(&ingest_wakeup),
             outbox: outbox.clone(),
+            defender: settings.defender.clone(),
         };
         let clock_for_reminders = clock.clone();
         let ingestor = Arc::new(

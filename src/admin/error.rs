@@ -75,6 +75,8 @@ pub enum Refusal {
     ReservedFileName { path: PathBuf },
     #[error("category {0:?}: use letters, digits, '_' or '-' (at most 32), for example EMPLOYES")]
     Category(String),
+    #[error("{0} is not banned now (see pension-gateway defender list)")]
+    NotBanned(String),
 }
 
 /// A value the operator gives by name.

@@ -7,6 +7,7 @@
 mod access_requests;
 mod accounts;
 mod contracts;
+mod defender;
 pub mod error;
 mod organisations;
 mod publishing;

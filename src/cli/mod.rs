@@ -5,6 +5,7 @@ mod access;
 mod affiliates;
 mod audit;
 mod contract;
+mod defender;
 mod documents;
 mod failure;
 mod ingest;
@@ -46,6 +47,7 @@ mod prelude {
     pub use super::affiliates::AffiliatesCommand;
     pub use super::audit::AuditCommand;
     pub use super::contract::ContractCommand;
+    pub use super::defender::DefenderCommand;
     pub use super::documents::DocumentsCommand;
     pub use super::failure::{invalid, Failure};
     pub use super::ingest::IngestCommand;
@@ -103,6 +105,9 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The brute-force defender's bans.
+    #[command(subcommand)]
+    Defender(DefenderCommand),
     /// Published documents and who downloaded them.
     #[command(subcommand)]
     Documents(DocumentsCommand),
@@ -218,6 +223,7 @@ pub async fn run(command: Command, settings: Settings) -> Result<(), Failure> {
         Command::Staff(command) => staff::run(command, settings).await?,
         Command::Uploads(command) => uploads::run(command, settings).await?,
         Command::Audit(command) => audit::run(command, settings).await?,
+        Command::Defender(command) => defender::run(command, settings).await?,
     }
     Ok(())
 }

@@ -87,6 +87,10 @@ named_values! {
         Rmdir = "rmdir",
         Remove = "remove",
         Rename = "rename",
+        /// The defender banned an address or suspended a login's password logins.
+        Ban = "ban",
+        /// An operator lifted a ban (`defender unban`).
+        Unban = "unban",
         Symlink = "symlink",
         OrgAdd = "org-add",
         OrgConvention = "org-convention",

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use crate::access::{Principal, Role};
+use crate::auth::defender::Failure;
 use crate::auth::passwords::verify_password;
 use crate::domain::{AuditAction, AuditOutcome, Login, Scope};
 use crate::registry::{AccountRef, LoginAccount};
@@ -41,14 +42,27 @@ impl Gateway {
             Some(login) => self.login_account(login).await,
             None => Ok(None),
         };
+        let suspended = match &login {
+            Some(login) => self.password_logins_suspended(login).await,
+            None => false,
+        };
         let hash = account.as_ref().ok().and_then(|a| a.as_ref()).and_then(|a| a.password_hash.clone());
         let matches = self.verify_password_bounded(password.to_string(), hash).await;
         let verdict = match account {
             Err(reason) => Err(reason),
             Ok(None) => Err("unknown-login"),
+            // Even the right password: the suspension ends on its own (key logins still work).
+            Ok(Some(_)) if suspended => Err("password-logins-suspended"),
             Ok(Some(_)) if !matches => Err("wrong-password"),
             Ok(Some(account)) => self.usable(account),
         };
+        match verdict {
+            Err("unknown-login" | "invalid-login") => {
+                self.score_refused_login(None, Failure::UnknownLogin, context).await
+            }
+            Err("wrong-password") => self.score_refused_login(login.as_ref(), Failure::WrongPassword, context).await,
+            _ => {}
+        }
         self.conclude(login, login_text, verdict, Method::Password, context).await
     }
 

@@ -5,6 +5,7 @@
 //! Nothing in this module knows about SSH packets: `sftp` calls it, never the reverse.
 
 mod authentication;
+mod defender;
 mod entries;
 mod folders;
 mod generated_files;
@@ -203,6 +204,7 @@ pub struct GatewayState {
     pub clock: Clock,
     pub ingest_wakeup: Arc<Notify>,
     pub outbox: crate::notify::Outbox,
+    pub defender: crate::auth::defender::DefenderSettings,
 }
 
 /// The gateway's services, shared by every session.
@@ -221,6 +223,7 @@ pub struct Gateway {
     /// Woken when an upload is queued for ingestion.
     ingest_wakeup: Arc<Notify>,
     outbox: crate::notify::Outbox,
+    defender: crate::auth::defender::DefenderSettings,
 }
 
 impl Gateway {
@@ -238,6 +241,7 @@ impl Gateway {
             password_checks: Semaphore::new(max_concurrent_password_checks.max(1)),
             ingest_wakeup: state.ingest_wakeup,
             outbox: state.outbox,
+            defender: state.defender,
         }
     }
 

@@ -18,6 +18,28 @@ fn message(purpose: &'static str, subject: &str, body: String) -> Message {
     Message { purpose, subject: subject.to_string(), body }
 }
 
+/// To a login whose password logins were suspended after repeated wrong passwords: once,
+/// with no address and nothing else of the attempts.
+pub fn password_logins_suspended(language: Language, login: &Login, minutes: i64) -> Message {
+    match language {
+        Language::Fr => message(
+            "password-suspended",
+            "Extranet Pension Complémentaire : connexions par mot de passe suspendues",
+            format!("Bonjour,\n\nTrop de mots de passe erronés ont été essayés pour l'identifiant {login}. Les connexions par mot de passe de cet identifiant sont suspendues pendant {minutes} minutes ; les connexions par clé continuent de fonctionner.\n\nSi ce n'était pas vous, prévenez votre utilisateur principal."),
+        ),
+        Language::Nl => message(
+            "password-suspended",
+            "Extranet Aanvullend Pensioen: aanmelden met wachtwoord opgeschort",
+            format!("Goedendag,\n\nVoor de gebruikersnaam {login} werden te veel verkeerde wachtwoorden geprobeerd. Aanmelden met een wachtwoord is voor deze gebruikersnaam {minutes} minuten opgeschort; aanmelden met een sleutel blijft werken.\n\nWas u dit niet, verwittig dan uw hoofdgebruiker."),
+        ),
+        Language::En => message(
+            "password-suspended",
+            "Supplementary Pension Extranet: password logins suspended",
+            format!("Hello,\n\nToo many wrong passwords were tried for the login {login}. Password logins of this login are suspended for {minutes} minutes; key logins keep working.\n\nIf this was not you, tell your master user."),
+        ),
+    }
+}
+
 /// A user's new credentials, to the user's own address only.
 pub fn credentials(language: Language, login: &Login, password: &str) -> Message {
     match language {

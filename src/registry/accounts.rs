@@ -342,6 +342,22 @@ impl Registry {
         })
     }
 
+    /// A staff member by login.
+    pub async fn staff(&self, login: &Login) -> Result<StaffRecord, RegistryError> {
+        let row = sqlx::query("SELECT id, name, email, status FROM staff WHERE login = $1")
+            .bind(login.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(Entity::Login(login.clone())))?;
+        Ok(StaffRecord {
+            id: row.try_get("id")?,
+            login: login.clone(),
+            name: row.try_get("name")?,
+            email: EmailAddress::parse(&row.try_get::<String, _>("email")?).map_err(corrupt("staff.email"))?,
+            status: row.try_get::<String, _>("status")?.parse().map_err(corrupt("staff.status"))?,
+        })
+    }
+
     /// The account behind a login, whatever its state; `None` when no such login exists.
     pub async fn login_account(&self, login: &Login) -> Result<Option<LoginAccount>, RegistryError> {
         let user = sqlx::query(

@@ -8,6 +8,7 @@
 mod access_requests;
 mod accounts;
 mod audit_events;
+mod defender;
 mod documents;
 mod ingestion;
 mod organisations;
@@ -24,6 +25,7 @@ pub use access_requests::{AccessRequestRecord, NewAccessRequest};
 pub use accounts::format_date;
 pub use accounts::{AccountRef, LoginAccount, NewStaff, NewUser, StaffRecord, UserChanges, UserRecord};
 pub use audit_events::{AuditKey, AuditRecord, NewAuditEvent, GENESIS_HASH};
+pub use defender::{BanRecord, Scoring};
 pub use documents::{DocumentRecord, NewDocument, Publication, RecordedObject};
 pub use ingestion::{
     ActiveAffiliateRecord, AffiliateRecord, Completion, IngestJob, NewReport, RegistryChange, ReportRecord,
@@ -173,6 +175,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "quotas_retention", include_str!("../../migrations/sqlite/0009_quotas_retention.sql")),
     (10, "test_uploads", include_str!("../../migrations/sqlite/0010_test_uploads.sql")),
     (11, "keyed_audit_chain", include_str!("../../migrations/sqlite/0011_keyed_audit_chain.sql")),
+    (12, "defender", include_str!("../../migrations/sqlite/0012_defender.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/postgres/0001_registry.sql")),
@@ -186,6 +189,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (9, "quotas_retention", include_str!("../../migrations/postgres/0009_quotas_retention.sql")),
     (10, "test_uploads", include_str!("../../migrations/postgres/0010_test_uploads.sql")),
     (11, "keyed_audit_chain", include_str!("../../migrations/postgres/0011_keyed_audit_chain.sql")),
+    (12, "defender", include_str!("../../migrations/postgres/0012_defender.sql")),
 ];
 
 impl Registry {

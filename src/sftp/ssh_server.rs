@@ -190,7 +190,7 @@ pub struct SshServer {
     waiting: Arc<Counters<()>>,
     waiting_per_address: Arc<Counters<IpAddr>>,
     rate: ConnectionRate,
-    refused: RefusedConnections,
+    refused: Arc<RefusedConnections>,
     next_session: AtomicU64,
 }
 
@@ -230,7 +230,7 @@ impl SshServer {
                 settings.connections_per_minute_per_address,
                 settings.connection_burst_per_address,
             ),
-            refused: RefusedConnections::default(),
+            refused: Arc::new(RefusedConnections::default()),
             next_session: AtomicU64::new(1),
         }
     }
@@ -358,11 +358,18 @@ impl SshServer {
         let sftp_tasks = Arc::clone(&handler.sftp_tasks);
         let config = Arc::clone(&self.config);
         let login_grace = self.settings.login_grace;
+        let (gateway, refused) = (Arc::clone(&self.gateway), Arc::clone(&self.refused));
         let mut shutdown = shutdown.clone();
         let mut force_stop = force_stop.clone();
         sessions.spawn(async move {
             // The grace time runs from the accept, the version exchange included.
             let login_deadline = tokio::time::Instant::now() + login_grace;
+            // A banned address gets nothing, not even the version line.
+            if gateway.address_banned(context.remote_addr.ip()).await {
+                refuse_connection(&gateway, &refused, &context, "banned");
+                let _ = kill_switch.shutdown(std::net::Shutdown::Both);
+                return;
+            }
             let started =
                 tokio::time::timeout_at(login_deadline, russh::server::run_stream(config, tcp, handler)).await;
             let running = match started {
@@ -450,17 +457,7 @@ impl SshServer {
     /// Closes a connection before any SSH work. The first refusal of an address and reason in
     /// a window is audited at once; the others are counted and summed up at the window's end.
     fn refuse_connection(&self, context: &SessionContext, reason: &'static str) {
-        if self.refused.record(context.remote_addr.ip(), reason) {
-            tracing::warn!(session = %context.session_id, remote = %context.remote_addr, reason, "connection refused");
-            self.gateway.audit_event(
-                None,
-                context,
-                AuditAction::Connect,
-                None,
-                AuditOutcome::Refused,
-                Some(reason.to_string()),
-            );
-        }
+        refuse_connection(&self.gateway, &self.refused, context, reason);
     }
 
     fn report_refusals(&self) {
@@ -475,6 +472,23 @@ impl SshServer {
                 AuditOutcome::Refused,
                 Some(format!("{reason}: {count} more connections refused in {} s", REFUSALS_WINDOW.as_secs())),
             );
+        }
+    }
+}
+
+/// Audits the first refusal of an address and reason in a window; counts the others.
+fn refuse_connection(
+    gateway: &Arc<Gateway>,
+    refused: &RefusedConnections,
+    context: &SessionContext,
+    reason: &'static str,
+) {
+    if refused.record(context.remote_addr.ip(), reason) {
+        tracing::warn!(session = %context.session_id, remote = %context.remote_addr, reason, "connection refused");
+        gateway.audit_event(None, context, AuditAction::Connect, None, AuditOutcome::Refused, Some(reason.to_string()));
+        if reason != "banned" {
+            let (gateway, context) = (Arc::clone(gateway), context.clone());
+            tokio::spawn(async move { gateway.score_over_limit(&context).await });
         }
     }
 }

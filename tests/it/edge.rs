@@ -158,7 +158,100 @@ async fn a_data_folder_open_to_others_is_refused_at_start() {
     assert!(message.contains("chmod 700"), "{message}");
 }
 
+/// One password login from `source`; `None` when the server refused the connection itself.
+async fn password_login_from(source: &str, server: std::net::SocketAddr, login: &str, password: &str) -> Option<bool> {
+    let stream = silent_socket(source, server).await?;
+    let config = std::sync::Arc::new(russh::client::Config::default());
+    let mut handle = russh::client::connect_stream(config, stream, TrustingClient).await.ok()?;
+    let result = handle.authenticate_password(login, password).await.ok()?;
+    Some(result.success())
+}
+
+async fn a_guessing_address_is_banned_while_a_key_still_logs_in_from_elsewhere(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let guesser = "127.0.0.5";
+    let mut attempts = 0;
+    let mut banned = false;
+    for attempt in 0..40 {
+        // Unknown logins weigh 2, wrong passwords of a real login 1: the threshold is 15.
+        let login = if attempt % 2 == 0 { "nobody.here" } else { logins::CONSULTATION };
+        match password_login_from(guesser, gateway.address, login, "guess-guess-guess").await {
+            Some(success) => assert!(!success),
+            None => {
+                banned = true;
+                break;
+            }
+        }
+        attempts += 1;
+    }
+    assert!(banned && attempts <= 12, "banned after {attempts} attempts");
+    // Refused before the version exchange, even with the right password.
+    assert_eq!(password_login_from(guesser, gateway.address, logins::CONSULTATION, PASSWORD).await, None);
+    // From elsewhere, the right key logs in.
+    let key = gateway.key_file(logins::KEY_USER);
+    let sftp = gateway.sftp(logins::KEY_USER, ClientAuth::Key(key)).await.expect("the key logs in");
+    assert!(sftp.read_dir("/").await.is_ok());
+    // Staff see the ban and lift it; both are audited.
+    let listed = gateway.cli(&["defender", "list", "--json"], &[]);
+    let bans: serde_json::Value = serde_json::from_str(&stdout(&listed)).unwrap();
+    assert!(bans.as_array().unwrap().iter().any(|b| b["kind"] == "address" && b["subject"] == guesser), "{bans}");
+    let lifted = gateway.cli(&["defender", "unban", guesser], &[]);
+    assert!(lifted.status.success(), "{}", stderr(&lifted));
+    assert_eq!(password_login_from(guesser, gateway.address, logins::CONSULTATION, PASSWORD).await, Some(true));
+    gateway.gateway.audit().flush().await;
+    assert!(!gateway.events(pension_gateway::domain::AuditAction::Ban).await.is_empty());
+    assert_eq!(gateway.events(pension_gateway::domain::AuditAction::Unban).await.len(), 1);
+}
+
+async fn wrong_passwords_suspend_the_password_logins_of_that_login_only(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    // From many addresses (none reaches its own ban), the staff member's password is guessed.
+    for attempt in 0..10 {
+        let source = format!("127.0.1.{}", 10 + attempt);
+        assert_eq!(password_login_from(&source, gateway.address, logins::STAFF, "not-the-password").await, Some(false));
+    }
+    // Suspended: the right password is refused too, from anywhere; the key still logs in.
+    assert_eq!(password_login_from("127.0.0.1", gateway.address, logins::STAFF, PASSWORD).await, Some(false));
+    let key = gateway.key_file(logins::STAFF);
+    assert!(gateway.sftp(logins::STAFF, ClientAuth::Key(key)).await.is_ok(), "key logins keep working");
+    // Others are not concerned.
+    assert_eq!(password_login_from("127.0.0.1", gateway.address, logins::CONSULTATION, PASSWORD).await, Some(true));
+    // Its owner is told once, with nothing of the attempts' origin.
+    let mails: Vec<String> =
+        gateway.spooled_mails().await.into_iter().filter(|m| m.contains("staff@insurer.example")).collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("key logins keep working") && !mails[0].contains("127.0."), "{}", mails[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgresql_share_a_ban() {
+    let gateway = TestGateway::spawn(Database::Postgres).await;
+    let second = pension_gateway::startup::Application::build(&gateway.settings).await.expect("a second instance");
+    let second_address = second.local_addr();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(second.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let guesser = "127.0.0.7";
+    for _ in 0..20 {
+        if password_login_from(guesser, gateway.address, "nobody.here", "guess").await.is_none() {
+            break;
+        }
+    }
+    assert_eq!(password_login_from(guesser, gateway.address, logins::CONSULTATION, PASSWORD).await, None);
+    assert_eq!(
+        password_login_from(guesser, second_address, logins::CONSULTATION, PASSWORD).await,
+        None,
+        "the other instance refuses the banned address too"
+    );
+    assert_eq!(password_login_from("127.0.0.8", second_address, logins::CONSULTATION, PASSWORD).await, Some(true));
+    let _ = stop.send(());
+    let _ = serving.await;
+}
+
 crate::on_both_databases!(
     silent_sockets_never_lock_out_a_user_who_logs_in,
     connections_from_one_address_come_at_a_bounded_rate,
+    a_guessing_address_is_banned_while_a_key_still_logs_in_from_elsewhere,
+    wrong_passwords_suspend_the_password_logins_of_that_login_only,
 );
