@@ -249,7 +249,29 @@ async fn two_instances_on_one_postgresql_share_a_ban() {
     let _ = serving.await;
 }
 
+/// CVE-2025-32433's class: connection-layer messages sent after key exchange but before
+/// login (a session channel, a direct-tcpip channel, an exec) are never served, and the
+/// connection ends at the login grace time. Sent by paramiko, which lets a client send them.
+async fn channels_asked_for_before_login_are_never_served(database: Database) {
+    let gateway = TestGateway::spawn_with(database, &[("server.login_grace_seconds", toml::Value::Integer(2))]).await;
+    let marker = gateway.key_dir.path().join("served");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/attacks/preauth_channel.py");
+    let output = tokio::process::Command::new("python3")
+        .arg(&script)
+        .arg(gateway.address.ip().to_string())
+        .arg(gateway.address.port().to_string())
+        .arg(&marker)
+        .arg("6")
+        .output()
+        .await
+        .expect("python3 with paramiko (scripts/install-test-tools)");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output).trim(), "closed", "{}", stderr(&output));
+    assert!(!marker.exists(), "nothing ran");
+}
+
 crate::on_both_databases!(
+    channels_asked_for_before_login_are_never_served,
     silent_sockets_never_lock_out_a_user_who_logs_in,
     connections_from_one_address_come_at_a_bounded_rate,
     a_guessing_address_is_banned_while_a_key_still_logs_in_from_elsewhere,
