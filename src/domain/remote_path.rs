@@ -206,4 +206,30 @@ mod tests {
         }
         assert!(!FileName::parse("affiliations.xlsx").unwrap().is_temporary());
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Whatever a client sends as a path: no panic, and a path that resolves stays under
+        /// the root, names no `.`, `..` or empty component, and resolves to itself again.
+        #[test]
+        fn fuzz_any_client_path_resolves_inside_the_root_or_is_refused(
+            raw in "(/|\\.|\\.\\.|[a-zA-Z0-9 _\\-]{0,8}|\\\\|\\x00|é|\\u{202e}){0,12}"
+        ) {
+            if let Ok(path) = RemotePath::resolve(&raw) {
+                let shown = path.to_string();
+                proptest::prop_assert!(shown.starts_with('/'));
+                for component in path.components() {
+                    proptest::prop_assert!(![".", "..", ""].contains(&component.as_str()));
+                    proptest::prop_assert!(!component.as_str().contains('/') && !component.as_str().contains('\0'));
+                }
+                proptest::prop_assert_eq!(RemotePath::resolve(&shown).map(|p| p.to_string()), Ok(shown));
+            }
+        }
+
+        #[test]
+        fn fuzz_any_bytes_as_a_path_never_panic(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = RemotePath::resolve(&String::from_utf8_lossy(&raw));
+        }
+    }
 }

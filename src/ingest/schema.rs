@@ -473,4 +473,21 @@ mod tests {
         let message = Schema::parse(&text, "x.toml").unwrap_err().to_string();
         assert!(message.contains("requird"), "{message}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// A schema file damaged anywhere (a byte changed, a run cut out) loads or is refused
+        /// with an error: never a panic.
+        #[test]
+        fn fuzz_a_damaged_schema_loads_or_is_refused(at in 0usize..20_000, cut in 0usize..64, byte in proptest::prelude::any::<u8>()) {
+            let text = include_str!("../../schemas/affiliations.v1.toml");
+            let mut bytes = text.as_bytes().to_vec();
+            let at = at % bytes.len();
+            bytes[at] = byte;
+            let end = (at + cut).min(bytes.len());
+            bytes.drain(at..end);
+            let _ = Schema::parse(&String::from_utf8_lossy(&bytes), "fuzzed.toml");
+        }
+    }
 }

@@ -161,4 +161,36 @@ mod tests {
         let encoded = encode_data(9, b"xyz");
         assert_eq!(encoded.as_ref(), b"\x00\x00\x00\x0c\x67\x00\x00\x00\x09\x00\x00\x00\x03xyz");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+
+        /// Any bytes from a client: framing never panics, a packet is never longer than the
+        /// limit, and a WRITE decoded from them says exactly what its bytes say.
+        #[test]
+        fn fuzz_any_stream_is_framed_or_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let mut stream = &bytes[..];
+            runtime.block_on(async {
+                while let Ok(Some(body)) = read_packet(&mut stream).await {
+                    assert!(!body.is_empty() && body.len() <= MAX_PACKET_LEN as usize);
+                    if let Some(write) = WriteRequest::decode(&body) {
+                        assert_eq!(body.len(), 1 + 4 + 4 + write.handle.len() + 8 + 4 + write.data.len());
+                    }
+                }
+            });
+        }
+
+        #[test]
+        fn fuzz_a_write_decoded_from_its_own_encoding_is_the_same(
+            id in proptest::prelude::any::<u32>(),
+            handle in "[a-z0-9]{0,16}",
+            offset in proptest::prelude::any::<u64>(),
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let body = Bytes::from(write_body(id, &handle, offset, &data));
+            let write = WriteRequest::decode(&body).unwrap();
+            proptest::prop_assert_eq!((write.id, write.handle.as_str(), write.offset, write.data.as_ref()), (id, handle.as_str(), offset, &data[..]));
+        }
+    }
 }
