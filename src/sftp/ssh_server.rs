@@ -525,21 +525,10 @@ impl Connection {
         };
         let permit = Arc::clone(&self.connections).try_acquire_owned().ok();
         let address = self.per_address.try_take(self.context.remote_addr.ip(), self.max_connections_per_address);
-        let (Some(permit), Some(address)) = (permit, address) else {
-            let reason = if self.connections.available_permits() == 0 {
-                "too-many-connections"
-            } else {
-                "too-many-connections-from-address"
-            };
-            self.gateway.audit_event(
-                Some(&principal),
-                &self.context,
-                AuditAction::Login,
-                None,
-                AuditOutcome::Refused,
-                Some(reason.into()),
-            );
-            return reject();
+        let (permit, address) = match (permit, address) {
+            (Some(permit), Some(address)) => (permit, address),
+            (None, _) => return self.refuse_login(&principal, "too-many-connections"),
+            (Some(_), None) => return self.refuse_login(&principal, "too-many-connections-from-address"),
         };
         match self.per_user.try_take(principal.login.clone(), self.max_sessions_per_user) {
             Some(slot) => {
@@ -550,18 +539,21 @@ impl Connection {
                 self.principal = Some(principal);
                 Auth::Accept
             }
-            None => {
-                self.gateway.audit_event(
-                    Some(&principal),
-                    &self.context,
-                    AuditAction::Login,
-                    None,
-                    AuditOutcome::Refused,
-                    Some("too-many-sessions".into()),
-                );
-                reject()
-            }
+            None => self.refuse_login(&principal, "too-many-sessions"),
         }
+    }
+
+    /// Refuses an authenticated login over a limit, audited with the limit's name.
+    fn refuse_login(&self, principal: &Principal, reason: &str) -> Auth {
+        self.gateway.audit_event(
+            Some(principal),
+            &self.context,
+            AuditAction::Login,
+            None,
+            AuditOutcome::Refused,
+            Some(reason.into()),
+        );
+        reject()
     }
 
     fn refuse_request(
