@@ -262,8 +262,13 @@ pub struct ChainReport {
     pub problem: Option<ChainProblem>,
 }
 
-/// Checks the whole chain, then the latest checkpoint against it.
-pub async fn verify(registry: &Registry, storage: &ObjectStore) -> Result<ChainReport, CheckpointError> {
+/// Checks the whole chain, then the latest checkpoint in the object store and `copies` (kept
+/// outside it) against the chain.
+pub async fn verify(
+    registry: &Registry,
+    storage: &ObjectStore,
+    copies: &[Checkpoint],
+) -> Result<ChainReport, CheckpointError> {
     let records = registry.audit_events(i64::MIN).await?;
     let key = registry.audit_key();
     let mut report = ChainReport { events: records.len(), plain_events: 0, checkpoint: None, problem: None };
@@ -296,23 +301,47 @@ pub async fn verify(registry: &Registry, storage: &ObjectStore) -> Result<ChainR
         keyed_seen |= record.keyed;
         prev = record.hash.clone();
     }
-    let Some(checkpoint) = read_checkpoint(storage).await? else {
-        return Ok(report);
-    };
-    let at = crate::clock::format_millis(checkpoint.at_ms);
-    if !key.is_some_and(|key| checkpoint.signed_by(key)) {
-        report.problem = Some(ChainProblem::CheckpointForged);
-        return Ok(report);
-    }
-    match records.iter().find(|r| r.id == checkpoint.sequence) {
-        Some(record) if record.hash == checkpoint.head => report.checkpoint = Some(checkpoint),
-        Some(_) => report.problem = Some(ChainProblem::Diverged { sequence: checkpoint.sequence, at }),
-        None => {
-            let last = records.last().map(|r| r.id);
-            report.problem = Some(ChainProblem::Cut { sequence: checkpoint.sequence, at, last });
+    // The stored checkpoint, and any copy kept elsewhere (a mailed one): an attacker who
+    // reaches the object store may have replaced the stored one with an older, genuine one.
+    let mut checkpoints: Vec<Checkpoint> = read_checkpoint(storage).await?.into_iter().collect();
+    checkpoints.extend(copies.iter().cloned());
+    checkpoints.sort_by_key(|c| c.sequence);
+    for checkpoint in checkpoints {
+        match checkpoint_problem(&records, key, &checkpoint) {
+            Some(problem) => {
+                report.problem = Some(problem);
+                return Ok(report);
+            }
+            None => report.checkpoint = Some(checkpoint),
         }
     }
     Ok(report)
+}
+
+/// What is wrong with the chain as `checkpoint` saw it, if anything.
+fn checkpoint_problem(
+    records: &[crate::registry::AuditRecord],
+    key: Option<&AuditKey>,
+    checkpoint: &Checkpoint,
+) -> Option<ChainProblem> {
+    let at = crate::clock::format_millis(checkpoint.at_ms);
+    if !key.is_some_and(|key| checkpoint.signed_by(key)) {
+        return Some(ChainProblem::CheckpointForged);
+    }
+    match records.iter().find(|r| r.id == checkpoint.sequence) {
+        Some(record) if record.hash == checkpoint.head => None,
+        Some(_) => Some(ChainProblem::Diverged { sequence: checkpoint.sequence, at }),
+        None => Some(ChainProblem::Cut { sequence: checkpoint.sequence, at, last: records.last().map(|r| r.id) }),
+    }
+}
+
+/// A checkpoint kept outside the object store: its JSON alone, or a saved mail that carries it.
+pub fn parse_checkpoint_copy(text: &str) -> Result<Checkpoint, CheckpointError> {
+    let json = match (text.find('{'), text.rfind('}')) {
+        (Some(start), Some(end)) if start < end => &text[start..=end],
+        _ => text,
+    };
+    serde_json::from_str(json).map_err(CheckpointError::Unreadable)
 }
 
 #[cfg(test)]

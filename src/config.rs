@@ -93,6 +93,8 @@ struct RawDefender {
     over_limit_weight: u32,
     first_ban_minutes: u64,
     longest_ban_hours: u64,
+    slowdown_step_ms: u64,
+    slowest_answer_ms: u64,
     allow: Vec<String>,
 }
 
@@ -108,6 +110,7 @@ struct RawNotify {
     transport: String,
     spool_dir: String,
     from: String,
+    audit_checkpoint_to: String,
     max_attempts: u32,
     first_retry_seconds: u64,
     smtp: RawSmtp,
@@ -536,6 +539,13 @@ impl Settings {
         let notify = crate::notify::NotifySettings {
             transport,
             from: crate::domain::EmailAddress::parse(&n.from).map_err(|e| key_error("notify.from", e.to_string()))?,
+            audit_checkpoint_to: match n.audit_checkpoint_to.trim() {
+                "" => None,
+                address => Some(
+                    crate::domain::EmailAddress::parse(address)
+                        .map_err(|e| key_error("notify.audit_checkpoint_to", e.to_string()))?,
+                ),
+            },
             max_attempts: positive("notify.max_attempts", n.max_attempts.into())? as u32,
             first_retry: Duration::from_secs(positive("notify.first_retry_seconds", n.first_retry_seconds)?),
         };
@@ -588,6 +598,8 @@ impl Settings {
                     longest_ban: Duration::from_secs(
                         positive("defender.longest_ban_hours", d.longest_ban_hours)? * 3600,
                     ),
+                    slowdown_step: Duration::from_millis(d.slowdown_step_ms),
+                    slowest_answer: Duration::from_millis(d.slowest_answer_ms),
                     allow,
                 }
             },

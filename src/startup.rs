@@ -289,7 +289,7 @@ impl Application {
             delivering.await;
             "mail delivery"
         });
-        let checkpointing = checkpoint_hourly(registry.clone(), admin.storage.clone(), stop_signal.clone());
+        let checkpointing = checkpoint_hourly(Admin::new(admin.clone(), "gateway"), stop_signal.clone());
         services.spawn(async move {
             checkpointing.await;
             "audit checkpoints"
@@ -314,7 +314,7 @@ impl Application {
             tracing::error!("audit writer did not finish in time");
         }
         // The last events of this run are covered by a checkpoint too.
-        if let Err(error) = crate::audit::write_checkpoint(&registry, &admin.storage).await {
+        if let Err(error) = Admin::new(admin, "gateway").checkpoint().await {
             tracing::error!(error = ?error, "cannot write the audit checkpoint at shutdown");
         }
         registry.close().await;
@@ -330,14 +330,15 @@ fn log_service_end(ended: Result<&'static str, tokio::task::JoinError>, stopping
     }
 }
 
-/// Writes a signed checkpoint of the audit chain into the object store every hour.
-async fn checkpoint_hourly(registry: Registry, storage: ObjectStore, mut stop: watch::Receiver<bool>) {
+/// Writes a signed checkpoint of the audit chain into the object store every hour (and mails
+/// a copy, when configured).
+async fn checkpoint_hourly(admin: Admin, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
             _ = stop.changed() => return,
         }
-        if let Err(error) = crate::audit::write_checkpoint(&registry, &storage).await {
+        if let Err(error) = admin.checkpoint().await {
             tracing::error!(error = ?error, "cannot write the audit checkpoint");
         }
     }

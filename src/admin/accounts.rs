@@ -144,6 +144,7 @@ impl Admin {
                 login: login.clone(),
                 name,
                 email: email.clone(),
+                language,
                 password_hash: Self::password_hash(password)?,
             })
             .await?;

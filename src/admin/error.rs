@@ -45,6 +45,8 @@ pub enum AdminError {
     Storage(#[from] StorageError),
     #[error(transparent)]
     Reader(#[from] ReaderError),
+    #[error(transparent)]
+    Checkpoint(#[from] crate::audit::CheckpointError),
     /// A failure of the gateway itself (not of the operator's input).
     #[error(transparent)]
     Internal(#[from] Internal),
@@ -125,7 +127,11 @@ impl AdminError {
             | AdminError::State(_)
             | AdminError::PublicKey { .. }
             | AdminError::Io { .. } => 2,
-            AdminError::Registry(_) | AdminError::Storage(_) | AdminError::Reader(_) | AdminError::Internal(_) => 1,
+            AdminError::Registry(_)
+            | AdminError::Storage(_)
+            | AdminError::Reader(_)
+            | AdminError::Checkpoint(_)
+            | AdminError::Internal(_) => 1,
         }
     }
 }

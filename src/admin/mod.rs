@@ -6,6 +6,7 @@
 
 mod access_requests;
 mod accounts;
+mod audit_trail;
 mod contracts;
 mod defender;
 pub mod error;

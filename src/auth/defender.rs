@@ -111,6 +111,11 @@ pub struct DefenderSettings {
     /// The first ban; each return doubles it, up to `longest_ban`.
     pub first_ban: Duration,
     pub longest_ban: Duration,
+    /// Each wrong password of a login, after its first in the window, is answered this much
+    /// later than the one before, up to `slowest_answer`: guessing slows down, then stops at
+    /// the suspension.
+    pub slowdown_step: Duration,
+    pub slowest_answer: Duration,
     /// Never banned (the insurer's own networks).
     pub allow: Vec<Network>,
 }
@@ -142,6 +147,13 @@ impl DefenderSettings {
         std::array::from_fn(|earlier| i64::try_from(self.ban_length(earlier as u32).as_secs()).unwrap_or(i64::MAX))
     }
 
+    /// How much later a wrong password is answered when its login's score within the window
+    /// has reached `score` (this one included).
+    pub fn slowdown(&self, score: i64) -> Duration {
+        let failures = u32::try_from(score / i64::from(self.wrong_password_weight.max(1))).unwrap_or(u32::MAX);
+        self.slowdown_step.saturating_mul(failures.saturating_sub(1)).min(self.slowest_answer)
+    }
+
     pub fn allowed(&self, address: IpAddr) -> bool {
         self.allow.iter().any(|network| network.contains(address))
     }
@@ -162,6 +174,8 @@ mod tests {
             over_limit_weight: 3,
             first_ban: Duration::from_secs(1800),
             longest_ban: Duration::from_secs(86_400),
+            slowdown_step: Duration::from_millis(250),
+            slowest_answer: Duration::from_secs(2),
             allow: vec![Network::parse("10.0.0.0/8").unwrap(), Network::parse("2001:db8::/32").unwrap()],
         }
     }
@@ -173,6 +187,19 @@ mod tests {
         assert_eq!(settings.ban_length(1), Duration::from_secs(3600));
         assert_eq!(settings.ban_length(2), Duration::from_secs(7200));
         assert_eq!(settings.ban_length(40), Duration::from_secs(86_400));
+    }
+
+    #[test]
+    fn wrong_passwords_are_answered_slower_and_slower_up_to_the_slowest() {
+        let settings = settings();
+        assert_eq!(settings.slowdown(0), Duration::ZERO, "a suspension starts the score again");
+        assert_eq!(settings.slowdown(1), Duration::ZERO, "a single typo costs nothing");
+        assert_eq!(settings.slowdown(2), Duration::from_millis(250));
+        assert_eq!(settings.slowdown(5), Duration::from_secs(1));
+        assert_eq!(settings.slowdown(9), Duration::from_secs(2));
+        assert_eq!(settings.slowdown(1_000_000), Duration::from_secs(2));
+        let heavier = DefenderSettings { wrong_password_weight: 2, ..settings };
+        assert_eq!(heavier.slowdown(4), Duration::from_millis(250), "scores count in failures");
     }
 
     #[test]

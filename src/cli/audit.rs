@@ -5,10 +5,15 @@ use super::prelude::*;
 #[derive(Subcommand)]
 pub enum AuditCommand {
     /// Check that no event was altered, removed or cut from the end (against the latest
-    /// signed checkpoint in the object store).
-    Verify,
-    /// Write a signed checkpoint of the chain's head into the object store now (serve writes
-    /// one every hour and at shutdown).
+    /// signed checkpoint in the object store, and the copies given).
+    Verify {
+        /// A copy of a checkpoint kept outside the gateway: its JSON, or the mail that carried
+        /// it (notify.audit_checkpoint_to), saved as a file. May be repeated.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
+    },
+    /// Write a signed checkpoint of the chain's head into the object store now, and mail a
+    /// copy if notify.audit_checkpoint_to is set (serve does both every hour and at shutdown).
     Checkpoint,
     /// Print events, oldest first, with what proves them (prev_hash, hash, keyed, and the
     /// latest checkpoint with --json).
@@ -29,10 +34,27 @@ fn day_start_ms(date: Date) -> i64 {
 }
 
 pub async fn run(command: AuditCommand, settings: Settings) -> Result<(), Failure> {
+    if let AuditCommand::Checkpoint = command {
+        match super::admin(&settings).await?.checkpoint().await.context("cannot write the audit checkpoint")? {
+            Some(checkpoint) => println!("checkpoint written: event #{} ({})", checkpoint.sequence, checkpoint.head),
+            None => println!("the audit trail is empty: no checkpoint written"),
+        }
+        return Ok(());
+    }
     let (registry, storage) = startup::open_state(&settings).await.context("cannot open the gateway's state")?;
     match command {
-        AuditCommand::Verify => {
-            let report = audit::verify(&registry, &storage).await.context("cannot read the audit trail")?;
+        AuditCommand::Verify { checkpoints } => {
+            let mut copies = Vec::with_capacity(checkpoints.len());
+            for file in &checkpoints {
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("cannot read {}", file.display()))
+                    .map_err(|error| Failure { code: 2, error })?;
+                let copy = audit::parse_checkpoint_copy(&text)
+                    .with_context(|| format!("{} holds no audit checkpoint", file.display()))
+                    .map_err(|error| Failure { code: 2, error })?;
+                copies.push(copy);
+            }
+            let report = audit::verify(&registry, &storage, &copies).await.context("cannot read the audit trail")?;
             if let Some(problem) = report.problem {
                 return Err(Failure { code: 1, error: anyhow::anyhow!("the audit trail is not intact: {problem}") });
             }
@@ -52,14 +74,7 @@ pub async fn run(command: AuditCommand, settings: Settings) -> Result<(), Failur
                 None => println!("  no checkpoint yet: a cut of the last events could not be seen"),
             }
         }
-        AuditCommand::Checkpoint => {
-            match audit::write_checkpoint(&registry, &storage).await.context("cannot write the audit checkpoint")? {
-                Some(checkpoint) => {
-                    println!("checkpoint written: event #{} ({})", checkpoint.sequence, checkpoint.head)
-                }
-                None => println!("the audit trail is empty: no checkpoint written"),
-            }
-        }
+        AuditCommand::Checkpoint => {}
         AuditCommand::Export { from, to, json } => {
             let from_ms = from.map(day_start_ms).unwrap_or(i64::MIN);
             let to_ms = to.and_then(|d| d.next_day()).map(day_start_ms).unwrap_or(i64::MAX);

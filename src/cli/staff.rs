@@ -15,7 +15,8 @@ pub enum StaffCommand {
         public_keys: Vec<PathBuf>,
         #[arg(long)]
         password_stdin: bool,
-        /// The language of the mail that carries a generated password.
+        /// The staff member's language: of the mail that carries a generated password, and of
+        /// any later mail (a suspended login).
         #[arg(long, default_value = "fr", value_parser = parse_language)]
         language: Language,
     },

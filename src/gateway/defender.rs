@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use crate::auth::defender::{Failure, Subject};
 use crate::domain::{AuditAction, AuditOutcome, Login};
-use crate::registry::{AccountRef, BanRecord, Scoring};
+use crate::registry::{AccountRef, BanRecord, Scored, Scoring};
 
 use super::{Gateway, SessionContext};
 
@@ -37,21 +37,27 @@ impl Gateway {
     }
 
     /// Scores a refused password login: its source address (unless allowed) and, for a login
-    /// that exists, the login.
+    /// that exists, the login, whose refusal comes later the more wrong passwords it had.
     pub(super) async fn score_refused_login(&self, login: Option<&Login>, failure: Failure, context: &SessionContext) {
         if !self.defender.enabled {
             return;
         }
         let address = context.remote_addr.ip();
         if !self.defender.allowed(address) {
-            if let Some(ban) = self.score(Subject::Address, &address.to_string(), failure).await {
+            if let Some(ban) = self.score(Subject::Address, &address.to_string(), failure).await.and_then(|s| s.ban) {
                 self.audit_ban(&ban, context);
             }
         }
         if let (Some(login), Failure::WrongPassword) = (login, failure) {
-            if let Some(ban) = self.score(Subject::Login, login.as_str(), failure).await {
-                self.audit_ban(&ban, context);
-                self.tell_suspended(login, &ban).await;
+            match self.score(Subject::Login, login.as_str(), failure).await {
+                Some(Scored { ban: Some(ban), .. }) => {
+                    self.audit_ban(&ban, context);
+                    self.tell_suspended(login, &ban).await;
+                }
+                // Only this connection waits: the guesser's next try comes later, the owner's
+                // other sessions are not held.
+                Some(Scored { score, ban: None }) => tokio::time::sleep(self.defender.slowdown(score)).await,
+                None => {}
             }
         }
     }
@@ -60,15 +66,18 @@ impl Gateway {
     /// window only: a flood costs the registry one write a minute per address).
     pub async fn score_over_limit(&self, context: &SessionContext) {
         if self.defender.enabled && !self.defender.allowed(context.remote_addr.ip()) {
-            if let Some(ban) =
-                self.score(Subject::Address, &context.remote_addr.ip().to_string(), Failure::OverLimit).await
+            if let Some(ban) = self
+                .score(Subject::Address, &context.remote_addr.ip().to_string(), Failure::OverLimit)
+                .await
+                .and_then(|s| s.ban)
             {
                 self.audit_ban(&ban, context);
             }
         }
     }
 
-    async fn score(&self, subject: Subject, name: &str, failure: Failure) -> Option<BanRecord> {
+    /// `None` when the registry could not count it (logged).
+    async fn score(&self, subject: Subject, name: &str, failure: Failure) -> Option<Scored> {
         let scoring = Scoring {
             weight: i64::from(self.defender.weight(failure)),
             window_seconds: i64::try_from(self.defender.window.as_secs()).unwrap_or(i64::MAX),
@@ -82,7 +91,7 @@ impl Gateway {
         };
         let now = crate::clock::now_seconds();
         match self.registry.score_failure(subject.as_str(), name, now, scoring, reason).await {
-            Ok(ban) => ban,
+            Ok(scored) => Some(scored),
             Err(error) => {
                 tracing::warn!(error = %error, "cannot record a failed login for the defender");
                 None
@@ -114,7 +123,7 @@ impl Gateway {
             Ok(Some(account)) => match account.account {
                 AccountRef::User { .. } => self.registry.user(login).await.ok().map(|user| (user.email, user.language)),
                 AccountRef::Staff { .. } => {
-                    self.registry.staff(login).await.ok().map(|staff| (staff.email, crate::domain::Language::En))
+                    self.registry.staff(login).await.ok().map(|staff| (staff.email, staff.language))
                 }
             },
             _ => None,

@@ -40,6 +40,20 @@ pub fn password_logins_suspended(language: Language, login: &Login, minutes: i64
     }
 }
 
+/// A copy of an audit checkpoint, for the insurer's auditors (in English, as the operators'
+/// own texts are): the chain's head, nothing of its events.
+pub fn audit_checkpoint(sequence: i64, at: &str, json: &str) -> Message {
+    message(
+        "audit-checkpoint",
+        &format!("Supplementary Pension Extranet: audit checkpoint at event #{sequence}"),
+        format!(
+            "The audit trail of the gateway reached event #{sequence} at {at}. Keep this message: \
+             `pension-gateway audit verify --checkpoint FILE`, with this message saved as FILE, shows \
+             whether any event up to this one was later removed or altered.\n\n{json}\n"
+        ),
+    )
+}
+
 /// A user's new credentials, to the user's own address only.
 pub fn credentials(language: Language, login: &Login, password: &str) -> Message {
     match language {

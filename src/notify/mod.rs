@@ -23,6 +23,8 @@ use crate::registry::{now_seconds, NewMessage, Registry, RegistryError};
 pub struct NotifySettings {
     pub transport: TransportSettings,
     pub from: EmailAddress,
+    /// Where copies of the audit checkpoints go, if anywhere.
+    pub audit_checkpoint_to: Option<EmailAddress>,
     /// Attempts before a message is marked failed.
     pub max_attempts: u32,
     /// Wait before the second attempt; it doubles after each failure, up to an hour.
@@ -129,6 +131,11 @@ impl Outbox {
         let count = mail.len();
         self.queue(mail).await?;
         Ok(count)
+    }
+
+    /// Where copies of the audit checkpoints are mailed, if anywhere.
+    pub fn audit_checkpoint_to(&self) -> Option<&EmailAddress> {
+        self.settings.audit_checkpoint_to.as_ref()
     }
 
     /// The handle that makes the deliverer look at the queue now.

@@ -93,6 +93,7 @@ pub struct NewStaff {
     pub login: Login,
     pub name: String,
     pub email: EmailAddress,
+    pub language: Language,
     pub password_hash: Option<String>,
 }
 
@@ -102,6 +103,7 @@ pub struct StaffRecord {
     pub login: Login,
     pub name: String,
     pub email: EmailAddress,
+    pub language: Language,
     pub status: AccountStatus,
 }
 
@@ -322,12 +324,13 @@ impl Registry {
             return Err(RegistryError::AlreadyExists(Entity::Login(staff.login.clone())));
         }
         let row = sqlx::query(
-            "INSERT INTO staff (login, name, email, status, password_hash, created_at)
-             VALUES ($1, $2, $3, 'active', $4, $5) RETURNING id",
+            "INSERT INTO staff (login, name, email, language, status, password_hash, created_at)
+             VALUES ($1, $2, $3, $4, 'active', $5, $6) RETURNING id",
         )
         .bind(staff.login.as_str())
         .bind(&staff.name)
         .bind(staff.email.as_str())
+        .bind(staff.language.as_str())
         .bind(staff.password_hash.as_deref())
         .bind(now_seconds())
         .fetch_one(&self.pool)
@@ -338,13 +341,14 @@ impl Registry {
             login: staff.login.clone(),
             name: staff.name.clone(),
             email: staff.email.clone(),
+            language: staff.language,
             status: AccountStatus::Active,
         })
     }
 
     /// A staff member by login.
     pub async fn staff(&self, login: &Login) -> Result<StaffRecord, RegistryError> {
-        let row = sqlx::query("SELECT id, name, email, status FROM staff WHERE login = $1")
+        let row = sqlx::query("SELECT id, name, email, language, status FROM staff WHERE login = $1")
             .bind(login.as_str())
             .fetch_optional(&self.pool)
             .await?
@@ -354,6 +358,7 @@ impl Registry {
             login: login.clone(),
             name: row.try_get("name")?,
             email: EmailAddress::parse(&row.try_get::<String, _>("email")?).map_err(corrupt("staff.email"))?,
+            language: row.try_get::<String, _>("language")?.parse().map_err(corrupt("staff.language"))?,
             status: row.try_get::<String, _>("status")?.parse().map_err(corrupt("staff.status"))?,
         })
     }

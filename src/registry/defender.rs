@@ -17,6 +17,14 @@ pub struct BanRecord {
     pub reason: String,
 }
 
+/// A counted failure: its subject's score within the window, and the ban it led to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scored {
+    /// Zero again once the subject is banned.
+    pub score: i64,
+    pub ban: Option<BanRecord>,
+}
+
 /// How a scored failure is turned into a ban (the rules are `auth::defender`'s).
 #[derive(Debug, Clone, Copy)]
 pub struct Scoring {
@@ -40,8 +48,9 @@ fn ban_from_row(row: &sqlx::any::AnyRow) -> Result<BanRecord, RegistryError> {
 }
 
 impl Registry {
-    /// Counts a failure of `subject`; returns the ban it leads to, if its score within the
-    /// window reaches the threshold. The scores of a banned subject start again from zero.
+    /// Counts a failure of `subject`; returns its score within the window and the ban it leads
+    /// to, if the score reaches the threshold. The scores of a banned subject start again from
+    /// zero.
     pub async fn score_failure(
         &self,
         kind: &str,
@@ -49,7 +58,7 @@ impl Registry {
         now: i64,
         scoring: Scoring,
         reason: &str,
-    ) -> Result<Option<BanRecord>, RegistryError> {
+    ) -> Result<Scored, RegistryError> {
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM defender_events WHERE at < $1")
             .bind(now - scoring.window_seconds)
@@ -73,7 +82,7 @@ impl Registry {
         .try_get::<i64, _>("score")?;
         if score < scoring.threshold {
             tx.commit().await?;
-            return Ok(None);
+            return Ok(Scored { score, ban: None });
         }
         let earlier = sqlx::query("SELECT ban_count FROM defender_bans WHERE subject_kind = $1 AND subject = $2")
             .bind(kind)
@@ -108,14 +117,15 @@ impl Registry {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(Some(BanRecord {
+        let ban = BanRecord {
             subject_kind: kind.to_string(),
             subject: subject.to_string(),
             banned_at: now,
             banned_until: until,
             ban_count: earlier + 1,
             reason: reason.to_string(),
-        }))
+        };
+        Ok(Scored { score: 0, ban: Some(ban) })
     }
 
     /// The ban of `subject` still running at `now`.

@@ -25,7 +25,7 @@ pub use access_requests::{AccessRequestRecord, NewAccessRequest};
 pub use accounts::format_date;
 pub use accounts::{AccountRef, LoginAccount, NewStaff, NewUser, StaffRecord, UserChanges, UserRecord};
 pub use audit_events::{AuditKey, AuditRecord, NewAuditEvent, GENESIS_HASH};
-pub use defender::{BanRecord, Scoring};
+pub use defender::{BanRecord, Scored, Scoring};
 pub use documents::{DocumentRecord, NewDocument, Publication, RecordedObject};
 pub use ingestion::{
     ActiveAffiliateRecord, AffiliateRecord, Completion, IngestJob, NewReport, RegistryChange, ReportRecord,
@@ -176,6 +176,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "test_uploads", include_str!("../../migrations/sqlite/0010_test_uploads.sql")),
     (11, "keyed_audit_chain", include_str!("../../migrations/sqlite/0011_keyed_audit_chain.sql")),
     (12, "defender", include_str!("../../migrations/sqlite/0012_defender.sql")),
+    (13, "staff_language", include_str!("../../migrations/sqlite/0013_staff_language.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/postgres/0001_registry.sql")),
@@ -190,6 +191,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (10, "test_uploads", include_str!("../../migrations/postgres/0010_test_uploads.sql")),
     (11, "keyed_audit_chain", include_str!("../../migrations/postgres/0011_keyed_audit_chain.sql")),
     (12, "defender", include_str!("../../migrations/postgres/0012_defender.sql")),
+    (13, "staff_language", include_str!("../../migrations/postgres/0013_staff_language.sql")),
 ];
 
 impl Registry {

@@ -22,7 +22,7 @@ async fn database(gateway: &TestGateway) -> sqlx::AnyPool {
 }
 
 async fn verify(gateway: &TestGateway) -> audit::ChainReport {
-    audit::verify(gateway.registry(), gateway.gateway.storage()).await.unwrap()
+    audit::verify(gateway.registry(), gateway.gateway.storage(), &[]).await.unwrap()
 }
 
 async fn an_intact_trail_is_verified_against_its_checkpoint(database_kind: Database) {
@@ -100,6 +100,56 @@ async fn an_edited_trail_chained_again_without_the_key_is_caught(database_kind: 
     assert!(stderr(&output).contains(&format!("event #{second} is chained without the key")), "{}", stderr(&output));
 }
 
+/// An attacker who reaches both the database and the object store cuts the trail's end and
+/// puts back an older, genuinely signed checkpoint: the stored checkpoint then agrees with the
+/// trail, the copy mailed outside the gateway does not.
+async fn a_mailed_checkpoint_copy_catches_a_cut_hidden_in_the_object_store(database_kind: Database) {
+    let auditor = "audit@insurer.example";
+    let gateway =
+        TestGateway::spawn_with(database_kind, &[("notify.audit_checkpoint_to", toml::Value::String(auditor.into()))])
+            .await;
+    activity(&gateway).await;
+    let storage = gateway.gateway.storage();
+    let key = pension_gateway::storage::ObjectKey::for_audit_checkpoint();
+    audit::write_checkpoint(gateway.registry(), storage).await.unwrap().unwrap();
+    let reader = storage.open_reader(&key).await.unwrap();
+    let older = reader.read_at(0, reader.size() as usize).await.unwrap();
+    activity(&gateway).await;
+    let mailing = [("PENSION_GATEWAY__NOTIFY__AUDIT_CHECKPOINT_TO", auditor.to_string())];
+    let written = gateway.cli(&["audit", "checkpoint"], &mailing);
+    assert!(written.status.success(), "{}", stderr(&written));
+    let mails: Vec<String> = gateway.spooled_mails().await.into_iter().filter(|m| m.contains(auditor)).collect();
+    assert_eq!(mails.len(), 1, "one copy of the new checkpoint: {mails:?}");
+    let again = gateway.cli(&["audit", "checkpoint"], &mailing);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let copies = gateway.spooled_mails().await.into_iter().filter(|m| m.contains(auditor)).count();
+    assert_eq!(copies, 1, "no copy when the chain has not moved");
+    let saved = gateway.key_dir.path().join("checkpoint-mail.eml");
+    std::fs::write(&saved, &mails[0]).unwrap();
+    let mailed = audit::parse_checkpoint_copy(&mails[0]).unwrap();
+
+    let pool = database(&gateway).await;
+    let older_sequence = audit::parse_checkpoint_copy(std::str::from_utf8(&older).unwrap()).unwrap().sequence;
+    sqlx::query("DELETE FROM audit_events WHERE id > $1").bind(older_sequence).execute(&pool).await.unwrap();
+    let mut writer = storage.create(key).await.unwrap();
+    writer.append(older).await.unwrap();
+    writer.finish().await.unwrap().commit().await.unwrap();
+
+    assert_eq!(verify(&gateway).await.problem, None, "the stored checkpoint alone is fooled");
+    let output = gateway.cli(&["audit", "verify", "--checkpoint", saved.to_str().unwrap()], &[]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains(&format!("saw event #{}", mailed.sequence)),
+        "the copy names what is missing: {}",
+        stderr(&output)
+    );
+    // A file that is no checkpoint is refused as input.
+    let nonsense = gateway.key_dir.path().join("not-a-checkpoint.txt");
+    std::fs::write(&nonsense, "hello").unwrap();
+    let refused = gateway.cli(&["audit", "verify", "--checkpoint", nonsense.to_str().unwrap()], &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_key_is_private_and_never_replaced() {
     use std::os::unix::fs::PermissionsExt;
@@ -117,6 +167,7 @@ async fn the_audit_key_is_private_and_never_replaced() {
 }
 
 crate::on_both_databases!(
+    a_mailed_checkpoint_copy_catches_a_cut_hidden_in_the_object_store,
     an_intact_trail_is_verified_against_its_checkpoint,
     a_trail_cut_at_its_end_is_caught_by_the_checkpoint,
     an_edited_trail_chained_again_without_the_key_is_caught,

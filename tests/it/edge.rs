@@ -216,11 +216,40 @@ async fn wrong_passwords_suspend_the_password_logins_of_that_login_only(database
     assert!(gateway.sftp(logins::STAFF, ClientAuth::Key(key)).await.is_ok(), "key logins keep working");
     // Others are not concerned.
     assert_eq!(password_login_from("127.0.0.1", gateway.address, logins::CONSULTATION, PASSWORD).await, Some(true));
-    // Its owner is told once, with nothing of the attempts' origin.
+    // Its owner is told once, in their language, with nothing of the attempts' origin.
     let mails: Vec<String> =
         gateway.spooled_mails().await.into_iter().filter(|m| m.contains("staff@insurer.example")).collect();
     assert_eq!(mails.len(), 1, "{mails:?}");
-    assert!(mails[0].contains("key logins keep working") && !mails[0].contains("127.0."), "{}", mails[0]);
+    assert!(
+        mails[0].contains("aanmelden met een sleutel blijft werken") && !mails[0].contains("127.0."),
+        "{}",
+        mails[0]
+    );
+}
+
+async fn wrong_passwords_of_a_login_are_answered_slower_and_slower(database: Database) {
+    let step = 400;
+    let gateway = TestGateway::spawn_with(
+        database,
+        &[
+            ("defender.slowdown_step_ms", toml::Value::Integer(step)),
+            ("defender.slowest_answer_ms", toml::Value::Integer(3 * step)),
+        ],
+    )
+    .await;
+    let mut answered_after = Vec::new();
+    for attempt in 0..4 {
+        let source = format!("127.0.2.{}", 10 + attempt);
+        let started = std::time::Instant::now();
+        assert_eq!(password_login_from(&source, gateway.address, logins::CONSULTATION, "guess").await, Some(false));
+        answered_after.push(started.elapsed());
+    }
+    // The fourth wrong password waits three steps more than the first (a lower bound only:
+    // the machine may be slower, never faster, than the sleep).
+    let extra = answered_after[3].saturating_sub(answered_after[0]);
+    assert!(extra >= Duration::from_millis(3 * step as u64 - 200), "{answered_after:?}");
+    // The right password still logs in.
+    assert_eq!(password_login_from("127.0.2.50", gateway.address, logins::CONSULTATION, PASSWORD).await, Some(true));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,4 +305,5 @@ crate::on_both_databases!(
     connections_from_one_address_come_at_a_bounded_rate,
     a_guessing_address_is_banned_while_a_key_still_logs_in_from_elsewhere,
     wrong_passwords_suspend_the_password_logins_of_that_login_only,
+    wrong_passwords_of_a_login_are_answered_slower_and_slower,
 );

@@ -14,6 +14,7 @@ mod command_line;
 mod edge;
 mod first_steps;
 mod folders;
+mod fuzz_reader;
 mod hostile_files;
 mod ingestion;
 mod notifications;

@@ -61,7 +61,8 @@ impl TestGateway {
                 &Login::parse(logins::STAFF).unwrap(),
                 "Insurer Staff",
                 &email("staff@insurer.example"),
-                Language::En,
+                // Staff are written to in their own language, as users are.
+                Language::Nl,
                 Some(PASSWORD),
                 &[staff_key.with_extension("pub")],
             )

@@ -67,6 +67,8 @@ impl TestGateway {
             // Scenarios connect often from one address; the edge's own tests set real rates.
             ("server.connections_per_minute_per_address", toml::Value::Integer(100_000)),
             ("server.connection_burst_per_address", toml::Value::Integer(10_000)),
+            // Wrong passwords are answered at once; the edge's own tests set the slowdown.
+            ("defender.slowdown_step_ms", toml::Value::Integer(0)),
             ("database.url", toml::Value::String(url)),
             ("database.max_connections", toml::Value::Integer(4)),
             ("storage.path", toml::Value::String(format!("{data}/objects"))),
