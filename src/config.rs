@@ -64,7 +64,15 @@ struct RawSettings {
     quota: RawQuota,
     retention: RawRetention,
     defender: RawDefender,
+    http: RawHttp,
     log: RawLog,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: String,
+    token_file: String,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +170,9 @@ struct RawServer {
     max_bytes_in_flight: u64,
     max_upload_bytes: u64,
     shutdown_grace_seconds: u64,
+    drain_delay_seconds: u64,
+    proxy_protocol: bool,
+    trusted_proxies: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -230,7 +241,16 @@ pub struct Settings {
     pub quota: QuotaSettings,
     pub retention: RetentionSettings,
     pub defender: crate::auth::defender::DefenderSettings,
+    pub http: HttpSettings,
     pub log: LogSettings,
+}
+
+/// The private operations listener.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// `None`: off.
+    pub listen: Option<SocketAddr>,
+    pub token_file: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -359,6 +379,33 @@ impl Settings {
                 .max(1 << 20),
             max_upload_bytes: positive("server.max_upload_bytes", s.max_upload_bytes)?,
             shutdown_grace: Duration::from_secs(s.shutdown_grace_seconds),
+            drain_delay: Duration::from_secs(s.drain_delay_seconds),
+            proxy_protocol: s.proxy_protocol,
+            trusted_proxies: {
+                let mut networks = Vec::with_capacity(s.trusted_proxies.len());
+                for network in &s.trusted_proxies {
+                    networks.push(
+                        crate::auth::defender::Network::parse(network)
+                            .map_err(|e| key_error("server.trusted_proxies", e.to_string()))?,
+                    );
+                }
+                if s.proxy_protocol && networks.is_empty() {
+                    return Err(key_error(
+                        "server.trusted_proxies",
+                        "must name the load balancers' networks when server.proxy_protocol is on".into(),
+                    ));
+                }
+                networks
+            },
+        };
+        let http = HttpSettings {
+            listen: match raw.http.listen.trim() {
+                "" => None,
+                listen => Some(listen.parse().map_err(|_| {
+                    key_error("http.listen", format!("{listen:?} is not an address:port such as 127.0.0.1:9180"))
+                })?),
+            },
+            token_file: with_data_dir("http.token_file", &raw.http.token_file)?,
         };
 
         let d = raw.database;
@@ -603,6 +650,7 @@ impl Settings {
                     allow,
                 }
             },
+            http,
             log: LogSettings { format, level: raw.log.level },
         })
     }

@@ -18,6 +18,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod gateway;
+pub mod http;
 pub mod ingest;
 pub mod layout;
 pub mod notify;

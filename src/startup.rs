@@ -107,6 +107,9 @@ fn admin_parts(
 
 pub struct Application {
     listener: TcpListener,
+    /// The private operations listener, when `[http] listen` is set.
+    http_listener: Option<TcpListener>,
+    drain_delay: Duration,
     admin: AdminParts,
     server: SshServer,
     gateway: Arc<Gateway>,
@@ -199,8 +202,16 @@ impl Application {
             .await
             .map_err(|source| StartupError::Bind { address: settings.server.listen, source })?;
         let server = SshServer::new(Arc::clone(&gateway), host_key, &settings.server);
+        let http_listener = match settings.http.listen {
+            Some(address) => {
+                Some(TcpListener::bind(address).await.map_err(|source| StartupError::Bind { address, source })?)
+            }
+            None => None,
+        };
         Ok(Self {
             listener,
+            http_listener,
+            drain_delay: settings.server.drain_delay,
             admin,
             server,
             gateway,
@@ -221,6 +232,11 @@ impl Application {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The operations listener's address, when it is on.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_listener.as_ref().and_then(|listener| listener.local_addr().ok())
     }
 
     /// The administration services of this gateway, acting for `actor`.
@@ -247,6 +263,8 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()>) {
         let Self {
             listener,
+            http_listener,
+            drain_delay,
             admin,
             server,
             gateway,
@@ -260,6 +278,17 @@ impl Application {
             outbox,
         } = self;
         let (stop, stop_signal) = watch::channel(false);
+        let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Outside the JoinSet: it answers (503) through the whole drain and ends with the run.
+        let operations = http_listener.map(|listener| {
+            let operations = crate::http::Operations {
+                registry: registry.clone(),
+                storage: admin.storage.clone(),
+                draining: Arc::clone(&draining),
+            };
+            tracing::info!(address = ?listener.local_addr().ok(), "operations listener (/healthz, /readyz, /metrics)");
+            AbortOnDrop(tokio::spawn(crate::http::serve(listener, Arc::new(operations))))
+        });
         let mut services: JoinSet<&'static str> = JoinSet::new();
         let signal = stop_signal.clone();
         services.spawn(async move {
@@ -302,6 +331,13 @@ impl Application {
                 Some(ended) = services.join_next() => log_service_end(ended, false),
             }
         }
+        draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        crate::telemetry::metrics::metrics().ready.set(0);
+        if operations.is_some() && !drain_delay.is_zero() {
+            // The balancer sees /readyz fail and stops sending; until then, connections are served.
+            tracing::info!(seconds = drain_delay.as_secs(), "draining: still accepting while the balancer notices");
+            tokio::time::sleep(drain_delay).await;
+        }
         tracing::info!("shutting down");
         let _ = stop.send(true);
         // A worker finishes the file it is on; its job is otherwise taken over after restart.
@@ -318,6 +354,16 @@ impl Application {
             tracing::error!(error = ?error, "cannot write the audit checkpoint at shutdown");
         }
         registry.close().await;
+        drop(operations);
+    }
+}
+
+/// A task that ends with its owner.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

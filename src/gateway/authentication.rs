@@ -10,6 +10,7 @@ use crate::auth::defender::Failure;
 use crate::auth::passwords::verify_password;
 use crate::domain::{AuditAction, AuditOutcome, Login, Scope};
 use crate::registry::{AccountRef, LoginAccount};
+use crate::telemetry::metrics::metrics;
 
 use super::{Gateway, GatewayError, SessionContext};
 
@@ -160,11 +161,13 @@ impl Gateway {
                     Some(method.as_str().into()),
                 );
                 tracing::info!(session = %context.session_id, login = %principal.login, method = method.as_str(), "login");
+                metrics().count_login(method.as_str(), true);
                 Some(principal)
             }
             Err(reason) => {
                 self.audit_refused_login(login_text, AuditAction::Login, reason, context);
                 tracing::info!(session = %context.session_id, method = method.as_str(), reason, "login refused");
+                metrics().count_login(method.as_str(), false);
                 None
             }
         }

@@ -106,6 +106,8 @@ impl Gateway {
             _ => format!("address {} banned", ban.subject),
         };
         tracing::warn!(subject = %ban.subject_kind, minutes, count = ban.ban_count, "defender ban");
+        let metrics = crate::telemetry::metrics::metrics();
+        crate::telemetry::metrics::Metrics::count(&metrics.bans, "subject", &ban.subject_kind, 1);
         self.audit_event(
             None,
             context,

@@ -12,6 +12,7 @@ use crate::domain::{AuditAction, AuditOutcome, FileName, KindName, RemotePath, Y
 use crate::publishing::{DocumentPlace, PublishOutcome};
 use crate::registry::{now_seconds, NewUpload};
 use crate::storage::{ObjectKey, ObjectReader, ObjectWriter, StagedObject};
+use crate::telemetry::metrics::{metrics, Metrics};
 use crate::vfs::Node;
 
 use super::entries::{Entry, EntryAttributes};
@@ -288,6 +289,7 @@ impl Gateway {
         );
         event.bytes = Some(i64::try_from(bytes).unwrap_or(i64::MAX));
         self.audit.record(event);
+        Metrics::count(&metrics().bytes, "direction", "download", bytes);
     }
 
     pub async fn begin_upload(
@@ -448,6 +450,7 @@ impl Gateway {
             event.bytes = Some(i64::try_from(size).unwrap_or(i64::MAX));
             event.sha256 = Some(sha256);
             self.audit.record(event);
+            Metrics::count(&metrics().bytes, "direction", "upload", size);
         }
         self.audited(principal, context, AuditAction::CloseWrite, &path, result)
     }

@@ -178,6 +178,8 @@ impl ReaderProcess {
             Err(_) => {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
+                let metrics = crate::telemetry::metrics::metrics();
+                crate::telemetry::metrics::Metrics::count(&metrics.reader_stopped, "limit", "time", 1);
                 return Ok(Err(ReadError::OutsideLimits(LimitBreach::Time { seconds })));
             }
         };
@@ -198,6 +200,14 @@ impl ReaderProcess {
         if !status.success() {
             let breach = breach_of(status, &diagnostics, settings.memory_mib, seconds);
             tracing::warn!(file_format = ?FileFormat::from_extension(file_name), %breach, "a spreadsheet reader was stopped");
+            let limit = match &breach {
+                LimitBreach::Memory { .. } => "memory",
+                LimitBreach::Time { .. } => "time",
+                LimitBreach::Answer { .. } => "answer",
+                LimitBreach::Stopped { .. } => "stopped",
+            };
+            let metrics = crate::telemetry::metrics::metrics();
+            crate::telemetry::metrics::Metrics::count(&metrics.reader_stopped, "limit", limit, 1);
             return Ok(Err(ReadError::OutsideLimits(breach)));
         }
         match parse_answer(&answer, limits) {

@@ -245,12 +245,14 @@ impl Ingestor {
                 attempts = job.attempts,
                 "an upload used every attempt: marked failed"
             );
-            return self.fail(&job).await.map(Some);
+            return self.fail(&job).await.inspect(|processed| record(&job, processed, None)).map(Some);
         }
         let Some(job) = self.registry.claim_ingest_job(&self.worker_id, now, lease, max_attempts).await? else {
             return Ok(None);
         };
-        match self.process_holding_lease(&job).await {
+        let claimed = std::time::Instant::now();
+        let result = self.process_holding_lease(&job).await;
+        let result = match result {
             Ok(processed) => Ok(Some(processed)),
             // Another worker holds the job now: nothing of this attempt was applied, and the
             // job is not put back (that would process the file twice).
@@ -271,7 +273,11 @@ impl Ingestor {
                 self.registry.release_ingest_job(&job, &self.worker_id, &error.to_string()).await?;
                 Err(error)
             }
+        };
+        if let Ok(Some(processed)) = &result {
+            record(&job, processed, Some(claimed.elapsed()));
         }
+        result
     }
 
     /// Processes a job while extending its lease every third of it: reading (which may wait
@@ -641,5 +647,17 @@ impl Ingestor {
             }
         }
         Ok(salary)
+    }
+}
+
+/// Counts a finished job in the metrics, and its time from the claim when it was processed.
+fn record(job: &IngestJob, processed: &Processed, took: Option<Duration>) {
+    let metrics = crate::telemetry::metrics::metrics();
+    metrics
+        .ingestions
+        .get_or_create(&[("kind", job.upload.kind.to_string()), ("outcome", processed.outcome.as_str().to_string())])
+        .inc();
+    if let Some(took) = took {
+        metrics.ingestion_seconds.observe(took.as_secs_f64());
     }
 }

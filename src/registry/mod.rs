@@ -11,6 +11,7 @@ mod audit_events;
 mod defender;
 mod documents;
 mod ingestion;
+mod operations;
 mod organisations;
 mod outbox;
 mod uploads;
@@ -31,6 +32,7 @@ pub use ingestion::{
     ActiveAffiliateRecord, AffiliateRecord, Completion, IngestJob, NewReport, RegistryChange, ReportRecord,
     TemplateRecord, TemplateRow,
 };
+pub use operations::OperationsFigures;
 pub use organisations::{ContractRecord, OrganisationRecord};
 pub(crate) use outbox::queue_in as queue_message_in;
 pub use outbox::{NewMessage, OutboxRecord};
@@ -266,6 +268,12 @@ impl Registry {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// Whether the database answers now (`/readyz`).
+    pub async fn ping(&self) -> Result<(), RegistryError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
     }
 
     pub fn pool(&self) -> &AnyPool {

@@ -74,6 +74,11 @@ pub struct ServerSettings {
     pub max_bytes_in_flight: usize,
     pub max_upload_bytes: u64,
     pub shutdown_grace: Duration,
+    /// Between the start of shutdown and the end of accepting (`/readyz` says 503 meanwhile).
+    pub drain_delay: Duration,
+    /// A PROXY protocol header comes first, from `trusted_proxies` only.
+    pub proxy_protocol: bool,
+    pub trusted_proxies: Vec<crate::auth::defender::Network>,
 }
 
 /// Loads the ed25519 host key, generating it (mode 0600) on first start.
@@ -483,6 +488,8 @@ fn refuse_connection(
     context: &SessionContext,
     reason: &'static str,
 ) {
+    let metrics = crate::telemetry::metrics::metrics();
+    crate::telemetry::metrics::Metrics::count(&metrics.connections_refused, "reason", reason, 1);
     if refused.record(context.remote_addr.ip(), reason) {
         tracing::warn!(session = %context.session_id, remote = %context.remote_addr, reason, "connection refused");
         gateway.audit_event(None, context, AuditAction::Connect, None, AuditOutcome::Refused, Some(reason.to_string()));
@@ -507,7 +514,7 @@ struct Connection {
     per_address: Arc<Counters<IpAddr>>,
     max_connections_per_address: usize,
     /// Taken at the login: the connection's place among the logged-in ones.
-    logged_in: Option<(OwnedSemaphorePermit, Slot<IpAddr>)>,
+    logged_in: Option<(OwnedSemaphorePermit, Slot<IpAddr>, crate::telemetry::metrics::OpenSession)>,
     channels: HashMap<ChannelId, Channel<Msg>>,
     limits: SessionLimits,
     shutdown: watch::Receiver<bool>,
@@ -533,7 +540,7 @@ impl Connection {
         match self.per_user.try_take(principal.login.clone(), self.max_sessions_per_user) {
             Some(slot) => {
                 self.user_slot = Some(slot);
-                self.logged_in = Some((permit, address));
+                self.logged_in = Some((permit, address, crate::telemetry::metrics::OpenSession::start()));
                 // No longer waiting: its place goes to the next connection that has not logged in.
                 self.waiting = None;
                 self.principal = Some(principal);

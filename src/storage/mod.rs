@@ -184,6 +184,14 @@ impl ObjectStore {
         Ok(Self { backend, keys, reserve_free_bytes: settings.reserve_free_bytes })
     }
 
+    /// Whether the backend answers now (`/readyz`): the bucket on S3, the folder on disk.
+    pub async fn probe(&self) -> Result<(), StorageError> {
+        match &self.backend {
+            Backend::LocalDisk(disk) => disk.free_bytes().map(|_| ()),
+            Backend::S3(s3) => s3.check_bucket().await,
+        }
+    }
+
     /// On the local backend, the free space when it is below `storage.reserve_free_mib`
     /// (uploads are then refused); `None` when there is room, and always on S3.
     pub fn short_of_space(&self) -> Result<Option<u64>, StorageError> {

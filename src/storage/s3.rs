@@ -63,6 +63,10 @@ fn failure<E: ProvideErrorMetadata + std::error::Error + 'static>(
         }
         _ => S3Failure::Rejected,
     };
+    if kind != S3Failure::NotFound {
+        let metrics = crate::telemetry::metrics::metrics();
+        crate::telemetry::metrics::Metrics::count(&metrics.storage_errors, "operation", operation, 1);
+    }
     StorageError::S3 { operation, target: target.to_string(), kind, detail: DisplayErrorContext(&error).to_string() }
 }
 
@@ -125,7 +129,7 @@ impl S3Store {
         Ok(store)
     }
 
-    async fn check_bucket(&self) -> Result<(), StorageError> {
+    pub(super) async fn check_bucket(&self) -> Result<(), StorageError> {
         let b = &self.bucket;
         match b.client.head_bucket().bucket(&b.name).send().await {
             Ok(_) => Ok(()),

@@ -18,6 +18,7 @@ mod fuzz_reader;
 mod hostile_files;
 mod ingestion;
 mod notifications;
+mod operations;
 mod quotas;
 mod server;
 mod sftp_in_process;

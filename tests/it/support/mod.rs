@@ -28,6 +28,8 @@ use tokio::sync::oneshot;
 
 pub struct TestGateway {
     pub address: std::net::SocketAddr,
+    /// The operations listener, when `http.listen` was set.
+    pub http_address: Option<std::net::SocketAddr>,
     pub gateway: Arc<Gateway>,
     pub ingestor: Arc<pension_gateway::ingest::worker::Ingestor>,
     pub admin: Admin,
@@ -87,6 +89,7 @@ impl TestGateway {
         let clock = Clock::from_fn(move || *clock_today.lock().expect("clock"));
         let application = Application::build_with_clock(&settings, clock).await.expect("gateway starts");
         let address = application.local_addr();
+        let http_address = application.http_addr();
         let gateway = application.gateway();
         let ingestor = application.ingestor();
         let admin = application.admin("test");
@@ -96,6 +99,7 @@ impl TestGateway {
         }));
         let test_gateway = Self {
             address,
+            http_address,
             gateway,
             ingestor,
             admin,
@@ -228,6 +232,7 @@ impl TestGateway {
         let clock = Clock::from_fn(move || *clock_today.lock().expect("clock"));
         let application = Application::build_with_clock(&settings, clock).await.expect("gateway starts again");
         self.address = application.local_addr();
+        self.http_address = application.http_addr();
         self.gateway = application.gateway();
         self.ingestor = application.ingestor();
         let (shutdown, stop) = oneshot::channel::<()>();

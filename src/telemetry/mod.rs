@@ -1,6 +1,8 @@
-//! Logging: `tracing` to standard error, for people (pretty) or collectors (JSON). Events never
-//! carry passwords, keys or national numbers; paths are logged only through the audit log's
-//! masking.
+//! Logging and metrics. Logging: `tracing` to standard error, for people (pretty) or
+//! collectors (JSON). Events never carry passwords, keys or national numbers; paths are logged
+//! only through the audit log's masking. Metrics: `metrics`.
+
+pub mod metrics;
 
 use tracing_subscriber::EnvFilter;
 
