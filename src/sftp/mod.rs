@@ -11,6 +11,7 @@
 
 mod budget;
 mod open_handles;
+pub mod proxy_header;
 mod requests;
 mod session;
 mod sftp_session;

@@ -16,7 +16,7 @@ use russh::keys::{Algorithm, EcdsaCurve, HashAlg, PrivateKey};
 use russh::server::{Auth, Msg, PublicKeyOffer, Session, VerifiedPublicKey};
 use russh::{cipher, compression, kex, mac, Channel, ChannelId, MethodKind, MethodSet, Preferred, SshId};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::access::Principal;
@@ -25,6 +25,7 @@ use crate::domain::Login;
 use crate::domain::{AuditAction, AuditOutcome};
 use crate::gateway::{Gateway, SessionContext};
 
+use super::proxy_header::{read_proxy_header, ProxyHeader};
 use super::sftp_session::{self, SessionEnd, SessionLimits};
 
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +200,10 @@ pub struct SshServer {
     next_session: AtomicU64,
 }
 
+/// PROXY protocol headers being read at once; a balancer sends its header at once.
+const MAX_PENDING_PROXY_HEADERS: usize = 256;
+const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How often refused connections are summed up into the audit trail.
 const REFUSALS_WINDOW: Duration = Duration::from_secs(60);
 
@@ -247,13 +252,22 @@ impl SshServer {
         let mut sessions = JoinSet::new();
         let mut refusals_window = tokio::time::interval(REFUSALS_WINDOW);
         refusals_window.reset();
+        // Connections from a balancer come back here once their PROXY header gave the client.
+        let (proxied, mut proxied_connections) = mpsc::channel::<(TcpStream, SocketAddr)>(64);
+        let pending_headers = Arc::new(Semaphore::new(MAX_PENDING_PROXY_HEADERS));
         loop {
             if *shutdown.borrow() {
                 break;
             }
             tokio::select! {
                 _ = refusals_window.tick() => self.report_refusals(),
+                Some((tcp, client)) = proxied_connections.recv() => {
+                    self.admit(tcp, client, &mut sessions, &shutdown, &force_stop_signal)
+                }
                 accepted = listener.accept() => match accepted {
+                    Ok((tcp, peer)) if self.settings.proxy_protocol => {
+                        self.read_client_address(tcp, peer, &proxied, &pending_headers)
+                    }
                     Ok((tcp, peer)) => self.admit(tcp, peer, &mut sessions, &shutdown, &force_stop_signal),
                     Err(error) => {
                         // Out of file descriptors and the like: wait, but keep serving.
@@ -290,6 +304,40 @@ impl SshServer {
                 }
             }
         }
+    }
+
+    /// Behind a balancer: refuses a connection from outside `trusted_proxies`, else reads its
+    /// PROXY header (off the accept loop) and hands the connection back with the client's
+    /// address. Nothing of SSH is sent before.
+    fn read_client_address(
+        &self,
+        mut tcp: TcpStream,
+        peer: SocketAddr,
+        proxied: &mpsc::Sender<(TcpStream, SocketAddr)>,
+        pending: &Arc<Semaphore>,
+    ) {
+        let context = SessionContext { session_id: "-".into(), remote_addr: peer };
+        if !self.settings.trusted_proxies.iter().any(|network| network.contains(peer.ip())) {
+            return self.refuse_connection(&context, "not-a-trusted-proxy");
+        }
+        let Ok(permit) = Arc::clone(pending).try_acquire_owned() else {
+            return self.refuse_connection(&context, "too-many-proxy-headers-pending");
+        };
+        let (proxied, gateway, refused) = (proxied.clone(), Arc::clone(&self.gateway), Arc::clone(&self.refused));
+        tokio::spawn(async move {
+            let header = tokio::time::timeout(PROXY_HEADER_TIMEOUT, read_proxy_header(&mut tcp)).await;
+            drop(permit);
+            let client = match header {
+                Ok(Ok(ProxyHeader::Client(client))) => client,
+                Ok(Ok(ProxyHeader::Local)) => peer,
+                Ok(Err(error)) => {
+                    tracing::warn!(proxy = %peer, error = %error, "connection refused");
+                    return refuse_connection(&gateway, &refused, &context, "bad-proxy-header");
+                }
+                Err(_) => return refuse_connection(&gateway, &refused, &context, "proxy-header-timeout"),
+            };
+            let _ = proxied.send((tcp, client)).await;
+        });
     }
 
     fn admit(
@@ -493,7 +541,9 @@ fn refuse_connection(
     if refused.record(context.remote_addr.ip(), reason) {
         tracing::warn!(session = %context.session_id, remote = %context.remote_addr, reason, "connection refused");
         gateway.audit_event(None, context, AuditAction::Connect, None, AuditOutcome::Refused, Some(reason.to_string()));
-        if reason != "banned" {
+        // A balancer's own failures (its header) are not its clients' doing: it is never scored.
+        if !matches!(reason, "banned" | "bad-proxy-header" | "proxy-header-timeout" | "too-many-proxy-headers-pending")
+        {
             let (gateway, context) = (Arc::clone(gateway), context.clone());
             tokio::spawn(async move { gateway.score_over_limit(&context).await });
         }

@@ -299,7 +299,68 @@ async fn channels_asked_for_before_login_are_never_served(database: Database) {
     assert!(!marker.exists(), "nothing ran");
 }
 
+/// One password login over `stream`, after `header` (a PROXY protocol header).
+async fn password_login_over(mut stream: TcpStream, header: &[u8], login: &str) -> Option<bool> {
+    use tokio::io::AsyncWriteExt;
+    stream.write_all(header).await.ok()?;
+    let config = std::sync::Arc::new(russh::client::Config::default());
+    let mut handle = russh::client::connect_stream(config, stream, TrustingClient).await.ok()?;
+    Some(handle.authenticate_password(login, PASSWORD).await.ok()?.success())
+}
+
+/// Behind a balancer: the client's address comes from the PROXY header, from trusted
+/// balancers only, and is what the audit trail and the bans see.
+async fn the_client_address_comes_from_a_trusted_balancers_proxy_header(database: Database) {
+    let gateway = TestGateway::spawn_with(
+        database,
+        &[
+            ("server.proxy_protocol", toml::Value::Boolean(true)),
+            ("server.trusted_proxies", toml::Value::Array(vec![toml::Value::String("127.0.0.1/32".into())])),
+        ],
+    )
+    .await;
+    let server = gateway.address;
+    let v1 = format!("PROXY TCP4 127.0.0.33 127.0.0.1 40000 {}\r\n", server.port());
+    let balancer = silent_socket("127.0.0.1", server).await.unwrap();
+    assert_eq!(password_login_over(balancer, v1.as_bytes(), logins::CONSULTATION).await, Some(true));
+    let mut v2 = b"\r\n\r\n\0\r\nQUIT\n".to_vec();
+    v2.extend_from_slice(&[0x21, 0x11, 0, 12, 127, 0, 0, 34, 127, 0, 0, 1, 0x9c, 0x41, 0x08, 0xae]);
+    let balancer = silent_socket("127.0.0.1", server).await.unwrap();
+    assert_eq!(password_login_over(balancer, &v2, logins::CONSULTATION).await, Some(true));
+    let logins: Vec<String> = gateway
+        .events(pension_gateway::domain::AuditAction::Login)
+        .await
+        .into_iter()
+        .filter_map(|event| event.remote_addr)
+        .collect();
+    assert!(logins.iter().any(|a| a.starts_with("127.0.0.33")), "{logins:?}");
+    assert!(logins.iter().any(|a| a.starts_with("127.0.0.34")), "{logins:?}");
+    assert!(!logins.iter().any(|a| a.starts_with("127.0.0.1:")), "the balancer is not the client: {logins:?}");
+
+    // Not from a trusted balancer, or without a header: closed before SSH says anything.
+    let mut direct = silent_socket("127.0.0.2", server).await.unwrap();
+    assert!(!still_open(&mut direct, Duration::from_secs(5)).await);
+    let plain = silent_socket("127.0.0.1", server).await.unwrap();
+    assert_eq!(password_login_over(plain, b"", logins::CONSULTATION).await, None);
+
+    // A ban on the client's address holds through the balancer; the balancer is not banned.
+    let mut banned = false;
+    for _ in 0..12 {
+        let balancer = silent_socket("127.0.0.1", server).await.unwrap();
+        if password_login_over(balancer, v1.as_bytes(), "nobody.here").await.is_none() {
+            banned = true;
+            break;
+        }
+    }
+    assert!(banned, "guessing through the balancer bans the client's address");
+    let balancer = silent_socket("127.0.0.1", server).await.unwrap();
+    assert_eq!(password_login_over(balancer, v1.as_bytes(), logins::CONSULTATION).await, None);
+    let balancer = silent_socket("127.0.0.1", server).await.unwrap();
+    assert_eq!(password_login_over(balancer, &v2, logins::CONSULTATION).await, Some(true));
+}
+
 crate::on_both_databases!(
+    the_client_address_comes_from_a_trusted_balancers_proxy_header,
     channels_asked_for_before_login_are_never_served,
     silent_sockets_never_lock_out_a_user_who_logs_in,
     connections_from_one_address_come_at_a_bounded_rate,
