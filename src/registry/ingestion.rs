@@ -431,6 +431,16 @@ impl Registry {
     /// is no longer running (another worker took over) changes nothing.
     pub async fn complete_ingestion(&self, completion: &Completion, worker: &str) -> Result<(), RegistryError> {
         let mut tx = self.begin_write().await?;
+        // Completions are applied one contract at a time, the contract locked first: two uploads
+        // of the same name that end together on PostgreSQL must not both take the plain report
+        // name, and the affiliates' key-share locks on the contract taken before a later lock
+        // deadlocked two workers (SQLite writes one at a time).
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT id FROM contracts WHERE id = $1 FOR UPDATE")
+                .bind(completion.contract_id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let closed = sqlx::query(
             "UPDATE ingest_jobs SET status = $4, finished_at = $1, lease_until = NULL
              WHERE id = $2 AND status = 'running' AND claimed_by = $3",
@@ -451,14 +461,6 @@ impl Registry {
         }
         for change in exits {
             apply_change(&mut tx, completion.contract_id, completion.upload_id, change).await?;
-        }
-        // Report names are decided one contract at a time: two uploads of the same name that end
-        // together on PostgreSQL must not both take the plain name (SQLite writes one at a time).
-        if self.dialect == Dialect::Postgres && !completion.reports.is_empty() {
-            sqlx::query("SELECT id FROM contracts WHERE id = $1 FOR UPDATE")
-                .bind(completion.contract_id)
-                .execute(&mut *tx)
-                .await?;
         }
         for report in &completion.reports {
             keep_earlier_reports(&mut tx, completion.contract_id, completion.upload_id, &report.file_name).await?;

@@ -13,6 +13,7 @@ mod clients;
 mod command_line;
 mod edge;
 mod first_steps;
+mod fleet;
 mod folders;
 mod fuzz_reader;
 mod hostile_files;

@@ -171,31 +171,61 @@ impl TestGateway {
         auth: ClientAuth,
     ) -> Result<russh::client::Handle<TrustingClient>, String> {
         let config = Arc::new(russh::client::Config::default());
-        let mut handle =
+        let handle =
             russh::client::connect(config, self.address, TrustingClient).await.map_err(|e| format!("connect: {e}"))?;
-        let result = match auth {
-            ClientAuth::Password(password) => handle.authenticate_password(login, password).await,
-            ClientAuth::Key(path) => {
-                let key = russh::keys::load_secret_key(&path, None).map_err(|e| e.to_string())?;
-                handle.authenticate_publickey(login, PrivateKeyWithHashAlg::new(Arc::new(key), None)).await
-            }
-        }
-        .map_err(|e| format!("authenticate: {e}"))?;
-        if result.success() {
-            Ok(handle)
-        } else {
-            Err("authentication refused".into())
-        }
+        authenticate(handle, login, auth).await
     }
 
     /// An SFTP session through the russh-sftp client.
     pub async fn sftp(&self, login: &str, auth: ClientAuth) -> Result<SftpClient, String> {
-        let handle = self.connect(login, auth).await?;
-        let channel = handle.channel_open_session().await.map_err(|e| e.to_string())?;
-        channel.request_subsystem(true, "sftp").await.map_err(|e| e.to_string())?;
-        let session = SftpSession::new(channel.into_stream()).await.map_err(|e| e.to_string())?;
-        Ok(SftpClient { session, handle })
+        open_sftp(self.connect(login, auth).await?).await
     }
+}
+
+/// An SFTP session from the loopback address `source` (127.0.0.2 and up stand for other
+/// machines) to `target` (the gateway, or a balancer in front of it).
+pub async fn sftp_from(
+    source: &str,
+    target: std::net::SocketAddr,
+    login: &str,
+    auth: ClientAuth,
+) -> Result<SftpClient, String> {
+    let socket = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+    socket
+        .bind(format!("{source}:0").parse().map_err(|_| "a source address".to_string())?)
+        .map_err(|e| e.to_string())?;
+    let stream = socket.connect(target).await.map_err(|e| format!("connect: {e}"))?;
+    let config = Arc::new(russh::client::Config::default());
+    let handle =
+        russh::client::connect_stream(config, stream, TrustingClient).await.map_err(|e| format!("connect: {e}"))?;
+    open_sftp(authenticate(handle, login, auth).await?).await
+}
+
+async fn authenticate(
+    mut handle: russh::client::Handle<TrustingClient>,
+    login: &str,
+    auth: ClientAuth,
+) -> Result<russh::client::Handle<TrustingClient>, String> {
+    let result = match auth {
+        ClientAuth::Password(password) => handle.authenticate_password(login, password).await,
+        ClientAuth::Key(path) => {
+            let key = russh::keys::load_secret_key(&path, None).map_err(|e| e.to_string())?;
+            handle.authenticate_publickey(login, PrivateKeyWithHashAlg::new(Arc::new(key), None)).await
+        }
+    }
+    .map_err(|e| format!("authenticate: {e}"))?;
+    if result.success() {
+        Ok(handle)
+    } else {
+        Err("authentication refused".into())
+    }
+}
+
+async fn open_sftp(handle: russh::client::Handle<TrustingClient>) -> Result<SftpClient, String> {
+    let channel = handle.channel_open_session().await.map_err(|e| e.to_string())?;
+    channel.request_subsystem(true, "sftp").await.map_err(|e| e.to_string())?;
+    let session = SftpSession::new(channel.into_stream()).await.map_err(|e| e.to_string())?;
+    Ok(SftpClient { session, handle })
 }
 
 /// An SFTP session and the SSH connection it runs on.
