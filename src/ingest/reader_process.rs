@@ -178,9 +178,7 @@ impl ReaderProcess {
             Err(_) => {
                 let _ = child.start_kill();
                 let _ = child.wait().await;
-                let metrics = crate::telemetry::metrics::metrics();
-                crate::telemetry::metrics::Metrics::count(&metrics.reader_stopped, "limit", "time", 1);
-                return Ok(Err(ReadError::OutsideLimits(LimitBreach::Time { seconds })));
+                return Ok(Err(stopped_by(LimitBreach::Time { seconds })));
             }
         };
         let (answer, answer_overflowed) = answer.map_err(ReaderError::Pipe)?;
@@ -200,15 +198,7 @@ impl ReaderProcess {
         if !status.success() {
             let breach = breach_of(status, &diagnostics, settings.memory_mib, seconds);
             tracing::warn!(file_format = ?FileFormat::from_extension(file_name), %breach, "a spreadsheet reader was stopped");
-            let limit = match &breach {
-                LimitBreach::Memory { .. } => "memory",
-                LimitBreach::Time { .. } => "time",
-                LimitBreach::Answer { .. } => "answer",
-                LimitBreach::Stopped { .. } => "stopped",
-            };
-            let metrics = crate::telemetry::metrics::metrics();
-            crate::telemetry::metrics::Metrics::count(&metrics.reader_stopped, "limit", limit, 1);
-            return Ok(Err(ReadError::OutsideLimits(breach)));
+            return Ok(Err(stopped_by(breach)));
         }
         match parse_answer(&answer, limits) {
             Ok(result) => Ok(result),
@@ -262,6 +252,19 @@ fn parse_answer(answer: &[u8], limits: &ReadLimits) -> Result<Result<Contents, R
         }
     }
     Ok(answer.result)
+}
+
+/// A child stopped by one of its limits, counted in the metrics.
+fn stopped_by(breach: LimitBreach) -> ReadError {
+    let limit = match &breach {
+        LimitBreach::Memory { .. } => "memory",
+        LimitBreach::Time { .. } => "time",
+        LimitBreach::Answer { .. } => "answer",
+        LimitBreach::Stopped { .. } => "stopped",
+    };
+    let metrics = crate::telemetry::metrics::metrics();
+    crate::telemetry::metrics::Metrics::count(&metrics.reader_stopped, "limit", limit, 1);
+    ReadError::OutsideLimits(breach)
 }
 
 /// What a child's death says about the file.
