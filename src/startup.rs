@@ -121,6 +121,8 @@ pub struct Application {
     reminders: ReminderSchedule,
     retention: RetentionSchedule,
     outbox: Outbox,
+    /// Held until the run ends: no second process serves the same SQLite file.
+    serving_lock: Option<crate::registry::ServingLock>,
 }
 
 /// What the hourly retention pass needs.
@@ -146,6 +148,7 @@ impl Application {
     /// As [`Application::build`], with a clock that tests control.
     pub async fn build_with_clock(settings: &Settings, clock: Clock) -> Result<Self, StartupError> {
         let (registry, storage) = open_state(settings).await?;
+        let serving_lock = crate::registry::lock_for_serving(&settings.database.url)?;
         let removed = storage.remove_stale_staging().await?;
         if removed > 0 {
             tracing::info!(removed, "removed unfinished uploads left by stopped processes");
@@ -222,6 +225,7 @@ impl Application {
             ingest_workers: settings.ingest.workers,
             retention,
             outbox: outbox.clone(),
+            serving_lock,
             reminders: ReminderSchedule {
                 outbox: outbox.clone(),
                 days_before: settings.expiry_reminder_days,
@@ -276,6 +280,7 @@ impl Application {
             reminders,
             retention,
             outbox,
+            serving_lock,
         } = self;
         let (stop, stop_signal) = watch::channel(false);
         let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -308,7 +313,8 @@ impl Application {
             reminding.await;
             "expiry reminders"
         });
-        let retaining = retain_hourly(registry.clone(), retention, stop_signal.clone());
+        let instance = instance_name();
+        let retaining = retain_hourly(registry.clone(), retention, instance.clone(), stop_signal.clone());
         services.spawn(async move {
             retaining.await;
             "retention"
@@ -318,7 +324,8 @@ impl Application {
             delivering.await;
             "mail delivery"
         });
-        let checkpointing = checkpoint_hourly(Admin::new(admin.clone(), "gateway"), stop_signal.clone());
+        let checkpointing =
+            checkpoint_hourly(Admin::new(admin.clone(), "gateway"), registry.clone(), instance, stop_signal.clone());
         services.spawn(async move {
             checkpointing.await;
             "audit checkpoints"
@@ -355,6 +362,7 @@ impl Application {
         }
         registry.close().await;
         drop(operations);
+        drop(serving_lock);
     }
 }
 
@@ -377,17 +385,44 @@ fn log_service_end(ended: Result<&'static str, tokio::task::JoinError>, stopping
 }
 
 /// Writes a signed checkpoint of the audit chain into the object store every hour (and mails
-/// a copy, when configured).
-async fn checkpoint_hourly(admin: Admin, mut stop: watch::Receiver<bool>) {
+/// a copy, when configured): one instance of a fleet per hour.
+async fn checkpoint_hourly(admin: Admin, registry: Registry, instance: String, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
             _ = stop.changed() => return,
         }
+        if !claim_this_hour(&registry, "audit checkpoint", &instance).await {
+            continue;
+        }
         if let Err(error) = admin.checkpoint().await {
             tracing::error!(error = ?error, "cannot write the audit checkpoint");
         }
     }
+}
+
+/// Whether this instance runs `job` this hour; false, too, when the registry cannot say (the
+/// next hour tries again).
+async fn claim_this_hour(registry: &Registry, job: &str, instance: &str) -> bool {
+    let now = crate::registry::now_seconds();
+    match registry.claim_period(job, now.div_euclid(3600), now, instance).await {
+        Ok(claimed) => {
+            if !claimed {
+                tracing::debug!(job, "another instance runs this hour's pass");
+            }
+            claimed
+        }
+        Err(error) => {
+            tracing::error!(job, error = ?error, "cannot claim this hour's pass");
+            false
+        }
+    }
+}
+
+/// Names this instance in the registry's claims: host and process.
+fn instance_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}:{}", host.trim(), std::process::id())
 }
 
 /// Sends the expiry reminders that are due, every hour, until shutdown.
@@ -406,14 +441,22 @@ async fn remind_hourly(registry: Registry, schedule: ReminderSchedule, mut stop:
     }
 }
 
-async fn retain_hourly(registry: Registry, schedule: RetentionSchedule, mut stop: watch::Receiver<bool>) {
+/// The retention pass, at start and then every hour: one instance of a fleet per hour.
+async fn retain_hourly(
+    registry: Registry,
+    schedule: RetentionSchedule,
+    instance: String,
+    mut stop: watch::Receiver<bool>,
+) {
     let RetentionSchedule { storage, audit, layout, settings } = schedule;
     loop {
-        let now = crate::registry::now_seconds();
-        match crate::retention::run_pass(&registry, &storage, &audit, &layout, settings, now).await {
-            Ok(pass) if pass == crate::retention::RetentionPass::default() => {}
-            Ok(pass) => tracing::info!(removed = pass.removed, failed = pass.failed, "retention pass"),
-            Err(error) => tracing::error!(error = ?error, "the retention pass failed"),
+        if claim_this_hour(&registry, "retention", &instance).await {
+            let now = crate::registry::now_seconds();
+            match crate::retention::run_pass(&registry, &storage, &audit, &layout, settings, now).await {
+                Ok(pass) if pass == crate::retention::RetentionPass::default() => {}
+                Ok(pass) => tracing::info!(removed = pass.removed, failed = pass.failed, "retention pass"),
+                Err(error) => tracing::error!(error = ?error, "the retention pass failed"),
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(3600)) => {}

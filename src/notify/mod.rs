@@ -99,18 +99,24 @@ impl Outbox {
         if messages.is_empty() {
             return Ok(());
         }
-        let rows: Vec<NewMessage> = messages
-            .into_iter()
-            .map(|(to, m)| NewMessage {
-                recipient: to.as_str().to_string(),
-                purpose: m.purpose,
-                subject: m.subject,
-                body: m.body,
-            })
-            .collect();
-        self.registry.queue_messages(&rows).await?;
+        self.registry.queue_messages(&new_messages(messages)).await?;
         self.wakeup.notify_one();
         Ok(())
+    }
+
+    /// Queues the reminders of one external user's end date, unless that date was already
+    /// reminded of (by this instance or another): whether they were queued.
+    pub async fn queue_reminder_once(
+        &self,
+        user_id: i64,
+        expires_on: time::Date,
+        messages: Vec<(EmailAddress, Message)>,
+    ) -> Result<bool, RegistryError> {
+        let queued = self.registry.remind_once(user_id, expires_on, &new_messages(messages)).await?;
+        if queued {
+            self.wakeup.notify_one();
+        }
+        Ok(queued)
     }
 
     /// Queues one "new documents" digest per organisation concerned by a publishing run, to
@@ -230,6 +236,18 @@ impl Outbox {
             }
         }
     }
+}
+
+fn new_messages(messages: Vec<(EmailAddress, Message)>) -> Vec<NewMessage> {
+    messages
+        .into_iter()
+        .map(|(to, m)| NewMessage {
+            recipient: to.as_str().to_string(),
+            purpose: m.purpose,
+            subject: m.subject,
+            body: m.body,
+        })
+        .collect()
 }
 
 #[cfg(test)]

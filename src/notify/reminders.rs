@@ -23,6 +23,7 @@ pub async fn send_expiry_reminders(
 ) -> Result<usize, ReminderError> {
     let today = clock.today();
     let due = registry.externals_to_remind(today, today + Duration::days(days_before)).await?;
+    let mut reminded = 0;
     for external in &due {
         let Some(last_day) = external.expires_on else {
             continue;
@@ -34,18 +35,23 @@ pub async fn send_expiry_reminders(
             .filter(|u| u.master && u.status == AccountStatus::Active && u.id != external.id)
             .collect();
         let shown_date = format_date(last_day);
-        if masters.is_empty() {
-            // Without a master user, the convention's notification address is told instead.
-            let organisation = registry.organisation(external.organisation_id).await?;
-            let message = messages::expiry_reminder(organisation.language, &external.login, &shown_date);
-            outbox.queue(vec![(organisation.notify_email.clone(), message)]).await?;
-        }
-        let mail = masters
+        let mut mail: Vec<_> = masters
             .iter()
             .map(|m| (m.email.clone(), messages::expiry_reminder(m.language, &external.login, &shown_date)))
             .collect();
-        outbox.queue(mail).await?;
-        registry.mark_reminded(external.id, last_day).await?;
+        if masters.is_empty() {
+            // Without a master user, the convention's notification address is told instead.
+            let organisation = registry.organisation(external.organisation_id).await?;
+            mail.push((
+                organisation.notify_email.clone(),
+                messages::expiry_reminder(organisation.language, &external.login, &shown_date),
+            ));
+        }
+        // Another instance may have reminded of this date since `due` was read: then this one
+        // queues nothing.
+        if outbox.queue_reminder_once(external.id, last_day, mail).await? {
+            reminded += 1;
+        }
     }
-    Ok(due.len())
+    Ok(reminded)
 }

@@ -466,13 +466,33 @@ impl Registry {
         Ok(users)
     }
 
-    pub async fn mark_reminded(&self, user_id: i64, expires_on: Date) -> Result<(), RegistryError> {
-        sqlx::query("UPDATE users SET reminded_for = $1 WHERE id = $2")
-            .bind(format_date(expires_on))
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+    /// Marks the external user reminded of `expires_on` and queues `messages` in one
+    /// transaction, if no one did it before: false when another run (this instance's or
+    /// another's) already reminded of that date, and then nothing is queued.
+    pub async fn remind_once(
+        &self,
+        user_id: i64,
+        expires_on: Date,
+        messages: &[super::NewMessage],
+    ) -> Result<bool, RegistryError> {
+        let mut tx = self.begin_write().await?;
+        let date = format_date(expires_on);
+        let claimed = sqlx::query(
+            "UPDATE users SET reminded_for = $1 WHERE id = $2 AND (reminded_for IS NULL OR reminded_for <> $1)",
+        )
+        .bind(&date)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if claimed {
+            for message in messages {
+                super::outbox::queue_in(&mut tx, message).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(claimed)
     }
 
     /// Every login in use, among users of all organisations and staff.

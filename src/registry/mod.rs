@@ -14,6 +14,7 @@ mod ingestion;
 mod operations;
 mod organisations;
 mod outbox;
+mod periodic;
 mod uploads;
 
 use sqlx::any::AnyPoolOptions;
@@ -60,6 +61,9 @@ pub enum RegistryError {
     },
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// A SQLite registry is served by one process at a time.
+    #[error("another process{holder} already serves the SQLite registry {path}: a SQLite registry serves one instance; run several on PostgreSQL")]
+    AlreadyServed { path: std::path::PathBuf, holder: String },
     /// The worker's lease on an ingestion job ran out and another worker took the job over:
     /// this worker's result is dropped, the other's stands.
     #[error("the lease on ingestion job #{job_id} was lost to another worker")]
@@ -179,6 +183,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "keyed_audit_chain", include_str!("../../migrations/sqlite/0011_keyed_audit_chain.sql")),
     (12, "defender", include_str!("../../migrations/sqlite/0012_defender.sql")),
     (13, "staff_language", include_str!("../../migrations/sqlite/0013_staff_language.sql")),
+    (14, "periodic_runs", include_str!("../../migrations/sqlite/0014_periodic_runs.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/postgres/0001_registry.sql")),
@@ -194,6 +199,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (11, "keyed_audit_chain", include_str!("../../migrations/postgres/0011_keyed_audit_chain.sql")),
     (12, "defender", include_str!("../../migrations/postgres/0012_defender.sql")),
     (13, "staff_language", include_str!("../../migrations/postgres/0013_staff_language.sql")),
+    (14, "periodic_runs", include_str!("../../migrations/postgres/0014_periodic_runs.sql")),
 ];
 
 impl Registry {
@@ -317,6 +323,58 @@ pub(crate) async fn forget_erased(registry: &Registry) -> Result<(), RegistryErr
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&registry.pool).await?;
     }
     Ok(())
+}
+
+/// Held while a process serves a SQLite registry (a lock on `<file>.serving`, released when
+/// the process ends, however it ends). SQLite has no row claims that another process would
+/// honour, so a second process serving the same file is refused at start rather than left to
+/// process uploads twice. The CLI's short commands do not take it.
+#[derive(Debug)]
+pub struct ServingLock {
+    _file: std::fs::File,
+}
+
+/// The serving lock of a SQLite registry; `None` for PostgreSQL (instances share it safely)
+/// and for an in-memory database.
+pub fn lock_for_serving(url: &str) -> Result<Option<ServingLock>, RegistryError> {
+    use std::io::{Read, Seek, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    if !url.starts_with("sqlite:") {
+        return Ok(None);
+    }
+    let Some(database) = sqlite_file(url) else {
+        return Ok(None);
+    };
+    let mut path = database.clone().into_os_string();
+    path.push(".serving");
+    let io = |e| RegistryError::Connect(sqlx::Error::Io(e));
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut pid = String::new();
+            let _ = file.read_to_string(&mut pid);
+            let pid = pid.trim();
+            let holder = if pid.chars().all(|c| c.is_ascii_digit()) && !pid.is_empty() {
+                format!(" (pid {pid})")
+            } else {
+                String::new()
+            };
+            return Err(RegistryError::AlreadyServed { path: database, holder });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+    }
+    file.set_len(0).map_err(io)?;
+    file.rewind().map_err(io)?;
+    writeln!(file, "{}", std::process::id()).map_err(io)?;
+    Ok(Some(ServingLock { _file: file }))
 }
 
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {

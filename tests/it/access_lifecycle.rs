@@ -9,7 +9,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::support::*;
 
-fn login(text: &str) -> Login {
+pub(crate) fn login(text: &str) -> Login {
     Login::parse(text).unwrap()
 }
 

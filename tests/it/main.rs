@@ -19,6 +19,7 @@ mod fuzz_reader;
 mod hostile_files;
 mod ingestion;
 mod notifications;
+mod once_per_fleet;
 mod operations;
 mod quotas;
 mod server;

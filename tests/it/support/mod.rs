@@ -168,6 +168,15 @@ impl TestGateway {
     /// Runs the real CLI binary on this gateway's data folder, registry and object store, with
     /// extra `PENSION_GATEWAY__...` variables.
     pub fn cli(&self, args: &[&str], env: &[(&str, String)]) -> std::process::Output {
+        let mut command = self.cli_command(args);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().expect("the binary runs")
+    }
+
+    /// The real CLI binary on this gateway's data folder, registry and object store, to run.
+    pub fn cli_command(&self, args: &[&str]) -> std::process::Command {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pension-gateway"));
         command
             .args(args)
@@ -184,10 +193,7 @@ impl TestGateway {
                 .env("PENSION_GATEWAY__STORAGE__S3__FORCE_PATH_STYLE", s3.force_path_style.to_string())
                 .env("PENSION_GATEWAY__STORAGE__S3__PREFIX", &s3.prefix);
         }
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        command.output().expect("the binary runs")
+        command
     }
 
     /// Waits until every audit event queued so far is written.
