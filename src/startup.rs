@@ -44,6 +44,8 @@ pub enum StartupError {
     AuditKey(#[from] crate::audit::AuditKeyError),
     #[error(transparent)]
     Mail(#[from] crate::notify::TransportError),
+    #[error(transparent)]
+    StatusToken(#[from] crate::http::TokenError),
     #[error("cannot listen on {address}: is another server using this port?")]
     Bind {
         address: SocketAddr,
@@ -107,8 +109,8 @@ fn admin_parts(
 
 pub struct Application {
     listener: TcpListener,
-    /// The private operations listener, when `[http] listen` is set.
-    http_listener: Option<TcpListener>,
+    /// The private operations listener and the status page's token, when `[http] listen` is set.
+    http_listener: Option<(TcpListener, crate::http::StatusToken)>,
     drain_delay: Duration,
     admin: AdminParts,
     server: SshServer,
@@ -206,9 +208,10 @@ impl Application {
             .map_err(|source| StartupError::Bind { address: settings.server.listen, source })?;
         let server = SshServer::new(Arc::clone(&gateway), host_key, &settings.server);
         let http_listener = match settings.http.listen {
-            Some(address) => {
-                Some(TcpListener::bind(address).await.map_err(|source| StartupError::Bind { address, source })?)
-            }
+            Some(address) => Some((
+                TcpListener::bind(address).await.map_err(|source| StartupError::Bind { address, source })?,
+                crate::http::StatusToken::load_or_create(&settings.http.token_file)?,
+            )),
             None => None,
         };
         Ok(Self {
@@ -240,7 +243,7 @@ impl Application {
 
     /// The operations listener's address, when it is on.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http_listener.as_ref().and_then(|listener| listener.local_addr().ok())
+        self.http_listener.as_ref().and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// The administration services of this gateway, acting for `actor`.
@@ -285,13 +288,14 @@ impl Application {
         let (stop, stop_signal) = watch::channel(false);
         let draining = Arc::new(std::sync::atomic::AtomicBool::new(false));
         // Outside the JoinSet: it answers (503) through the whole drain and ends with the run.
-        let operations = http_listener.map(|listener| {
+        let operations = http_listener.map(|(listener, status_token)| {
             let operations = crate::http::Operations {
                 registry: registry.clone(),
                 storage: admin.storage.clone(),
                 draining: Arc::clone(&draining),
+                status_token,
             };
-            tracing::info!(address = ?listener.local_addr().ok(), "operations listener (/healthz, /readyz, /metrics)");
+            tracing::info!(address = ?listener.local_addr().ok(), "operations listener (/healthz, /readyz, /metrics, /status)");
             AbortOnDrop(tokio::spawn(crate::http::serve(listener, Arc::new(operations))))
         });
         let mut services: JoinSet<&'static str> = JoinSet::new();

@@ -1,7 +1,13 @@
 //! The private operations listener (`[http] listen`, off by default): `/healthz` (the process
-//! is up), `/readyz` (the registry and the storage answer and the instance is not draining)
-//! and `/metrics` (Prometheus text). It belongs on a private network or loopback: nothing it
-//! says is personal, but it tells an attacker how the service is doing.
+//! is up), `/readyz` (the registry and the storage answer and the instance is not draining),
+//! `/metrics` (Prometheus text) and `/status` (the staff's page, behind the token). It belongs
+//! on a private network or loopback: nothing it says is personal, but it tells an attacker how
+//! the service is doing.
+
+pub mod status_page;
+pub mod token;
+
+pub use token::{StatusToken, TokenError};
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +33,8 @@ pub struct Operations {
     pub storage: ObjectStore,
     /// Set at the start of shutdown: `/readyz` answers 503 from then on.
     pub draining: Arc<AtomicBool>,
+    /// What `/status` asks for.
+    pub status_token: StatusToken,
 }
 
 /// Whether the instance can serve, and if not why.
@@ -38,17 +46,75 @@ pub enum Readiness {
 
 impl Operations {
     pub async fn readiness(&self) -> Readiness {
-        if self.draining.load(Ordering::SeqCst) {
-            return Readiness::NotReady("draining: the instance is shutting down");
+        let health = self.health().await;
+        if health.draining {
+            Readiness::NotReady("draining: the instance is shutting down")
+        } else if !health.registry {
+            Readiness::NotReady("the registry does not answer")
+        } else if !health.storage {
+            Readiness::NotReady("the storage does not answer")
+        } else {
+            Readiness::Ready
         }
-        match tokio::time::timeout(CHECK_TIMEOUT, self.registry.ping()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) | Err(_) => return Readiness::NotReady("the registry does not answer"),
+    }
+
+    /// Each part checked, within [`CHECK_TIMEOUT`] each.
+    async fn health(&self) -> status_page::Health {
+        let draining = self.draining.load(Ordering::SeqCst);
+        let (registry, storage) = tokio::join!(
+            tokio::time::timeout(CHECK_TIMEOUT, self.registry.ping()),
+            tokio::time::timeout(CHECK_TIMEOUT, self.storage.probe()),
+        );
+        status_page::Health {
+            registry: matches!(registry, Ok(Ok(()))),
+            storage: matches!(storage, Ok(Ok(()))),
+            draining,
         }
-        match tokio::time::timeout(CHECK_TIMEOUT, self.storage.probe()).await {
-            Ok(Ok(())) => Readiness::Ready,
-            Ok(Err(_)) | Err(_) => Readiness::NotReady("the storage does not answer"),
+    }
+
+    async fn status(&self, request: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
+        let admitted = request
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .is_some_and(|value| self.status_token.admits(value.as_bytes()));
+        if !admitted {
+            let mut response =
+                text(StatusCode::UNAUTHORIZED, "the status page needs the token of http.token_file\n".into());
+            if let Ok(value) = "Basic realm=\"pension-gateway status\", charset=\"UTF-8\"".parse() {
+                response.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, value);
+            }
+            return response;
         }
+        let now = crate::clock::now_seconds();
+        let (health, figures) =
+            tokio::join!(self.health(), tokio::time::timeout(CHECK_TIMEOUT, self.registry.status_figures(now)));
+        let figures = match figures {
+            Ok(Ok(figures)) => Some(figures),
+            Ok(Err(error)) => {
+                tracing::warn!(error = ?error, "status page: the registry's figures failed");
+                None
+            }
+            Err(_) => None,
+        };
+        let page = status_page::render(&status_page::StatusView { health: &health, figures: figures.as_ref(), now });
+        let mut response = Response::new(Full::new(Bytes::from(page)));
+        let headers = response.headers_mut();
+        for (name, value) in [
+            (hyper::header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // No script, no frame, no outside resource: only the page's own style.
+            (
+                hyper::header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+            ),
+            (hyper::header::CACHE_CONTROL, "no-store"),
+            (hyper::header::REFERRER_POLICY, "no-referrer"),
+            (hyper::header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ] {
+            if let Ok(value) = value.parse() {
+                headers.insert(name, value);
+            }
+        }
+        response
     }
 
     /// Sets the registry's figures into the metrics (left as they were if it does not answer).
@@ -95,7 +161,8 @@ impl Operations {
                 }
                 response
             }
-            _ => text(StatusCode::NOT_FOUND, "not found: /healthz, /readyz, /metrics\n".into()),
+            "/status" => self.status(&request).await,
+            _ => text(StatusCode::NOT_FOUND, "not found: /healthz, /readyz, /metrics, /status\n".into()),
         }
     }
 }

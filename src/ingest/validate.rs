@@ -165,6 +165,15 @@ impl Validation {
     pub fn warnings(&self) -> usize {
         self.findings.iter().filter(|f| f.severity == Severity::Warning).count()
     }
+
+    /// How many errors of each code, by code.
+    pub fn error_codes(&self) -> Vec<(&'static str, i64)> {
+        let mut counts = std::collections::BTreeMap::new();
+        for finding in self.findings.iter().filter(|f| f.severity == Severity::Error) {
+            *counts.entry(finding.code.as_str()).or_insert(0_i64) += 1;
+        }
+        counts.into_iter().collect()
+    }
 }
 
 pub use super::headers::normalise;

@@ -541,6 +541,7 @@ impl Ingestor {
             data_rows: validation.data_rows as i64,
             errors: validation.errors() as i64,
             warnings: validation.warnings() as i64,
+            error_codes: validation.error_codes(),
             changes,
             notice: uploader.map(|user| {
                 let result = match outcome {

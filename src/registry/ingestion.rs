@@ -131,6 +131,8 @@ pub struct Completion {
     pub data_rows: i64,
     pub errors: i64,
     pub warnings: i64,
+    /// How many errors of each finding code the report holds.
+    pub error_codes: Vec<(&'static str, i64)>,
     pub changes: Vec<RegistryChange>,
     pub reports: Vec<NewReport>,
     /// The mail telling the uploader how it ended, queued in the same transaction.
@@ -477,6 +479,14 @@ impl Registry {
             .bind(now_seconds())
             .execute(&mut *tx)
             .await?;
+        }
+        for (code, count) in &completion.error_codes {
+            sqlx::query("INSERT INTO upload_error_codes (upload_id, code, count) VALUES ($1, $2, $3)")
+                .bind(completion.upload_id)
+                .bind(*code)
+                .bind(*count)
+                .execute(&mut *tx)
+                .await?;
         }
         sqlx::query(
             "UPDATE uploads SET status = $1, data_rows = $2, error_count = $3, warning_count = $4, processed_at = $5

@@ -33,7 +33,9 @@ pub use ingestion::{
     ActiveAffiliateRecord, AffiliateRecord, Completion, IngestJob, NewReport, RegistryChange, ReportRecord,
     TemplateRecord, TemplateRow,
 };
-pub use operations::OperationsFigures;
+pub use operations::{
+    utc_week_start, MailFigures, OperationsFigures, OrganisationFigures, QueueFigures, StatusFigures, TOP_CODES,
+};
 pub use organisations::{ContractRecord, OrganisationRecord};
 pub(crate) use outbox::queue_in as queue_message_in;
 pub use outbox::{NewMessage, OutboxRecord};
@@ -184,6 +186,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "defender", include_str!("../../migrations/sqlite/0012_defender.sql")),
     (13, "staff_language", include_str!("../../migrations/sqlite/0013_staff_language.sql")),
     (14, "periodic_runs", include_str!("../../migrations/sqlite/0014_periodic_runs.sql")),
+    (15, "upload_error_codes", include_str!("../../migrations/sqlite/0015_upload_error_codes.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "registry", include_str!("../../migrations/postgres/0001_registry.sql")),
@@ -200,6 +203,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (12, "defender", include_str!("../../migrations/postgres/0012_defender.sql")),
     (13, "staff_language", include_str!("../../migrations/postgres/0013_staff_language.sql")),
     (14, "periodic_runs", include_str!("../../migrations/postgres/0014_periodic_runs.sql")),
+    (15, "upload_error_codes", include_str!("../../migrations/postgres/0015_upload_error_codes.sql")),
 ];
 
 impl Registry {

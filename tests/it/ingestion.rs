@@ -265,6 +265,7 @@ async fn a_worker_that_lost_its_lease_changes_nothing_when_it_finishes_late(data
         data_rows: 0,
         errors: 1,
         warnings: 0,
+        error_codes: vec![("niss-invalid", 1)],
         changes: Vec::new(),
         reports: Vec::new(),
         notice: None,

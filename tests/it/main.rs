@@ -24,5 +24,6 @@ mod operations;
 mod quotas;
 mod server;
 mod sftp_in_process;
+mod status_page;
 mod storage;
 mod transfers;
