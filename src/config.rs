@@ -204,6 +204,7 @@ struct RawS3 {
     prefix: String,
     part_size_mib: u64,
     request_timeout_seconds: u64,
+    stall_seconds: u64,
     max_attempts: u32,
 }
 
@@ -463,6 +464,7 @@ impl Settings {
                         "storage.s3.request_timeout_seconds",
                         s3.request_timeout_seconds,
                     )?),
+                    stall: Duration::from_secs(positive("storage.s3.stall_seconds", s3.stall_seconds)?),
                     max_attempts: positive("storage.s3.max_attempts", s3.max_attempts.into())? as u32,
                 })
             }

@@ -98,18 +98,26 @@ impl S3Store {
     /// that the bucket is there and these credentials may use it.
     pub async fn open(settings: &S3Settings) -> Result<Self, StorageError> {
         use aws_config::retry::RetryConfig;
+        use aws_config::stalled_stream_protection::StalledStreamProtectionConfig;
         use aws_config::timeout::TimeoutConfig;
         let retry = RetryConfig::standard()
             .with_max_attempts(settings.max_attempts)
             .with_initial_backoff(Duration::from_millis(200))
             .with_max_backoff(Duration::from_secs(5));
+        // A stalled server is seen by the attempt that waits on it: no answer begun, or a body
+        // that stops moving, for `stall` fails the attempt; the request with its retries is
+        // bounded by `request_timeout`, so an upload is refused in that time, not after every
+        // attempt has waited its own full timeout.
         let timeouts = TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .operation_attempt_timeout(settings.request_timeout)
+            .connect_timeout(settings.stall.min(Duration::from_secs(5)))
+            .read_timeout(settings.stall)
+            .operation_timeout(settings.request_timeout)
             .build();
+        let stalls = StalledStreamProtectionConfig::enabled().grace_period(settings.stall).build();
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .retry_config(retry)
             .timeout_config(timeouts)
+            .stalled_stream_protection(stalls)
             .region(aws_config::Region::new(settings.region.clone()));
         if let Some(endpoint) = &settings.endpoint {
             loader = loader.endpoint_url(endpoint.clone());

@@ -32,7 +32,10 @@ pub struct S3Settings {
     /// Empty, or ending with `/`.
     pub prefix: String,
     pub part_size: usize,
+    /// A request, its retries included, is given up after this.
     pub request_timeout: Duration,
+    /// No progress for this long (no answer begun, a body that stops moving) fails an attempt.
+    pub stall: Duration,
     pub max_attempts: u32,
 }
 

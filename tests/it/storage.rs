@@ -613,4 +613,53 @@ mod behind_the_gateway {
         again.shutdown().await.unwrap();
         assert_eq!(gateway.registry().uploads(None).await.unwrap().len(), 1);
     }
+
+    /// S3 stalls (connections stay open, nothing moves): with the default settings an upload is
+    /// refused within 30 s with a clear status, /readyz says the storage is down, nothing is
+    /// recorded; when S3 moves again everything resumes, no restart.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stalled_s3_is_seen_fast_and_the_gateway_resumes_when_it_moves_again() {
+        let server = s3_server();
+        let target: std::net::SocketAddr = server.endpoint.trim_start_matches("http://").parse().unwrap();
+        let link = CuttableLink::to(target).await;
+        let mut overrides = s3_overrides(&format!("http://{}", link.address));
+        // The defaults this test holds to (the suite's own S3 settings are shorter).
+        overrides.retain(|(key, _)| !matches!(*key, "storage.s3.request_timeout_seconds" | "storage.s3.max_attempts"));
+        overrides.push(("http.listen", toml::Value::String("127.0.0.1:0".into())));
+        let gateway = TestGateway::spawn_with(Database::SqliteWithS3, &overrides).await;
+        let http = gateway.http_address.unwrap();
+        let uploader = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+        // Like OpenSSH's sftp, wait for the server's answer (this client gives up at 10 s).
+        uploader.set_timeout(90);
+        let before = b"NISS;NOM\n85073003328;DUPONT\n".to_vec();
+        put(&uploader, "/GP-1001/inbox/affiliations/before.csv", &before).await.unwrap();
+        assert_eq!(crate::operations::get(http, "/readyz", &[]).await.0, 200);
+
+        link.freeze();
+        let started = std::time::Instant::now();
+        let refused = put(&uploader, "/GP-1001/inbox/affiliations/stalled.csv", b"NISS;NOM\n").await;
+        let waited = started.elapsed();
+        let refused = refused.expect_err("the upload is refused while S3 is stalled");
+        assert!(refused.to_string().contains("le stockage est indisponible"), "{refused}");
+        assert!(waited < std::time::Duration::from_secs(30), "refused after {waited:?}");
+        println!("a stalled S3 refused the upload after {waited:?}");
+        let (status, reason) = crate::operations::get(http, "/readyz", &[]).await;
+        assert_eq!(status, 503, "{reason}");
+        assert!(reason.contains("storage"), "{reason}");
+        let uploads = gateway.registry().uploads(None).await.unwrap();
+        assert_eq!(uploads.len(), 1, "only the upload made before the stall is recorded");
+
+        link.restore();
+        let mut ready = 0;
+        for _ in 0..150 {
+            ready = crate::operations::get(http, "/readyz", &[]).await.0;
+            if ready == 200 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert_eq!(ready, 200, "ready again once S3 moves");
+        put(&uploader, "/GP-1001/inbox/affiliations/after.csv", b"NISS;NOM\n").await.unwrap();
+        assert_eq!(gateway.registry().uploads(None).await.unwrap().len(), 2);
+    }
 }

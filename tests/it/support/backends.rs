@@ -68,7 +68,7 @@ pub fn s3_overrides(endpoint: &str) -> Vec<(&'static str, toml::Value)> {
         ("storage.s3.force_path_style", toml::Value::Boolean(true)),
         ("storage.s3.prefix", text(&format!("test-{:016x}", rand::random::<u64>()))),
         ("storage.s3.part_size_mib", toml::Value::Integer(5)),
-        ("storage.s3.request_timeout_seconds", toml::Value::Integer(5)),
+        ("storage.s3.request_timeout_seconds", toml::Value::Integer(10)),
         ("storage.s3.max_attempts", toml::Value::Integer(3)),
     ]
 }

@@ -287,11 +287,35 @@ pub fn stderr(output: &Output) -> String {
 }
 
 /// A TCP relay to a server that a test can cut (every connection closed, new ones dropped at
-/// once) and restore: the network between the gateway and its S3 server failing.
+/// once), freeze (connections stay open and new ones are accepted, but not a byte moves: a
+/// stalled server) and restore: the network between the gateway and its S3 server failing.
 pub struct CuttableLink {
     pub address: std::net::SocketAddr,
     cut: tokio::sync::watch::Sender<bool>,
+    frozen: tokio::sync::watch::Sender<bool>,
     relay: tokio::task::JoinHandle<()>,
+}
+
+/// Copies `from` to `to`, holding every read and write while the link is frozen.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut frozen: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        if frozen.wait_for(|frozen| !*frozen).await.is_err() {
+            return;
+        }
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        if frozen.wait_for(|frozen| !*frozen).await.is_err() || to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl CuttableLink {
@@ -299,32 +323,42 @@ impl CuttableLink {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (cut, watch) = tokio::sync::watch::channel(false);
+        let (frozen, frozen_watch) = tokio::sync::watch::channel(false);
         let relay = tokio::spawn(async move {
             loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                let Ok((inbound, _)) = listener.accept().await else { return };
                 if *watch.borrow() {
                     drop(inbound);
                     continue;
                 }
                 let mut watch = watch.clone();
+                let frozen = frozen_watch.clone();
                 tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else { return };
+                    let Ok(outbound) = tokio::net::TcpStream::connect(target).await else { return };
+                    let (in_read, in_write) = inbound.into_split();
+                    let (out_read, out_write) = outbound.into_split();
                     tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = pump(in_read, out_write, frozen.clone()) => {}
+                        _ = pump(out_read, in_write, frozen) => {}
                         _ = watch.wait_for(|cut| *cut) => {}
                     }
                 });
             }
         });
-        Self { address, cut, relay }
+        Self { address, cut, frozen, relay }
     }
 
     pub fn cut(&self) {
         let _ = self.cut.send(true);
     }
 
+    pub fn freeze(&self) {
+        let _ = self.frozen.send(true);
+    }
+
     pub fn restore(&self) {
         let _ = self.cut.send(false);
+        let _ = self.frozen.send(false);
     }
 }
 
