@@ -11,6 +11,7 @@ mod audit_trail;
 mod authentication;
 mod clients;
 mod command_line;
+mod deployment;
 mod edge;
 mod first_steps;
 mod fleet;
