@@ -10,7 +10,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use crate::support::*;
 
 /// A TCP connection from `source` that sends nothing.
-async fn silent_socket(source: &str, server: std::net::SocketAddr) -> Option<TcpStream> {
+pub(crate) async fn silent_socket(source: &str, server: std::net::SocketAddr) -> Option<TcpStream> {
     let socket = TcpSocket::new_v4().ok()?;
     socket.bind(format!("{source}:0").parse().ok()?).ok()?;
     socket.connect(server).await.ok()
@@ -159,7 +159,12 @@ async fn a_data_folder_open_to_others_is_refused_at_start() {
 }
 
 /// One password login from `source`; `None` when the server refused the connection itself.
-async fn password_login_from(source: &str, server: std::net::SocketAddr, login: &str, password: &str) -> Option<bool> {
+pub(crate) async fn password_login_from(
+    source: &str,
+    server: std::net::SocketAddr,
+    login: &str,
+    password: &str,
+) -> Option<bool> {
     let stream = silent_socket(source, server).await?;
     let config = std::sync::Arc::new(russh::client::Config::default());
     let mut handle = russh::client::connect_stream(config, stream, TrustingClient).await.ok()?;
@@ -300,7 +305,7 @@ async fn channels_asked_for_before_login_are_never_served(database: Database) {
 }
 
 /// One password login over `stream`, after `header` (a PROXY protocol header).
-async fn password_login_over(mut stream: TcpStream, header: &[u8], login: &str) -> Option<bool> {
+pub(crate) async fn password_login_over(mut stream: TcpStream, header: &[u8], login: &str) -> Option<bool> {
     use tokio::io::AsyncWriteExt;
     stream.write_all(header).await.ok()?;
     let config = std::sync::Arc::new(russh::client::Config::default());

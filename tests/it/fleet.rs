@@ -103,6 +103,59 @@ async fn two_instances_behind_haproxy_see_each_client_and_process_each_upload_on
     }
     assert!(!sources.iter().any(|s| s.starts_with("127.0.0.1:")), "{sources:?}");
 
+    // A ban made through one instance holds on the other: guessing through the balancer bans
+    // the client's address, and each instance, asked directly (with the balancer's PROXY
+    // header), refuses it while another client gets in.
+    let guesser = "127.0.0.40";
+    let mut banned = false;
+    for _ in 0..20 {
+        if crate::edge::password_login_from(guesser, balancer.address, "nobody.here", "guess").await.is_none() {
+            banned = true;
+            break;
+        }
+    }
+    assert!(banned, "guessing through the balancer bans {guesser}");
+    for instance in [first.address, second_address] {
+        let header = |client: &str| format!("PROXY TCP4 {client} 127.0.0.1 40000 {}\r\n", instance.port());
+        let direct = crate::edge::silent_socket("127.0.0.1", instance).await.unwrap();
+        let refused = crate::edge::password_login_over(direct, header(guesser).as_bytes(), logins::CONSULTATION).await;
+        assert_eq!(refused, None, "{instance} refuses the banned {guesser}");
+        let direct = crate::edge::silent_socket("127.0.0.1", instance).await.unwrap();
+        let other =
+            crate::edge::password_login_over(direct, header("127.0.0.41").as_bytes(), logins::CONSULTATION).await;
+        assert_eq!(other, Some(true), "{instance} lets another client in");
+    }
+
+    // A publishing run (one staff session, on whichever instance the balancer chose) sends one
+    // digest per organisation, delivered once though both instances deliver mail.
+    let staff =
+        sftp_from("127.0.0.50", balancer.address, logins::STAFF, ClientAuth::Key(first.key_file(logins::STAFF)))
+            .await
+            .unwrap();
+    for path in [
+        "/GP-1001/documents/pension-sheets/2026/sheet-a.pdf",
+        "/GP-1001/documents/invoices/invoice-b.pdf",
+        "/GP-2001/documents/pension-sheets/2026/sheet-c.pdf",
+    ] {
+        put(&staff, path, b"%PDF-1.7 published").await.unwrap();
+    }
+    drop(staff);
+    let mut digests = Vec::new();
+    for _ in 0..100 {
+        digests = first.registry().outbox(None, 100).await.unwrap();
+        digests.retain(|m| m.purpose == "documents-available");
+        if digests.len() >= 2 && digests.iter().all(|m| m.status == "sent") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut recipients: Vec<_> = digests.iter().map(|m| m.recipient.clone()).collect();
+    recipients.sort();
+    assert_eq!(recipients.len(), 2, "one digest per organisation: {recipients:?}");
+    recipients.dedup();
+    assert_eq!(recipients.len(), 2, "two organisations, one digest each");
+    assert!(digests.iter().all(|m| m.status == "sent" && m.attempts == 1), "each delivered once");
+
     // One instance shuts down: its /readyz turns 503, the balancer stops sending to it, and
     // clients keep getting in through the other.
     let stopping = first.begin_stop().unwrap();
