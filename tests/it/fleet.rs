@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::ingestion::{affiliations_xlsx, good_row};
 use crate::operations::get;
 use crate::support::*;
+use tokio::io::AsyncWriteExt;
 
 /// HAProxy in the foreground, stopped with the test.
 struct Balancer {
@@ -177,4 +178,221 @@ async fn two_instances_behind_haproxy_see_each_client_and_process_each_upload_on
     tokio::time::timeout(Duration::from_secs(30), stopping).await.unwrap().unwrap();
     let _ = stop_second.send(());
     let _ = serving.await;
+}
+
+/// `count` affiliation rows with distinct, valid national numbers (women born in 1985, the
+/// birth date in the number matching the row's).
+fn many_affiliations(count: usize) -> Vec<Vec<String>> {
+    let mut rows = Vec::with_capacity(count);
+    'dates: for month in 1..=12u32 {
+        for day in 1..=28u32 {
+            for sequence in (2..=998u32).step_by(2) {
+                if rows.len() == count {
+                    break 'dates;
+                }
+                let base = 850_000_000u64 + u64::from(month) * 100_000 + u64::from(day) * 1_000 + u64::from(sequence);
+                let niss = format!("{base:09}{:02}", 97 - base % 97);
+                rows.push(good_row(&niss, "Dupont", &format!("{day:02}/{month:02}/1985")));
+            }
+        }
+    }
+    rows
+}
+
+/// A gateway instance in a process of its own (the test's binary, `serve`), on the first
+/// instance's registry, bucket and secrets, behind the balancer, with one ingestion worker.
+struct ChildInstance {
+    address: SocketAddr,
+    http: SocketAddr,
+    process: tokio::process::Child,
+}
+
+async fn start_child_instance(first: &TestGateway, lease_seconds: u64) -> ChildInstance {
+    let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut command = tokio::process::Command::from(first.cli_command(&["serve"]));
+    command
+        .env("PENSION_GATEWAY__SERVER__LISTEN", address.to_string())
+        .env("PENSION_GATEWAY__SERVER__HOST_KEY", &first.settings.server.host_key)
+        .env("PENSION_GATEWAY__SERVER__PROXY_PROTOCOL", "true")
+        .env("PENSION_GATEWAY__SERVER__TRUSTED_PROXIES", "[\"127.0.0.1/32\"]")
+        .env("PENSION_GATEWAY__SERVER__AUTH_REJECTION_DELAY_MS", "50")
+        .env("PENSION_GATEWAY__HTTP__LISTEN", http.to_string())
+        .env("PENSION_GATEWAY__INGEST__WORKERS", "1")
+        .env("PENSION_GATEWAY__INGEST__LEASE_SECONDS", lease_seconds.to_string())
+        .env("PENSION_GATEWAY__INGEST__READER_PROGRAM", env!("CARGO_BIN_EXE_pension-gateway"))
+        .env("PENSION_GATEWAY__STORAGE__S3__PART_SIZE_MIB", "5")
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let mut process = command.spawn().unwrap();
+    for _ in 0..600 {
+        if let Ok(Some(status)) = process.try_wait() {
+            panic!("the second instance ended at start: {status}");
+        }
+        if tokio::net::TcpStream::connect(http).await.is_ok() && get(http, "/readyz", &[]).await.0 == 200 {
+            return ChildInstance { address, http, process };
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the second instance did not become ready on {http}");
+}
+
+async fn sessions_open(http: SocketAddr) -> f64 {
+    let (_, metrics) = get(http, "/metrics", &[]).await;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("pension_gateway_sessions_open "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(-1.0)
+}
+
+/// `work`, or a failure naming the step that did not end in time (a dead instance must never
+/// leave the test waiting forever).
+async fn within<T>(step: &str, seconds: u64, work: impl std::future::Future<Output = T>) -> T {
+    eprintln!("[fleet] {step}");
+    match tokio::time::timeout(Duration::from_secs(seconds), work).await {
+        Ok(value) => value,
+        Err(_) => panic!("{step}: not done after {seconds} s"),
+    }
+}
+
+/// `kill -9` of an instance while a client uploads through it and while its worker ingests a
+/// spreadsheet: the interrupted upload leaves no record (the client sends it again through the
+/// balancer, to the other instance), the upload on the other instance goes on, and the job is
+/// finished by the other instance once, its rows applied once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_an_instance_mid_upload_and_mid_ingestion_loses_nothing_and_applies_nothing_twice() {
+    let lease_seconds = 3;
+    let mut overrides = behind_a_balancer();
+    overrides.push(("ingest.lease_seconds", toml::Value::Integer(lease_seconds as i64)));
+    let first = within("first instance", 60, TestGateway::spawn_with(Database::PostgresWithS3, &overrides)).await;
+    let mut second = within("second instance, own process", 90, start_child_instance(&first, lease_seconds)).await;
+    let balancer = within(
+        "balancer",
+        30,
+        start_balancer([(first.address, first.http_address.unwrap()), (second.address, second.http)]),
+    )
+    .await;
+    let database = sqlx::AnyPool::connect(&first.settings.database.url).await.unwrap();
+    let count = |table: &'static str| {
+        let database = database.clone();
+        async move {
+            let statement = format!("SELECT CAST(COUNT(*) AS BIGINT) FROM {table}");
+            sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(statement)).fetch_one(&database).await.unwrap()
+        }
+    };
+    // The balancer's health checks must see both instances up before it spreads sessions.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    // Two uploads under way, one on each instance (least connections), parts already in S3.
+    let mut uploads = Vec::new();
+    for source in ["127.0.0.61", "127.0.0.62"] {
+        let sftp = within(
+            "an uploader logs in",
+            30,
+            sftp_from(source, balancer.address, logins::INSCRIPTION, password(PASSWORD)),
+        )
+        .await
+        .unwrap();
+        let name = format!("/GP-1001/inbox/affiliations/under-way-{source}.xlsx");
+        let mut file = within("open", 30, sftp.create(&name)).await.unwrap();
+        within("first 6 MiB", 60, async {
+            file.write_all(&vec![7u8; 6 * 1024 * 1024]).await.unwrap();
+            file.flush().await.unwrap();
+        })
+        .await;
+        uploads.push((sftp, name, file));
+    }
+    assert_eq!(sessions_open(second.http).await, 1.0, "one of the two sessions is on the second instance");
+
+    // A spreadsheet the second instance's worker (the only one running) takes.
+    // Enough rows that the worker is still at it when it is killed, few enough for a debug build.
+    let rows = 4_000;
+    let spreadsheet = affiliations_xlsx(&many_affiliations(rows));
+    let sender = within(
+        "the sender logs in",
+        30,
+        sftp_from("127.0.0.63", balancer.address, logins::INSCRIPTION, password(PASSWORD)),
+    )
+    .await
+    .unwrap();
+    within("the spreadsheet is sent", 60, put(&sender, "/GP-1001/inbox/affiliations/big.xlsx", &spreadsheet))
+        .await
+        .unwrap();
+    within("the second instance's worker takes the job", 60, async {
+        loop {
+            let status: Option<String> =
+                sqlx::query_scalar("SELECT status FROM ingest_jobs").fetch_optional(&database).await.unwrap();
+            assert_ne!(status.as_deref(), Some("done"), "the job ended before the instance could be killed");
+            if status.as_deref() == Some("running") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+
+    second.process.start_kill().unwrap();
+    within("the second instance dies", 10, second.process.wait()).await.unwrap();
+    assert_eq!(count("affiliates").await, 0, "nothing of the killed worker's job is applied");
+
+    // The upload on the killed instance fails; the other one completes.
+    let mut interrupted = Vec::new();
+    for (sftp, name, mut file) in uploads {
+        let finished = async {
+            file.write_all(&vec![8u8; 1024 * 1024]).await?;
+            file.shutdown().await
+        };
+        match tokio::time::timeout(Duration::from_secs(60), finished).await {
+            Ok(Ok(())) => eprintln!("[fleet] {name} completed"),
+            outcome => {
+                eprintln!("[fleet] {name} cut: {outcome:?}");
+                interrupted.push(name.clone())
+            }
+        }
+        within("the client disconnects", 15, async { drop(sftp) }).await;
+    }
+    assert_eq!(interrupted.len(), 1, "exactly the upload on the killed instance is cut: {interrupted:?}");
+    let recorded: Vec<String> =
+        first.registry().uploads(None).await.unwrap().into_iter().map(|u| u.file_name.to_string()).collect();
+    assert_eq!(recorded.len(), 2, "the completed upload and the spreadsheet, not the cut one: {recorded:?}");
+    let cut_name = interrupted[0].rsplit('/').next().unwrap().to_string();
+    assert!(!recorded.contains(&cut_name), "the cut upload leaves no record");
+
+    // The client sends it again through the balancer: the surviving instance takes it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let again = within(
+        "the cut client logs in again",
+        30,
+        sftp_from("127.0.0.61", balancer.address, logins::INSCRIPTION, password(PASSWORD)),
+    )
+    .await
+    .unwrap();
+    within("the cut upload is sent again", 60, put(&again, &interrupted[0], &vec![9u8; 7 * 1024 * 1024]))
+        .await
+        .unwrap();
+    assert_eq!(first.registry().uploads(None).await.unwrap().len(), 3);
+
+    // Once the killed worker's lease has run out, the surviving instance finishes the job once.
+    tokio::time::sleep(Duration::from_secs(lease_seconds + 1)).await;
+    let processed = within("the surviving instance ingests", 240, async {
+        let mut processed = Vec::new();
+        let started = std::time::Instant::now();
+        while let Some(done) = first.ingestor.run_once().await.unwrap() {
+            eprintln!("[fleet] upload {} ingested after {:?}", done.upload_id, started.elapsed());
+            processed.push(done.upload_id);
+        }
+        processed
+    })
+    .await;
+    assert_eq!(processed.len(), 3, "the spreadsheet and the two other uploads, each once: {processed:?}");
+    let status: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, CAST(attempts AS BIGINT) FROM ingest_jobs ORDER BY id")
+            .fetch_all(&database)
+            .await
+            .unwrap();
+    assert_eq!(status[0], ("done".to_string(), 2), "the spreadsheet's job: taken over once, done");
+    assert_eq!(count("affiliates").await, rows as i64, "every row applied once");
+    assert_eq!(count("affiliation_periods").await, rows as i64, "no period applied twice");
+    database.close().await;
 }
