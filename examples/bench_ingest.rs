@@ -87,6 +87,8 @@ fn generate(rows: usize) -> Vec<u8> {
 }
 
 async fn ingest_once(url: &str, file: &[u8], dir: &std::path::Path) -> Duration {
+    // The gateway refuses a data directory others can read.
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
     let settings = Settings::with_overrides(&[
         ("data_dir", toml::Value::String(dir.display().to_string())),
         ("database.url", toml::Value::String(url.to_string())),

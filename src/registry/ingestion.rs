@@ -459,7 +459,7 @@ impl Registry {
         let (joins, exits): (Vec<&RegistryChange>, Vec<&RegistryChange>) =
             completion.changes.iter().partition(|c| matches!(c, RegistryChange::Affiliate { .. }));
         for batch in joins.chunks(AFFILIATE_BATCH) {
-            apply_affiliations(&mut tx, completion.contract_id, completion.upload_id, batch).await?;
+            apply_affiliations(&mut tx, self.dialect, completion.contract_id, completion.upload_id, batch).await?;
         }
         for change in exits {
             apply_change(&mut tx, completion.contract_id, completion.upload_id, change).await?;
@@ -608,21 +608,35 @@ impl Registry {
 /// Rows per multi-row INSERT: 8 parameters each stays far below SQLite's and PostgreSQL's limits.
 const AFFILIATE_BATCH: usize = 500;
 
-/// `($1, $2, …), ($k+1, …)` for `rows` rows of `columns` parameters.
-fn placeholders(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|r| {
-            let cells: Vec<String> = (1..=columns).map(|c| format!("${}", r * columns + c)).collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `($1, $2, …), ($k+1, …)` for `rows` rows of `columns` parameters; on SQLite plain `?`s.
+/// SQLite keeps numbered parameters in a list it searches on every bind, so a statement of a
+/// few thousand `$n`s binds in quadratic time; anonymous `?`s, bound in order, are not listed.
+fn placeholders(dialect: Dialect, rows: usize, columns: usize) -> String {
+    let mut text = String::with_capacity(rows * columns * 6);
+    for r in 0..rows {
+        text.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 1..=columns {
+            if c > 1 {
+                text.push_str(", ");
+            }
+            match dialect {
+                Dialect::Sqlite => text.push('?'),
+                Dialect::Postgres => {
+                    text.push('$');
+                    text.push_str(&(r * columns + c).to_string());
+                }
+            }
+        }
+        text.push(')');
+    }
+    text
 }
 
 /// New affiliations in three multi-row statements: affiliates (created or refreshed), their
 /// periods, their salaries. One round trip per statement instead of three per row.
 async fn apply_affiliations(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    dialect: Dialect,
     contract_id: i64,
     upload_id: i64,
     batch: &[&RegistryChange],
@@ -645,7 +659,7 @@ async fn apply_affiliations(
             first_name = excluded.first_name, birth_date = excluded.birth_date, gender = excluded.gender,
             language = excluded.language, employer_reference = excluded.employer_reference
          RETURNING id, niss",
-        placeholders(rows.len(), 8)
+        placeholders(dialect, rows.len(), 8)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for change in &rows {
@@ -686,7 +700,7 @@ async fn apply_affiliations(
     let sql = format!(
         "INSERT INTO affiliation_periods (affiliate_id, category, worker_status, hire_date, affiliation_date, upload_id)
          VALUES {}",
-        placeholders(rows.len(), 6)
+        placeholders(dialect, rows.len(), 6)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for change in &rows {
@@ -706,7 +720,7 @@ async fn apply_affiliations(
         "INSERT INTO salary_history (affiliate_id, effective_date, salary_fte_cents, salary_frequency,
                                      occupation_rate, upload_id)
          VALUES {}",
-        placeholders(rows.len(), 6)
+        placeholders(dialect, rows.len(), 6)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for change in &rows {
@@ -783,4 +797,15 @@ async fn apply_change(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_on_postgres_and_anonymous_on_sqlite() {
+        assert_eq!(placeholders(Dialect::Postgres, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholders(Dialect::Sqlite, 2, 3), "(?, ?, ?), (?, ?, ?)");
+    }
 }
