@@ -34,7 +34,13 @@ pub const SUGGESTION_THRESHOLD: f64 = 0.5;
 /// Lower case, accents removed, compatibility forms unfolded (`º` → `o`), anything but letters
 /// and digits as single spaces: the form headers and choices are compared in.
 pub fn normalise(text: &str) -> String {
-    let stripped: String = text.nfkd().filter(|c| !is_combining_mark(*c)).collect::<String>().to_lowercase();
+    // Most cells are plain ASCII, which decomposition leaves as it is: every cell of a file is
+    // normalised once, so the Unicode pass is kept for the text that needs it.
+    let stripped: String = if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.nfkd().filter(|c| !is_combining_mark(*c)).collect::<String>().to_lowercase()
+    };
     let mut out = String::with_capacity(stripped.len());
     for c in stripped.chars() {
         if c.is_alphanumeric() {
@@ -449,6 +455,20 @@ fn trigram_similarity(a: &str, b: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ascii_text_is_normalised_as_the_unicode_pass_would() {
+        for text in ["N° de contrat", "  NISS / INSZ ", "Date_of-BIRTH", "Taux d'occupation (%)", "a  b", ""] {
+            let slow: String = text.nfkd().filter(|c| !is_combining_mark(*c)).collect::<String>().to_lowercase();
+            let folded: String = slow
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|word| !word.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            assert_eq!(normalise(text), folded, "{text:?}");
+        }
+        assert_eq!(normalise("NISS-Nummer"), "niss nummer");
+    }
 
     fn vocabulary() -> Arc<Vocabulary> {
         Vocabulary::embedded().unwrap()
