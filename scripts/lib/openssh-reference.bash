@@ -2,6 +2,9 @@
 # throw-away key) and the OpenSSH sftp client that drives both it and the gateway.
 # Sourced, not run. Needs root; installs openssh-server if it is missing.
 
+# A transfer that fails inside $(...) stops the benchmark instead of being timed as a fast one.
+shopt -s inherit_errexit
+
 ensure_openssh() {
   if [[ ! -x /usr/sbin/sshd ]]; then
     echo "[bench] installing openssh-server for the reference sshd" >&2
