@@ -275,9 +275,14 @@ impl Gateway {
         if let (Some(document_id), Role::Employer { user_id, .. }, true) =
             (download.document_id, &principal.role, bytes > 0)
         {
-            if let Err(error) = self.registry.record_download(document_id, *user_id).await {
-                tracing::error!(error = ?error, "cannot record a download receipt");
-            }
+            // Written beside the reply, not before it: an employer fetching many small files
+            // would otherwise wait for a registry transaction and its sync on every close.
+            let (registry, user_id) = (self.registry.clone(), *user_id);
+            tokio::spawn(async move {
+                if let Err(error) = registry.record_download(document_id, user_id).await {
+                    tracing::error!(error = ?error, "cannot record a download receipt");
+                }
+            });
         }
         let mut event = self.session_event(
             Some(principal),

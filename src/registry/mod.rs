@@ -224,6 +224,10 @@ impl Registry {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(std::time::Duration::from_secs(30))
+            // A pooled connection is pinged before each use, to find one the server dropped: a
+            // SQLite file is never dropped, and the ping was a second trip to its worker thread
+            // on every query.
+            .test_before_acquire(!sqlite)
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if sqlite {

@@ -291,15 +291,27 @@ async fn run_ordered(session: Arc<Session>, mut queue: mpsc::UnboundedReceiver<O
             Ordered::Request(_, _reservation) if closing => {}
             Ordered::Request(packet, reservation) => {
                 let id = packet.get_request_id();
-                let acts_on_files = !matches!(
-                    packet,
-                    Packet::Init(_)
-                        | Packet::ReadDir(_)
-                        | Packet::RealPath(_)
-                        | Packet::Fstat(_)
-                        | Packet::Stat(_)
-                        | Packet::Lstat(_)
-                );
+                // Closing a read or a folder handle grants nothing: only the requests that
+                // open, write or change something check the account again first.
+                let closes_a_reader = match &packet {
+                    Packet::Close(close) => {
+                        matches!(
+                            session.handles().get(&close.handle),
+                            Some(OpenHandle::Download { .. } | OpenHandle::Folder { .. })
+                        )
+                    }
+                    _ => false,
+                };
+                let acts_on_files = !closes_a_reader
+                    && !matches!(
+                        packet,
+                        Packet::Init(_)
+                            | Packet::ReadDir(_)
+                            | Packet::RealPath(_)
+                            | Packet::Fstat(_)
+                            | Packet::Stat(_)
+                            | Packet::Lstat(_)
+                    );
                 if acts_on_files && !session.refresh_principal().await {
                     session.send_refusal(id, EdgeRefusal::AccessEnded);
                 } else {
