@@ -139,7 +139,9 @@ where
             _ = session.request_done.notified() => {}
             _ = &mut idle => break SessionEnd::Idle,
             _ = access_check.tick() => {
-                if !session.refresh_principal().await {
+                // Boxed, as the other rare awaits here: a task holds room for its largest
+                // await for as long as it lives, and an idle session should cost little.
+                if !Box::pin(session.refresh_principal()).await {
                     break SessionEnd::AccessEnded;
                 }
             }
@@ -170,7 +172,7 @@ where
             OpenHandle::Download { download, bytes_read } => {
                 let principal = session.principal();
                 let bytes = bytes_read.load(Ordering::Acquire);
-                session.gateway.close_download(&principal, &download, bytes, &session.context).await;
+                Box::pin(session.gateway.close_download(&principal, &download, bytes, &session.context)).await;
             }
             OpenHandle::Folder { .. } => {}
         }
@@ -312,10 +314,11 @@ async fn run_ordered(session: Arc<Session>, mut queue: mpsc::UnboundedReceiver<O
                             | Packet::Stat(_)
                             | Packet::Lstat(_)
                     );
-                if acts_on_files && !session.refresh_principal().await {
+                // Boxed: the worker of an idle session keeps no room for a request's await.
+                if acts_on_files && !Box::pin(session.refresh_principal()).await {
                     session.send_refusal(id, EdgeRefusal::AccessEnded);
                 } else {
-                    handle_ordered(&session, packet, &mut held).await;
+                    Box::pin(handle_ordered(&session, packet, &mut held)).await;
                 }
                 drop(reservation);
             }
