@@ -253,8 +253,7 @@ impl Gateway {
                 Ok(EntryAttributes::folder(self.folder_writable(principal, path)))
             }
             Node::Document { contract, kind, year, name } => {
-                let contract = self.contract_record(contract).await?;
-                let document = self.registry.document(contract.id, kind, *year, name).await?;
+                let document = self.registry.document(contract, kind, *year, name).await?;
                 let document = document.ok_or(GatewayError::NotFound)?;
                 Ok(EntryAttributes {
                     folder: false,

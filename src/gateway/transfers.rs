@@ -231,9 +231,8 @@ impl Gateway {
         let mut document_id = None;
         let object_key = match &node {
             Node::Document { contract, kind, year, name } => {
-                let contract = self.contract_record(contract).await?;
                 let document =
-                    self.registry.document(contract.id, kind, *year, name).await?.ok_or(GatewayError::NotFound)?;
+                    self.registry.document(contract, kind, *year, name).await?.ok_or(GatewayError::NotFound)?;
                 document_id = Some(document.id);
                 document.object_key
             }

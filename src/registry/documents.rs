@@ -134,24 +134,24 @@ impl Registry {
         document_from_row(&row)
     }
 
-    /// The current version of a document.
+    /// The current version of a document, found by its contract's number in the same query:
+    /// every small download looks one up twice (stat, then open).
     pub async fn document(
         &self,
-        contract_id: i64,
+        contract: &ContractNumber,
         kind: &KindName,
         year: Option<Year>,
         name: &FileName,
     ) -> Result<Option<DocumentRecord>, RegistryError> {
-        let row = sqlx::query(sql(
-            "WHERE d.contract_id = $1 AND d.kind = $2 AND COALESCE(d.year, 0) = $3 AND d.file_name = $4
-               AND d.superseded_at IS NULL",
-        ))
-        .bind(contract_id)
-        .bind(kind.as_str())
-        .bind(year_key(year))
-        .bind(name.as_str())
-        .fetch_optional(&self.pool)
-        .await?;
+        let row =
+            sqlx::query(sql("WHERE c.number = $1 AND d.kind = $2 AND COALESCE(d.year, 0) = $3 AND d.file_name = $4
+               AND d.superseded_at IS NULL"))
+            .bind(contract.as_str())
+            .bind(kind.as_str())
+            .bind(year_key(year))
+            .bind(name.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(document_from_row).transpose()
     }
 
