@@ -153,10 +153,10 @@ mod tests {
 
     fn row(number: u32, action: &str, who: &str, more: &[(&str, Value)]) -> ValidRow {
         let mut values = BTreeMap::new();
-        values.insert("action".to_string(), Value::Choice(action.into()));
-        values.insert("login".to_string(), Value::Login(login(who)));
+        values.insert("action".into(), Value::Choice(action.into()));
+        values.insert("login".into(), Value::Login(login(who)));
         for (key, value) in more {
-            values.insert(key.to_string(), value.clone());
+            values.insert((*key).into(), value.clone());
         }
         ValidRow { number, values }
     }

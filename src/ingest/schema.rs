@@ -138,6 +138,21 @@ pub enum Action {
 pub struct EnumValue {
     pub value: String,
     pub aliases: Vec<String>,
+    /// The value and its aliases in the form cells are compared in, folded once here rather
+    /// than for every cell of a file.
+    folded: Vec<String>,
+}
+
+impl EnumValue {
+    pub fn new(value: String, aliases: Vec<String>) -> Self {
+        let folded = std::iter::once(&value).chain(&aliases).map(|text| super::headers::normalise(text)).collect();
+        Self { value, aliases, folded }
+    }
+
+    /// Whether a cell's folded text names this value or one of its aliases.
+    pub fn is_named_by(&self, folded_text: &str) -> bool {
+        self.folded.iter().any(|folded| folded == folded_text)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -266,7 +281,7 @@ impl Schema {
                         raw_column
                             .values
                             .into_iter()
-                            .map(|v| EnumValue { value: v.value, aliases: v.aliases })
+                            .map(|v| EnumValue::new(v.value, v.aliases))
                             .collect(),
                     )
                 }

@@ -269,7 +269,7 @@ mod tests {
     }
 
     fn answered(number: u32, values: &[(&str, Value)]) -> ValidRow {
-        ValidRow { number, values: values.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>() }
+        ValidRow { number, values: values.iter().map(|(k, v)| ((*k).into(), v.clone())).collect::<BTreeMap<_, _>>() }
     }
 
     #[test]

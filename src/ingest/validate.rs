@@ -3,6 +3,7 @@
 //! before, and the findings say row by row, cell by cell, what to fix.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use time::{Date, Duration};
 
@@ -95,7 +96,8 @@ pub fn format_date(date: Date) -> String {
 #[derive(Debug, Clone)]
 pub struct ValidRow {
     pub number: u32,
-    pub values: BTreeMap<String, Value>,
+    /// Keyed by column key; the keys are shared by every row of a file, not copied into each.
+    pub values: BTreeMap<Arc<str>, Value>,
 }
 
 impl ValidRow {
@@ -425,9 +427,7 @@ fn convert(column: &Column, cell: &Cell) -> Result<Option<Value>, Finding> {
         }
         ColumnType::Enum(values) => {
             let wanted = normalise(&text);
-            let found = values
-                .iter()
-                .find(|v| normalise(&v.value) == wanted || v.aliases.iter().any(|a| normalise(a) == wanted));
+            let found = values.iter().find(|v| v.is_named_by(&wanted));
             match found {
                 Some(choice) => Value::Choice(choice.value.clone()),
                 None => {
@@ -501,6 +501,7 @@ pub fn validate(schema: &Schema, sheet: &Sheet, facts: &RegistryFacts) -> Valida
             ..Validation::default()
         };
     }
+    let keys: Vec<Arc<str>> = schema.columns.iter().map(|column| Arc::from(column.key.as_str())).collect();
     let mut rows = Vec::new();
     let mut first_seen: HashMap<String, u32> = HashMap::new();
     let mut data_rows = 0usize;
@@ -525,7 +526,7 @@ pub fn validate(schema: &Schema, sheet: &Sheet, facts: &RegistryFacts) -> Valida
             }
         }
         let mut values = BTreeMap::new();
-        for column in &schema.columns {
+        for (column, key) in schema.columns.iter().zip(&keys) {
             let Some(&position) = positions.get(&column.key) else {
                 continue;
             };
@@ -535,7 +536,7 @@ pub fn validate(schema: &Schema, sheet: &Sheet, facts: &RegistryFacts) -> Valida
             }
             match convert(column, cell) {
                 Ok(Some(value)) => {
-                    values.insert(column.key.clone(), value);
+                    values.insert(Arc::clone(key), value);
                 }
                 Ok(None) if column.required => {
                     findings.push(Finding::error(Some(row.number), Some(&column.key), FindingCode::Required));
