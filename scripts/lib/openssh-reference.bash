@@ -38,9 +38,9 @@ CONF
   reference_sshd_pid=$!
 }
 
-# wait_port PORT: until something listens on 127.0.0.1:PORT (10 s at most).
+# wait_port PORT [SECONDS]: until something listens on 127.0.0.1:PORT (10 s at most by default).
 wait_port() {
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 $((${2:-10} * 10))); do
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
     sleep 0.1
   done
