@@ -200,26 +200,29 @@ fn many_affiliations(count: usize) -> Vec<Vec<String>> {
 }
 
 /// A gateway instance in a process of its own (the test's binary, `serve`), on the first
-/// instance's registry, bucket and secrets, behind the balancer, with one ingestion worker.
+/// instance's registry, bucket and secrets, with the first instance's `overrides` (behind the
+/// balancer) and one ingestion worker.
 struct ChildInstance {
     address: SocketAddr,
     http: SocketAddr,
     process: tokio::process::Child,
 }
 
-async fn start_child_instance(first: &TestGateway, lease_seconds: u64) -> ChildInstance {
+async fn start_child_instance(first: &TestGateway, overrides: &[(&str, toml::Value)]) -> ChildInstance {
     let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let http: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut command = tokio::process::Command::from(first.cli_command(&["serve"]));
+    // `server.proxy_protocol` is PENSION_GATEWAY__SERVER__PROXY_PROTOCOL; a TOML value reads
+    // back as itself. The addresses set below are the child's own.
+    for (key, value) in overrides {
+        command.env(format!("PENSION_GATEWAY__{}", key.replace('.', "__").to_ascii_uppercase()), value.to_string());
+    }
     command
         .env("PENSION_GATEWAY__SERVER__LISTEN", address.to_string())
         .env("PENSION_GATEWAY__SERVER__HOST_KEY", &first.settings.server.host_key)
-        .env("PENSION_GATEWAY__SERVER__PROXY_PROTOCOL", "true")
-        .env("PENSION_GATEWAY__SERVER__TRUSTED_PROXIES", "[\"127.0.0.1/32\"]")
         .env("PENSION_GATEWAY__SERVER__AUTH_REJECTION_DELAY_MS", "50")
         .env("PENSION_GATEWAY__HTTP__LISTEN", http.to_string())
         .env("PENSION_GATEWAY__INGEST__WORKERS", "1")
-        .env("PENSION_GATEWAY__INGEST__LEASE_SECONDS", lease_seconds.to_string())
         .env("PENSION_GATEWAY__INGEST__READER_PROGRAM", env!("CARGO_BIN_EXE_pension-gateway"))
         .env("PENSION_GATEWAY__STORAGE__S3__PART_SIZE_MIB", "5")
         .stdout(std::process::Stdio::null())
@@ -256,6 +259,12 @@ async fn within<T>(step: &str, seconds: u64, work: impl std::future::Future<Outp
     }
 }
 
+/// An inscription user's session through the balancer, from `source`; `step` names it if it
+/// does not open within 30 s.
+async fn uploader_through(balancer: &Balancer, source: &str, step: &str) -> SftpClient {
+    within(step, 30, sftp_from(source, balancer.address, logins::INSCRIPTION, password(PASSWORD))).await.unwrap()
+}
+
 /// `kill -9` of an instance while a client uploads through it and while its worker ingests a
 /// spreadsheet: the interrupted upload leaves no record (the client sends it again through the
 /// balancer, to the other instance), the upload on the other instance goes on, and the job is
@@ -266,7 +275,7 @@ async fn killing_an_instance_mid_upload_and_mid_ingestion_loses_nothing_and_appl
     let mut overrides = behind_a_balancer();
     overrides.push(("ingest.lease_seconds", toml::Value::Integer(lease_seconds as i64)));
     let first = within("first instance", 60, TestGateway::spawn_with(Database::PostgresWithS3, &overrides)).await;
-    let mut second = within("second instance, own process", 90, start_child_instance(&first, lease_seconds)).await;
+    let mut second = within("second instance, own process", 90, start_child_instance(&first, &overrides)).await;
     let balancer = within(
         "balancer",
         30,
@@ -287,13 +296,7 @@ async fn killing_an_instance_mid_upload_and_mid_ingestion_loses_nothing_and_appl
     // Two uploads under way, one on each instance (least connections), parts already in S3.
     let mut uploads = Vec::new();
     for source in ["127.0.0.61", "127.0.0.62"] {
-        let sftp = within(
-            "an uploader logs in",
-            30,
-            sftp_from(source, balancer.address, logins::INSCRIPTION, password(PASSWORD)),
-        )
-        .await
-        .unwrap();
+        let sftp = uploader_through(&balancer, source, "an uploader logs in").await;
         let name = format!("/GP-1001/inbox/affiliations/under-way-{source}.xlsx");
         let mut file = within("open", 30, sftp.create(&name)).await.unwrap();
         within("first 6 MiB", 60, async {
@@ -309,13 +312,7 @@ async fn killing_an_instance_mid_upload_and_mid_ingestion_loses_nothing_and_appl
     // Enough rows that the worker is still at it when it is killed, few enough for a debug build.
     let rows = 4_000;
     let spreadsheet = affiliations_xlsx(&many_affiliations(rows));
-    let sender = within(
-        "the sender logs in",
-        30,
-        sftp_from("127.0.0.63", balancer.address, logins::INSCRIPTION, password(PASSWORD)),
-    )
-    .await
-    .unwrap();
+    let sender = uploader_through(&balancer, "127.0.0.63", "the sender logs in").await;
     within("the spreadsheet is sent", 60, put(&sender, "/GP-1001/inbox/affiliations/big.xlsx", &spreadsheet))
         .await
         .unwrap();
@@ -361,13 +358,7 @@ async fn killing_an_instance_mid_upload_and_mid_ingestion_loses_nothing_and_appl
 
     // The client sends it again through the balancer: the surviving instance takes it.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let again = within(
-        "the cut client logs in again",
-        30,
-        sftp_from("127.0.0.61", balancer.address, logins::INSCRIPTION, password(PASSWORD)),
-    )
-    .await
-    .unwrap();
+    let again = uploader_through(&balancer, "127.0.0.61", "the cut client logs in again").await;
     within("the cut upload is sent again", 60, put(&again, &interrupted[0], &vec![9u8; 7 * 1024 * 1024]))
         .await
         .unwrap();
