@@ -9,7 +9,7 @@ use crate::access::{Principal, Role};
 use crate::auth::defender::Failure;
 use crate::auth::passwords::verify_password;
 use crate::domain::{AuditAction, AuditOutcome, Login, Scope};
-use crate::registry::{AccountRef, LoginAccount};
+use crate::registry::{AccountRef, LoginAccount, SessionAccount};
 use crate::telemetry::metrics::metrics;
 
 use super::{Gateway, GatewayError, SessionContext};
@@ -180,19 +180,20 @@ impl Gateway {
         principal: &Principal,
         context: &SessionContext,
     ) -> Result<Principal, &'static str> {
-        let account = match self.registry.login_account(&principal.login).await {
-            Ok(account) => account,
+        let session = match self.registry.session_account(&principal.login).await {
+            Ok(session) => session,
             Err(error) => {
                 tracing::warn!(error = %error, "cannot re-check an open session's account");
                 return Ok(principal.clone());
             }
         };
-        let refusal = match &account {
+        let refusal = match &session {
             None => Some("account-removed"),
-            Some(account) if account.account != account_ref(principal) => Some("account-replaced"),
-            Some(account) => account.refusal(self.clock.today()),
+            Some(session) if session.account.account != account_ref(principal) => Some("account-replaced"),
+            Some(session) => session.account.refusal(self.clock.today()),
         };
-        if let Some(reason) = refusal {
+        let Some(SessionAccount { account, access }) = session.filter(|_| refusal.is_none()) else {
+            let reason = refusal.unwrap_or("account-removed");
             self.audit_event(
                 Some(principal),
                 context,
@@ -203,11 +204,22 @@ impl Gateway {
             );
             tracing::info!(session = %context.session_id, reason, "open session ended: access withdrawn");
             return Err(reason);
-        }
-        match self.principal(account_ref(principal), principal.login.clone()).await {
-            Ok(fresh) => Ok(fresh),
-            Err(_) => Ok(principal.clone()),
-        }
+        };
+        let (role, language) = match (account.account, access) {
+            (AccountRef::User { id, organisation_id }, Some(access)) => (
+                Role::Employer {
+                    user_id: id,
+                    organisation_id,
+                    profile: access.profile,
+                    master: access.master,
+                    contracts: access.contracts,
+                },
+                access.language,
+            ),
+            (AccountRef::Staff { id }, _) => (Role::Staff { staff_id: id }, crate::domain::Language::En),
+            (AccountRef::User { .. }, None) => return Ok(principal.clone()),
+        };
+        Ok(Principal { login: principal.login.clone(), role, language })
     }
 
     /// The principal of an authenticated account, with its contracts resolved now.

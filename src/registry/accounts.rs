@@ -2,6 +2,8 @@
 //! keys and argon2id password hashes attached to them. Users and staff share one login
 //! namespace.
 
+use std::collections::BTreeSet;
+
 use sqlx::any::AnyRow;
 use sqlx::Row;
 use time::Date;
@@ -39,6 +41,25 @@ impl LoginAccount {
             None
         }
     }
+}
+
+/// An open session's account, see [`Registry::session_account`].
+#[derive(Debug, Clone)]
+pub struct SessionAccount {
+    /// Its state; the password hash is not read.
+    pub account: LoginAccount,
+    /// What a user may reach; `None` for staff.
+    pub access: Option<UserAccess>,
+}
+
+/// A user's rights as they stand now.
+#[derive(Debug, Clone)]
+pub struct UserAccess {
+    pub language: Language,
+    pub profile: Profile,
+    pub master: bool,
+    /// Every contract the user reaches now: its scope, or all of its organisation's.
+    pub contracts: BTreeSet<ContractNumber>,
 }
 
 #[derive(Debug, Clone)]
@@ -399,6 +420,82 @@ impl Registry {
                 })
             })
             .transpose()
+    }
+
+    /// An open session's account as it stands now, in one query: its state and, for a user,
+    /// what it may reach. Sessions re-check this before each file they open, so a revocation,
+    /// a profile change or a new contract applies at once; `None` when the login is gone.
+    pub async fn session_account(&self, login: &Login) -> Result<Option<SessionAccount>, RegistryError> {
+        // One row for the account, then one per contract it reaches: every contract of the
+        // organisation, or those of its scope.
+        let rows = sqlx::query(
+            "SELECT 'user' AS kind, u.id, u.organisation_id, u.status, u.expires_on,
+                    o.status AS organisation_status, u.language, u.profile, u.is_master, NULL AS number
+             FROM users u JOIN organisations o ON o.id = u.organisation_id WHERE u.login = $1
+             UNION ALL
+             SELECT 'contract', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.number
+             FROM users u JOIN contracts c ON c.organisation_id = u.organisation_id
+             WHERE u.login = $1 AND u.all_contracts = 1
+             UNION ALL
+             SELECT 'contract', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, c.number
+             FROM users u JOIN user_contracts uc ON uc.user_id = u.id JOIN contracts c ON c.id = uc.contract_id
+             WHERE u.login = $1 AND u.all_contracts = 0
+             UNION ALL
+             SELECT 'staff', s.id, NULL, s.status, NULL, NULL, NULL, NULL, NULL, NULL
+             FROM staff s WHERE s.login = $1",
+        )
+        .bind(login.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        let mut session = None;
+        let mut contracts = BTreeSet::new();
+        for row in &rows {
+            let status = || -> Result<AccountStatus, RegistryError> {
+                row.try_get::<String, _>("status")?.parse().map_err(corrupt("account.status"))
+            };
+            match row.try_get::<String, _>("kind")?.as_str() {
+                "contract" => {
+                    let number = row.try_get::<String, _>("number")?;
+                    contracts.insert(ContractNumber::parse(&number).map_err(corrupt("contracts.number"))?);
+                }
+                "user" => {
+                    let account = LoginAccount {
+                        account: AccountRef::User {
+                            id: row.try_get("id")?,
+                            organisation_id: row.try_get("organisation_id")?,
+                        },
+                        password_hash: None,
+                        status: status()?,
+                        organisation_status: row
+                            .try_get::<String, _>("organisation_status")?
+                            .parse()
+                            .map_err(corrupt("organisations.status"))?,
+                        expires_on: parse_stored_date(row.try_get("expires_on")?)?,
+                    };
+                    let access = UserAccess {
+                        language: row.try_get::<String, _>("language")?.parse().map_err(corrupt("users.language"))?,
+                        profile: row.try_get::<String, _>("profile")?.parse().map_err(corrupt("users.profile"))?,
+                        master: row.try_get::<i64, _>("is_master")? != 0,
+                        contracts: BTreeSet::new(),
+                    };
+                    session = Some(SessionAccount { account, access: Some(access) });
+                }
+                _ => {
+                    let account = LoginAccount {
+                        account: AccountRef::Staff { id: row.try_get("id")? },
+                        password_hash: None,
+                        status: status()?,
+                        organisation_status: AccountStatus::Active,
+                        expires_on: None,
+                    };
+                    session = Some(SessionAccount { account, access: None });
+                }
+            }
+        }
+        if let Some(access) = session.as_mut().and_then(|s| s.access.as_mut()) {
+            access.contracts = contracts;
+        }
+        Ok(session)
     }
 
     pub async fn record_login(&self, account: AccountRef) -> Result<(), RegistryError> {

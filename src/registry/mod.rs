@@ -25,7 +25,9 @@ use sqlx::{AnyPool, SqlStr};
 
 pub use access_requests::{AccessRequestRecord, NewAccessRequest};
 pub use accounts::format_date;
-pub use accounts::{AccountRef, LoginAccount, NewStaff, NewUser, StaffRecord, UserChanges, UserRecord};
+pub use accounts::{
+    AccountRef, LoginAccount, NewStaff, NewUser, SessionAccount, StaffRecord, UserAccess, UserChanges, UserRecord,
+};
 pub use audit_events::{AuditKey, AuditRecord, NewAuditEvent, GENESIS_HASH};
 pub use defender::{BanRecord, Scored, Scoring};
 pub use documents::{DocumentRecord, NewDocument, Publication, RecordedObject};

@@ -58,6 +58,43 @@ async fn an_external_users_session_ends_with_its_access(database: Database) {
     assert!(wait_closed(&sftp.handle).await);
 }
 
+async fn root_names(sftp: &SftpClient) -> Vec<String> {
+    let mut names: Vec<String> = sftp.read_dir("/").await.unwrap().map(|e| e.file_name()).collect();
+    names.sort();
+    names
+}
+
+async fn contracts_given_or_taken_reach_an_open_session_at_its_next_request(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let everything = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
+    let scoped = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
+    let staff = gateway.sftp(logins::STAFF, password(PASSWORD)).await.unwrap();
+    assert_eq!(root_names(&everything).await, ["GP-1001", "GP-1002"]);
+    assert_eq!(root_names(&scoped).await, ["GP-1001"]);
+
+    let number = pension_gateway::domain::ContractNumber::parse("GP-1003").unwrap();
+    gateway.admin.add_contract(&EnterpriseNumber::parse(ORG).unwrap(), &number, "").await.unwrap();
+    assert_eq!(
+        root_names(&everything).await,
+        ["GP-1001", "GP-1002", "GP-1003"],
+        "a user of all contracts gets the new one"
+    );
+    assert_eq!(root_names(&scoped).await, ["GP-1001"], "a scoped user does not");
+
+    let only = |numbers: &[&str]| UserChanges {
+        scope: Some(pension_gateway::domain::Scope::Contracts(
+            numbers.iter().map(|n| pension_gateway::domain::ContractNumber::parse(n).unwrap()).collect(),
+        )),
+        ..UserChanges::default()
+    };
+    gateway.admin.modify_user(&login(logins::INSCRIPTION), only(&["GP-1001", "GP-1003"]), None, &[]).await.unwrap();
+    assert_eq!(root_names(&scoped).await, ["GP-1001", "GP-1003"]);
+    gateway.admin.modify_user(&login(logins::INSCRIPTION), only(&["GP-1003"]), None, &[]).await.unwrap();
+    assert_eq!(root_names(&scoped).await, ["GP-1003"]);
+    assert_eq!(refusal(scoped.read_dir("/GP-1001").await), StatusCode::NoSuchFile, "a contract taken away is gone");
+    assert!(staff.read_dir("/GP-1003").await.is_ok(), "staff sessions keep working through the same re-check");
+}
+
 async fn a_new_convention_locks_out_every_earlier_user_mid_session(database: Database) {
     let gateway = TestGateway::spawn(database).await;
     let reader = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
@@ -402,6 +439,7 @@ crate::on_both_databases!(
     a_user_moved_to_consultation_cannot_finish_an_upload,
     an_external_users_session_ends_with_its_access,
     a_new_convention_locks_out_every_earlier_user_mid_session,
+    contracts_given_or_taken_reach_an_open_session_at_its_next_request,
     the_last_master_user_cannot_be_removed,
     a_password_reset_is_mailed_to_the_user_only,
 );
