@@ -1,7 +1,9 @@
 //! The audit log of the gateway: who did what, when, from where, with which outcome.
 //!
 //! Sessions hand events to an [`AuditLog`] without waiting; one writer task appends them in
-//! batches to the hash-chained `audit_events` table, off the transfer path. Paths and reasons
+//! batches to the hash-chained `audit_events` table, off the transfer path, within 20 ms of
+//! the first event of a batch (at once on a flush or at shutdown). A download's receipt rides
+//! on its close event and is written in the same transaction. Paths and reasons
 //! pass through [`mask_personal_numbers`] first: a file name may hold a national number.
 
 use tokio::sync::{mpsc, oneshot};
@@ -64,11 +66,22 @@ impl AuditLog {
     }
 }
 
+/// How long the writer waits for more events before it writes a batch.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Events per transaction at most.
+const BATCH_EVENTS: usize = 500;
+
 async fn write_events(registry: Registry, mut receiver: mpsc::UnboundedReceiver<Message>) {
     let mut batch: Vec<NewAuditEvent> = Vec::new();
     let mut waiting: Vec<oneshot::Sender<()>> = Vec::new();
     let mut closing = false;
+    let mut senders_gone = false;
     while let Some(first) = receiver.recv().await {
+        // Events that come within LINGER of the first share its transaction: a session
+        // fetching small files sends two per file, and a transaction each cost more than
+        // the files. A flush or a shutdown writes at once.
+        let deadline = tokio::time::Instant::now() + LINGER;
         let mut next = Some(first);
         while let Some(message) = next.take() {
             match message {
@@ -76,9 +89,21 @@ async fn write_events(registry: Registry, mut receiver: mpsc::UnboundedReceiver<
                 Message::Flush(done) => waiting.push(done),
                 Message::Close => closing = true,
             }
-            if batch.len() < 500 {
-                next = receiver.try_recv().ok();
+            if batch.len() >= BATCH_EVENTS {
+                break;
             }
+            next = match receiver.try_recv() {
+                Ok(message) => Some(message),
+                Err(_) if closing || !waiting.is_empty() => None,
+                Err(_) => match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                    Ok(Some(message)) => Some(message),
+                    Ok(None) => {
+                        senders_gone = true;
+                        None
+                    }
+                    Err(_) => None,
+                },
+            };
         }
         let mut attempt = 0u32;
         while !batch.is_empty() {
@@ -97,6 +122,9 @@ async fn write_events(registry: Registry, mut receiver: mpsc::UnboundedReceiver<
         }
         for done in waiting.drain(..) {
             let _ = done.send(());
+        }
+        if senders_gone {
+            return;
         }
         if closing {
             receiver.close();

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use crate::access::{Operation, Principal, Role};
 use crate::domain::{AuditAction, AuditOutcome, FileName, KindName, RemotePath, Year};
 use crate::publishing::{DocumentPlace, PublishOutcome};
-use crate::registry::{now_seconds, NewUpload};
+use crate::registry::{now_seconds, DownloadReceipt, NewUpload};
 use crate::storage::{ObjectKey, ObjectReader, ObjectWriter, StagedObject};
 use crate::telemetry::metrics::{metrics, Metrics};
 use crate::vfs::Node;
@@ -271,18 +271,6 @@ impl Gateway {
         bytes: u64,
         context: &SessionContext,
     ) {
-        if let (Some(document_id), Role::Employer { user_id, .. }, true) =
-            (download.document_id, &principal.role, bytes > 0)
-        {
-            // Written beside the reply, not before it: an employer fetching many small files
-            // would otherwise wait for a registry transaction and its sync on every close.
-            let (registry, user_id) = (self.registry.clone(), *user_id);
-            tokio::spawn(async move {
-                if let Err(error) = registry.record_download(document_id, user_id).await {
-                    tracing::error!(error = ?error, "cannot record a download receipt");
-                }
-            });
-        }
         let mut event = self.session_event(
             Some(principal),
             context,
@@ -292,6 +280,14 @@ impl Gateway {
             None,
         );
         event.bytes = Some(i64::try_from(bytes).unwrap_or(i64::MAX));
+        // The receipt goes with the audit event, written off the reply's path: an employer
+        // fetching many small files would otherwise wait for a registry transaction on every
+        // close.
+        if let (Some(document_id), Role::Employer { user_id, .. }, true) =
+            (download.document_id, &principal.role, bytes > 0)
+        {
+            event.receipt = Some(DownloadReceipt { document_id, user_id: *user_id });
+        }
         self.audit.record(event);
         Metrics::count(&metrics().bytes, "direction", "download", bytes);
     }

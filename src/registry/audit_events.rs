@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{corrupt, Dialect, Registry, RegistryError};
+use super::{corrupt, placeholders, Dialect, Registry, RegistryError};
 use crate::domain::{AuditAction, AuditOutcome};
 
 /// An event to append. Never carries a password, a key or a national number.
@@ -25,6 +25,16 @@ pub struct NewAuditEvent {
     pub session_id: Option<String>,
     pub bytes: Option<i64>,
     pub sha256: Option<String>,
+    /// A user's download of a published document, recorded as its receipt in the same
+    /// transaction as the event. Not part of the chained fields; not read back.
+    pub receipt: Option<DownloadReceipt>,
+}
+
+/// Who fetched which published document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadReceipt {
+    pub document_id: i64,
+    pub user_id: i64,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +77,9 @@ impl AuditKey {
     }
 }
 
+/// 14 parameters per event stays far below SQLite's and PostgreSQL's limits.
+const AUDIT_ROWS_PER_INSERT: usize = 200;
+
 /// The hash of the first event's predecessor.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -85,6 +98,7 @@ impl NewAuditEvent {
             session_id: None,
             bytes: None,
             sha256: None,
+            receipt: None,
         }
     }
 
@@ -157,29 +171,57 @@ impl Registry {
             Some(row) => row.try_get::<String, _>(0)?,
             None => GENESIS_HASH.to_string(),
         };
+        let mut links = Vec::with_capacity(events.len());
         for event in events {
             let hash = event.chained_hash(&prev_hash, Some(key));
-            sqlx::query(
+            links.push((event, std::mem::replace(&mut prev_hash, hash.clone()), hash));
+        }
+        // A statement per few hundred events, not one per event: each statement is a round
+        // trip to the database.
+        for chunk in links.chunks(AUDIT_ROWS_PER_INSERT) {
+            let sql = format!(
                 "INSERT INTO audit_events (at_ms, actor, organisation_id, action, path, outcome, reason,
                                            remote_addr, session_id, bytes, sha256, prev_hash, hash, keyed)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 1)",
-            )
-            .bind(event.at_ms)
-            .bind(&event.actor)
-            .bind(event.organisation_id)
-            .bind(event.action.as_str())
-            .bind(event.path.as_deref())
-            .bind(event.outcome.as_str())
-            .bind(event.reason.as_deref())
-            .bind(event.remote_addr.as_deref())
-            .bind(event.session_id.as_deref())
-            .bind(event.bytes)
-            .bind(event.sha256.as_deref())
-            .bind(&prev_hash)
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
-            prev_hash = hash;
+                 VALUES {}",
+                placeholders(self.dialect, chunk.len(), 14)
+            );
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (event, prev_hash, hash) in chunk {
+                insert = insert
+                    .bind(event.at_ms)
+                    .bind(event.actor.clone())
+                    .bind(event.organisation_id)
+                    .bind(event.action.as_str())
+                    .bind(event.path.clone())
+                    .bind(event.outcome.as_str())
+                    .bind(event.reason.clone())
+                    .bind(event.remote_addr.clone())
+                    .bind(event.session_id.clone())
+                    .bind(event.bytes)
+                    .bind(event.sha256.clone())
+                    .bind(prev_hash.clone())
+                    .bind(hash.clone())
+                    .bind(1i64);
+            }
+            insert.execute(&mut *tx).await?;
+        }
+        let receipts: Vec<(DownloadReceipt, i64)> =
+            events.iter().filter_map(|e| e.receipt.map(|receipt| (receipt, e.at_ms.div_euclid(1000)))).collect();
+        for chunk in receipts.chunks(AUDIT_ROWS_PER_INSERT) {
+            // Guarded, so that a receipt can never make the events around it fail to be written.
+            let sql = format!(
+                "INSERT INTO document_downloads (document_id, user_id, first_at)
+                 SELECT v.column1, v.column2, v.column3 FROM (VALUES {}) AS v
+                 WHERE EXISTS (SELECT 1 FROM documents d WHERE d.id = v.column1)
+                   AND EXISTS (SELECT 1 FROM users u WHERE u.id = v.column2)
+                 ON CONFLICT (document_id, user_id) DO NOTHING",
+                placeholders(self.dialect, chunk.len(), 3)
+            );
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (receipt, first_at) in chunk {
+                insert = insert.bind(receipt.document_id).bind(receipt.user_id).bind(*first_at);
+            }
+            insert.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -211,6 +253,7 @@ impl Registry {
                         session_id: r.try_get("session_id")?,
                         bytes: r.try_get("bytes")?,
                         sha256: r.try_get("sha256")?,
+                        receipt: None,
                     },
                     prev_hash: r.try_get("prev_hash")?,
                     hash: r.try_get("hash")?,

@@ -194,20 +194,6 @@ impl Registry {
             .collect()
     }
 
-    /// Records a user's first download of a document; later ones change nothing.
-    pub async fn record_download(&self, document_id: i64, user_id: i64) -> Result<(), RegistryError> {
-        sqlx::query(
-            "INSERT INTO document_downloads (document_id, user_id, first_at) VALUES ($1, $2, $3)
-             ON CONFLICT (document_id, user_id) DO NOTHING",
-        )
-        .bind(document_id)
-        .bind(user_id)
-        .bind(now_seconds())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
     /// Current documents of a contract with who downloaded each, and when first.
     pub async fn documents_with_receipts(
         &self,

@@ -10,7 +10,7 @@ use time::Date;
 
 use super::accounts::format_date;
 use super::uploads::UploadRecord;
-use super::{now_seconds, Dialect, Registry, RegistryError};
+use super::{now_seconds, placeholders, Dialect, Registry, RegistryError};
 use crate::domain::Niss;
 
 /// An affiliate active in a contract (its last period has no exit date).
@@ -608,30 +608,6 @@ impl Registry {
 /// Rows per multi-row INSERT: 8 parameters each stays far below SQLite's and PostgreSQL's limits.
 const AFFILIATE_BATCH: usize = 500;
 
-/// `($1, $2, …), ($k+1, …)` for `rows` rows of `columns` parameters; on SQLite plain `?`s.
-/// SQLite keeps numbered parameters in a list it searches on every bind, so a statement of a
-/// few thousand `$n`s binds in quadratic time; anonymous `?`s, bound in order, are not listed.
-fn placeholders(dialect: Dialect, rows: usize, columns: usize) -> String {
-    let mut text = String::with_capacity(rows * columns * 6);
-    for r in 0..rows {
-        text.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 1..=columns {
-            if c > 1 {
-                text.push_str(", ");
-            }
-            match dialect {
-                Dialect::Sqlite => text.push('?'),
-                Dialect::Postgres => {
-                    text.push('$');
-                    text.push_str(&(r * columns + c).to_string());
-                }
-            }
-        }
-        text.push(')');
-    }
-    text
-}
-
 /// New affiliations in three multi-row statements: affiliates (created or refreshed), their
 /// periods, their salaries. One round trip per statement instead of three per row.
 async fn apply_affiliations(
@@ -797,15 +773,4 @@ async fn apply_change(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn placeholders_are_numbered_on_postgres_and_anonymous_on_sqlite() {
-        assert_eq!(placeholders(Dialect::Postgres, 2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(placeholders(Dialect::Sqlite, 2, 3), "(?, ?, ?), (?, ?, ?)");
-    }
 }

@@ -28,7 +28,7 @@ pub use accounts::format_date;
 pub use accounts::{
     AccountRef, LoginAccount, NewStaff, NewUser, SessionAccount, StaffRecord, UserAccess, UserChanges, UserRecord,
 };
-pub use audit_events::{AuditKey, AuditRecord, NewAuditEvent, GENESIS_HASH};
+pub use audit_events::{AuditKey, AuditRecord, DownloadReceipt, NewAuditEvent, GENESIS_HASH};
 pub use defender::{BanRecord, Scored, Scoring};
 pub use documents::{DocumentRecord, NewDocument, Publication, RecordedObject};
 pub use ingestion::{
@@ -395,7 +395,42 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 
 pub use crate::clock::{now_seconds, utc_day_start};
 
+/// `($1, $2, …), ($k+1, …)` for `rows` rows of `columns` parameters; on SQLite plain `?`s.
+/// SQLite keeps numbered parameters in a list it searches on every bind, so a statement of a
+/// few thousand `$n`s binds in quadratic time; anonymous `?`s, bound in order, are not listed.
+pub(super) fn placeholders(dialect: Dialect, rows: usize, columns: usize) -> String {
+    let mut text = String::with_capacity(rows * columns * 6);
+    for r in 0..rows {
+        text.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 1..=columns {
+            if c > 1 {
+                text.push_str(", ");
+            }
+            match dialect {
+                Dialect::Sqlite => text.push('?'),
+                Dialect::Postgres => {
+                    text.push('$');
+                    text.push_str(&(r * columns + c).to_string());
+                }
+            }
+        }
+        text.push(')');
+    }
+    text
+}
+
 /// Flags are stored as 0/1 integers on both dialects.
 fn flag(value: bool) -> i64 {
     i64::from(value)
+}
+
+#[cfg(test)]
+mod placeholder_tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_on_postgres_and_anonymous_on_sqlite() {
+        assert_eq!(placeholders(Dialect::Postgres, 2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholders(Dialect::Sqlite, 2, 3), "(?, ?, ?), (?, ?, ?)");
+    }
 }

@@ -150,6 +150,36 @@ async fn a_mailed_checkpoint_copy_catches_a_cut_hidden_in_the_object_store(datab
     assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
 }
 
+async fn a_batch_of_events_is_written_whole_and_a_stale_receipt_does_not_stop_it(database_kind: Database) {
+    use pension_gateway::domain::{AuditAction, AuditOutcome};
+    use pension_gateway::registry::DownloadReceipt;
+    let gateway = TestGateway::spawn(database_kind).await;
+    let before = gateway.audit_events().await.len();
+    // More events than one statement takes, and a receipt naming a document that does not exist.
+    let events: Vec<NewAuditEvent> = (0..450)
+        .map(|i| NewAuditEvent {
+            at_ms: 1_700_000_000_000 + i,
+            actor: "batch.test".into(),
+            path: Some(format!("/GP-1001/documents/invoices/{i}.pdf")),
+            bytes: Some(i),
+            receipt: (i == 7).then_some(DownloadReceipt { document_id: 987_654, user_id: 1 }),
+            ..NewAuditEvent::new(AuditAction::CloseRead, AuditOutcome::Ok)
+        })
+        .collect();
+    gateway.registry().append_audit_events(&events).await.unwrap();
+    let written: Vec<NewAuditEvent> =
+        gateway.audit_events().await.into_iter().skip(before).map(|record| record.event).collect();
+    let expected: Vec<NewAuditEvent> = events.into_iter().map(|e| NewAuditEvent { receipt: None, ..e }).collect();
+    assert_eq!(written, expected, "every event, in order, as given");
+    assert_eq!(verify(&gateway).await.problem, None, "and chained");
+    let receipts: i64 = sqlx::query("SELECT COUNT(*) FROM document_downloads")
+        .fetch_one(&database(&gateway).await)
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(receipts, 0, "the stale receipt was dropped, not the batch");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_audit_key_is_private_and_never_replaced() {
     use std::os::unix::fs::PermissionsExt;
@@ -167,6 +197,7 @@ async fn the_audit_key_is_private_and_never_replaced() {
 }
 
 crate::on_both_databases!(
+    a_batch_of_events_is_written_whole_and_a_stale_receipt_does_not_stop_it,
     a_mailed_checkpoint_copy_catches_a_cut_hidden_in_the_object_store,
     an_intact_trail_is_verified_against_its_checkpoint,
     a_trail_cut_at_its_end_is_caught_by_the_checkpoint,
