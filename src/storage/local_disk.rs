@@ -250,8 +250,15 @@ impl DiskReader {
         }
         let len = len.min(usize::try_from(self.size - offset).unwrap_or(usize::MAX));
         let mut buffer = vec![0u8; len];
+        let filled = self.read_into_blocking(offset, &mut buffer)?;
+        buffer.truncate(filled);
+        Ok(buffer)
+    }
+
+    /// Fills `buffer` from `offset`, short only at the end of the file; how many bytes came.
+    pub(super) fn read_into_blocking(&self, offset: u64, buffer: &mut [u8]) -> std::io::Result<usize> {
         let mut filled = 0;
-        while filled < len {
+        while filled < buffer.len() {
             match self.file.read_at(&mut buffer[filled..], offset + filled as u64) {
                 Ok(0) => break,
                 Ok(n) => filled += n,
@@ -259,8 +266,7 @@ impl DiskReader {
                 Err(e) => return Err(e),
             }
         }
-        buffer.truncate(filled);
-        Ok(buffer)
+        Ok(filled)
     }
 
     pub(super) async fn read_at(&self, offset: u64, len: usize) -> Result<Bytes, StorageError> {

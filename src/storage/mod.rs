@@ -582,15 +582,17 @@ struct BlockingSource {
 
 impl Read for BlockingSource {
     fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        let bytes = match &self.raw {
-            RawReader::LocalDisk(r) => r.read_at_blocking(self.position, buffer.len())?,
+        let read = match &self.raw {
+            RawReader::LocalDisk(r) => r.read_into_blocking(self.position, buffer)?,
             RawReader::S3(r) => {
-                self.runtime.block_on(r.read_at(self.position, buffer.len())).map_err(std::io::Error::other)?.to_vec()
+                let bytes =
+                    self.runtime.block_on(r.read_at(self.position, buffer.len())).map_err(std::io::Error::other)?;
+                buffer[..bytes.len()].copy_from_slice(&bytes);
+                bytes.len()
             }
         };
-        buffer[..bytes.len()].copy_from_slice(&bytes);
-        self.position += bytes.len() as u64;
-        Ok(bytes.len())
+        self.position += read as u64;
+        Ok(read)
     }
 }
 
@@ -651,11 +653,13 @@ impl ObjectReader {
             ReaderInner::Sealed(sealed) => {
                 let key = sealed.key.clone();
                 let mut opened = Arc::clone(&sealed.opened).lock_owned().await;
+                if let Some(bytes) = opened.buffered(offset, len) {
+                    return Ok(bytes);
+                }
                 tokio::task::spawn_blocking(move || opened.read_at(offset, len))
                     .await
                     .map_err(std::io::Error::other)
                     .and_then(|read| read)
-                    .map(Bytes::from)
                     .map_err(|e| StorageError::Unreadable { key, reason: e.to_string() })
             }
             ReaderInner::Memory(bytes) => {

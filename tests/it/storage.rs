@@ -397,7 +397,7 @@ async fn a_recovery_key_is_added_to_the_gateways_own_never_instead_of_it() {
     assert_eq!(read_all(&store, &key("both")).await.unwrap(), b"for two keys", "the gateway reads it");
     let recovery_ring = KeyRing::load(&[recovery], &[], true).unwrap();
     let raw = raw_bytes(&with_recovery, &key("both")).await;
-    assert_eq!(recovery_ring.open(std::io::Cursor::new(raw)).unwrap().read_at(0, 100).unwrap(), b"for two keys");
+    assert_eq!(recovery_ring.open(std::io::Cursor::new(raw)).unwrap().read_at(0, 100).unwrap(), &b"for two keys"[..]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
