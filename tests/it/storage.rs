@@ -125,6 +125,49 @@ async fn put_get_ranged_get_list_and_delete(backend: Backend) {
     assert_eq!(store.list().await.unwrap().len(), 2);
 }
 
+/// Sealed objects keep the span last decrypted for the reads that follow: reads of any size, in any
+/// order, and several at once (as SFTP clients pipeline them) still get exactly their bytes.
+async fn sealed_reads_of_any_size_in_any_order_get_their_bytes(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(backend, dir.path()).await;
+    let content = pseudo_random(3 * 1024 * 1024 + 777, 7);
+    let k = key("ahead");
+    put(&store, &k, &content).await;
+    let reader = store.open_reader(&k).await.unwrap();
+    let check = |got: bytes::Bytes, offset: u64, len: usize| {
+        let end = (offset as usize + len).min(content.len());
+        assert_eq!(&got[..], &content[offset as usize..end], "read of {len} at {offset}");
+    };
+    // Forward by 32 KiB, then by OpenSSH's 255 KiB, to the end.
+    let mut offset = 0u64;
+    while offset < 1024 * 1024 {
+        check(reader.read_at(offset, 32_768).await.unwrap(), offset, 32_768);
+        offset += 32_768;
+    }
+    while offset < content.len() as u64 {
+        check(reader.read_at(offset, 261_120).await.unwrap(), offset, 261_120);
+        offset += 261_120;
+    }
+    // Anywhere, any length.
+    let mut state = 12_345u64;
+    for _ in 0..60 {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let offset = (state >> 11) % (content.len() as u64 + 10);
+        let len = usize::try_from((state >> 40) % 300_000).unwrap() + 1;
+        check(reader.read_at(offset, len).await.unwrap(), offset, len);
+    }
+    // Sixteen reads in flight at once, answered in whatever order.
+    let mut reads = tokio::task::JoinSet::new();
+    for i in 0..16u64 {
+        let reader = reader.clone();
+        reads.spawn(async move { (i, reader.read_at(1_000_000 + i * 65_536, 65_536).await.unwrap()) });
+    }
+    while let Some(done) = reads.join_next().await {
+        let (i, got) = done.unwrap();
+        check(got, 1_000_000 + i * 65_536, 65_536);
+    }
+}
+
 async fn an_interrupted_write_leaves_nothing(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (store, settings) = open(backend, dir.path()).await;
@@ -351,6 +394,7 @@ macro_rules! on_both_backends {
 
 on_both_backends!(
     put_get_ranged_get_list_and_delete,
+    sealed_reads_of_any_size_in_any_order_get_their_bytes,
     an_interrupted_write_leaves_nothing,
     objects_are_sealed_at_rest_and_open_with_the_identity_file,
     rotation_keeps_every_object_readable,
