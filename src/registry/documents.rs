@@ -120,8 +120,14 @@ impl Registry {
         .await
         .map_err(super::unique_or(super::Entity::DocumentVersion))?;
         let id: i64 = row.try_get(0)?;
+        // Read back inside the transaction: one round trip less than a fresh connection.
+        let row = sqlx::query(sql("WHERE d.id = $1"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound(super::Entity::Document(id)))?;
+        let document = document_from_row(&row)?;
         tx.commit().await?;
-        let document = self.document_by_id(id).await?;
         Ok(Publication::Published { document, replaced: current.map(|d| d.id) })
     }
 
