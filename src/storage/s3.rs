@@ -505,15 +505,19 @@ impl Window {
 type Fetch = JoinHandle<Result<Bytes, StorageError>>;
 
 /// What a reader holds: the last windows read (SFTP clients send their reads a little out of
-/// order) and the next window, fetched ahead while the current one is read.
+/// order) and the next windows, fetched ahead while the current one is read.
 struct ReadAhead {
     windows: std::collections::VecDeque<Window>,
     next_size: u64,
-    ahead: Option<(u64, u64, Fetch)>,
+    /// In order, each starting where the one before ends.
+    ahead: std::collections::VecDeque<(u64, u64, Fetch)>,
 }
 
-/// Windows kept per reader besides the one fetched ahead: memory stays under
-/// (WINDOWS_KEPT + 1) x LARGEST_WINDOW per open download.
+/// Windows fetched ahead at once: one GET's round trip to the store is hidden behind the other.
+const FETCHES_AHEAD: usize = 2;
+
+/// Windows kept per reader besides those fetched ahead: memory stays under
+/// (WINDOWS_KEPT + FETCHES_AHEAD) x LARGEST_WINDOW per open download.
 const WINDOWS_KEPT: usize = 2;
 
 #[derive(Clone)]
@@ -559,7 +563,7 @@ async fn fetch_range(
 
 impl S3Reader {
     fn new(bucket: Arc<Bucket>, name: String, size: u64, etag: Option<String>) -> Self {
-        let state = ReadAhead { windows: Default::default(), next_size: FIRST_WINDOW, ahead: None };
+        let state = ReadAhead { windows: Default::default(), next_size: FIRST_WINDOW, ahead: Default::default() };
         Self { bucket, name: Arc::new(name), size, etag, state: Arc::new(tokio::sync::Mutex::new(state)) }
     }
 
@@ -578,12 +582,16 @@ impl S3Reader {
         }
     }
 
-    /// Starts fetching the window after the last one, once the reader is in the last one.
+    /// Starts fetching the windows after the last one, once the reader is in the last one.
     fn read_ahead(&self, state: &mut ReadAhead) {
-        let Some(last_end) = state.windows.back().map(Window::end) else { return };
-        if state.ahead.is_none() && last_end < self.size {
+        let Some(mut last_end) = state.windows.back().map(Window::end) else { return };
+        if let Some((_, end, _)) = state.ahead.back() {
+            last_end = *end;
+        }
+        while state.ahead.len() < FETCHES_AHEAD && last_end < self.size {
             let end = last_end.saturating_add(state.next_size).min(self.size);
-            state.ahead = Some((last_end, end, self.spawn_fetch(last_end, end)));
+            state.ahead.push_back((last_end, end, self.spawn_fetch(last_end, end)));
+            last_end = end;
         }
     }
 
@@ -619,7 +627,7 @@ impl S3Reader {
             }
             return Ok(bytes);
         }
-        if let Some((start, ahead_end, task)) = state.ahead.take() {
+        if let Some((start, ahead_end, task)) = state.ahead.pop_front() {
             if position >= start && position < ahead_end {
                 let bytes = task.await.map_err(|e| task_lost("GetObject", &self.name, &e))??;
                 let window = Window { start, bytes };
@@ -632,6 +640,9 @@ impl S3Reader {
                 }
             } else {
                 task.abort();
+                for (_, _, later) in state.ahead.drain(..) {
+                    later.abort();
+                }
             }
         }
         // A read just past the last window goes on from its end, in a larger window; any
