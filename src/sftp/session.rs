@@ -33,7 +33,8 @@ pub struct Session {
     /// Bytes of requests and of answers not yet written to the channel.
     pub budget: Budget,
     pub max_upload_bytes: u64,
-    pub responses: mpsc::UnboundedSender<Outgoing>,
+    /// Boxed: the queue reserves room for 32 answers when the session starts.
+    pub responses: mpsc::UnboundedSender<Box<Outgoing>>,
     pub request_done: Notify,
     /// The server is shutting down: no new files are opened.
     pub draining: AtomicBool,
@@ -85,7 +86,7 @@ impl Session {
     pub fn send(&self, packet: Packet) {
         match Bytes::try_from(packet) {
             Ok(bytes) => {
-                let _ = self.responses.send(Outgoing { bytes, _budget: None });
+                let _ = self.responses.send(Box::new(Outgoing { bytes, _budget: None }));
             }
             Err(error) => {
                 tracing::error!(session = %self.context.session_id, error = %error, "cannot encode a response")
@@ -124,7 +125,7 @@ impl Session {
     /// DATA is the hot path: encoded by hand with a single copy of the payload. The
     /// reservation is given back once the answer is written to the channel.
     pub fn send_data(&self, id: u32, data: &[u8], reservation: Reservation) {
-        let _ = self.responses.send(Outgoing { bytes: encode_data(id, data), _budget: Some(reservation) });
+        let _ = self.responses.send(Box::new(Outgoing { bytes: encode_data(id, data), _budget: Some(reservation) }));
     }
 
     /// Takes `len` bytes from the in-flight budget; `None` when the budget is exceeded.

@@ -57,8 +57,10 @@ pub enum SessionEnd {
 /// Work for the ordered worker: a request, or the answer to a request that could not be
 /// decoded (answered in turn, so that it cannot overtake the requests before it).
 enum Ordered {
-    /// A request and the budget its body holds.
-    Request(Packet, Reservation),
+    /// A request and the budget its body holds. Boxed: the queue reserves room for 32
+    /// messages when the session starts, and a packet is 144 bytes, an idle session's
+    /// largest allocation.
+    Request(Box<(Packet, Reservation)>),
     Malformed {
         id: u32,
     },
@@ -248,7 +250,7 @@ fn dispatch(
             let Some(reservation) = session.reserve(size) else {
                 return Err("too many requests queued at once");
             };
-            if ordered.send(Ordered::Request(other, reservation)).is_err() {
+            if ordered.send(Ordered::Request(Box::new((other, reservation)))).is_err() {
                 return Err("session worker stopped");
             }
         }
@@ -290,8 +292,9 @@ async fn run_ordered(session: Arc<Session>, mut queue: mpsc::UnboundedReceiver<O
         let closing = session.closing.load(Ordering::Acquire);
         match work {
             // Once the session is over, what is still queued has no one to answer.
-            Ordered::Request(_, _reservation) if closing => {}
-            Ordered::Request(packet, reservation) => {
+            Ordered::Request(_) if closing => {}
+            Ordered::Request(request) => {
+                let (packet, reservation) = *request;
                 let id = packet.get_request_id();
                 // Closing a read or a folder handle grants nothing: only the requests that
                 // open, write or change something check the account again first.

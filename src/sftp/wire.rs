@@ -44,7 +44,7 @@ pub struct Outgoing {
 
 /// Writes answers as they come, flushing when the queue is empty; each answer's budget is
 /// given back once it is written. After a write error the rest is dropped unwritten.
-pub async fn write_responses<W: AsyncWrite + Unpin>(mut writer: W, mut queue: mpsc::UnboundedReceiver<Outgoing>) {
+pub async fn write_responses<W: AsyncWrite + Unpin>(mut writer: W, mut queue: mpsc::UnboundedReceiver<Box<Outgoing>>) {
     let mut broken = false;
     while let Some(first) = queue.recv().await {
         let mut next = Some(first);
