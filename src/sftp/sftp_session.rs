@@ -99,13 +99,14 @@ where
     let (ordered, ordered_queue) = mpsc::unbounded_channel();
     let worker = tokio::spawn(run_ordered(Arc::clone(&session), ordered_queue));
     // Reading a packet is not cancel-safe: it runs in its own task, which hands over whole
-    // packets (the dispatcher below takes each at once, so the queue stays short).
+    // packets (the dispatcher below takes each at once, so the queue stays short). Boxed, as
+    // the other queues: each reserves room for 32 messages from the start.
     let (packets, mut incoming) = mpsc::unbounded_channel();
     let reader_task = tokio::spawn(async move {
         loop {
             let packet = read_packet(&mut reader).await;
             let last = !matches!(packet, Ok(Some(_)));
-            if packets.send(packet).is_err() || last {
+            if packets.send(Box::new(packet)).is_err() || last {
                 break;
             }
         }
@@ -125,7 +126,7 @@ where
             break SessionEnd::Drained;
         }
         tokio::select! {
-            packet = incoming.recv() => match packet {
+            packet = incoming.recv() => match packet.map(|boxed| *boxed) {
                 Some(Ok(Some(body))) => {
                     idle.as_mut().reset(tokio::time::Instant::now() + limits.idle_timeout);
                     if let Err(violation) = dispatch(&session, &ordered, body) {
