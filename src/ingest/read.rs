@@ -257,12 +257,22 @@ fn text_cell(text: &str) -> Cell {
     Cell::Text(text.to_string())
 }
 
+/// A number, or `#Num` (as a spreadsheet shows a number out of range) when it is not finite:
+/// a cell holding `1e400` reads as infinity, which the reader's answer cannot carry.
+fn number_cell(value: f64) -> Cell {
+    if value.is_finite() {
+        Cell::Number(value)
+    } else {
+        Cell::Error(format!("{:?}", calamine::CellErrorType::Num))
+    }
+}
+
 fn cell_from(data: &Data) -> Cell {
     match data {
         Data::Empty => Cell::Empty,
         Data::String(s) => text_cell(s),
         Data::Int(i) => Cell::Number(*i as f64),
-        Data::Float(f) => Cell::Number(*f),
+        Data::Float(f) => number_cell(*f),
         Data::Bool(b) => Cell::Bool(*b),
         Data::DateTime(dt) if dt.is_datetime() => {
             let (year, month, day, ..) = dt.to_ymd_hms_milli();
@@ -270,9 +280,9 @@ fn cell_from(data: &Data) -> Cell {
                 .ok()
                 .and_then(|m| Date::from_calendar_date(i32::from(year), m, day).ok())
                 .map(Cell::Date)
-                .unwrap_or_else(|| Cell::Number(dt.as_f64()))
+                .unwrap_or_else(|| number_cell(dt.as_f64()))
         }
-        Data::DateTime(dt) => Cell::Number(dt.as_f64()),
+        Data::DateTime(dt) => number_cell(dt.as_f64()),
         Data::DateTimeIso(text) => text
             .get(..10)
             .and_then(|d| Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).ok())
@@ -338,6 +348,17 @@ fn read_csv(bytes: &[u8], limits: &ReadLimits) -> Result<Sheet, String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_number_out_of_range_reads_as_a_num_error_and_survives_the_answer() {
+        for value in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            let cell = cell_from(&Data::Float(value));
+            assert_eq!(cell, Cell::Error("Num".into()));
+            let answer = serde_json::to_string(&cell).unwrap();
+            assert_eq!(serde_json::from_str::<Cell>(&answer).unwrap(), cell);
+        }
+        assert_eq!(cell_from(&Data::Float(1.5)), Cell::Number(1.5));
+    }
+
     use super::*;
 
     const ALL: [FileFormat; 4] = [FileFormat::Xlsx, FileFormat::Xls, FileFormat::Ods, FileFormat::Csv];

@@ -188,3 +188,37 @@ fn fuzz_damaged_spreadsheets_get_an_answer_from_the_confined_reader() {
         })
         .unwrap();
 }
+
+/// Found by the fuzz test above: a number cell of `1e400` reads as infinity, which the
+/// reader's answer could not carry, and the file was refused as a broken answer. It reads now,
+/// the cell as a `#Num` error that validation reports on its row.
+#[test]
+fn a_number_too_large_for_a_double_reads_as_a_cell_error() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let reader = ReaderProcess::new(ReaderSettings {
+        program: env!("CARGO_BIN_EXE_pension-gateway").into(),
+        memory_mib: 512,
+        time_limit: Duration::from_secs(20),
+        concurrency: 1,
+    });
+    let seed = seed_workbook();
+    let mut members = members(&seed);
+    let sheet = members.iter_mut().find(|(name, _)| name.ends_with("worksheets/sheet1.xml")).expect("a first sheet");
+    let text = String::from_utf8(sheet.1.clone()).unwrap();
+    let at = text.find("</row>").expect("a row");
+    let huge = r#"<c r="AZ1" t="n"><v>1e400</v></c>"#;
+    sheet.1 = format!("{}{}{}", &text[..at], huge, &text[at..]).into_bytes();
+    let answer = runtime.block_on(reader.read(
+        "huge-number.xlsx",
+        repack(&members).into(),
+        &[FileFormat::Xlsx],
+        &ReadLimits::default(),
+        true,
+    ));
+    let sheet = match answer {
+        Ok(Ok(read)) => read,
+        other => panic!("expected the file to read, got {other:?}"),
+    };
+    let debug = format!("{sheet:?}");
+    assert!(debug.contains("Num"), "the out-of-range number is a #Num cell: {debug}");
+}
