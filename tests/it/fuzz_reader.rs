@@ -143,8 +143,8 @@ fn damaged(seed: &[u8], seed_members: &[(String, Vec<u8>)], case: &Case) -> Vec<
     }
 }
 
-#[test]
-fn fuzz_damaged_spreadsheets_get_an_answer_from_the_confined_reader() {
+/// The gateway's own reader child, as ingestion runs it, and a runtime to drive it.
+fn confined_reader() -> (tokio::runtime::Runtime, ReaderProcess) {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let reader = ReaderProcess::new(ReaderSettings {
         program: env!("CARGO_BIN_EXE_pension-gateway").into(),
@@ -152,6 +152,12 @@ fn fuzz_damaged_spreadsheets_get_an_answer_from_the_confined_reader() {
         time_limit: Duration::from_secs(20),
         concurrency: 2,
     });
+    (runtime, reader)
+}
+
+#[test]
+fn fuzz_damaged_spreadsheets_get_an_answer_from_the_confined_reader() {
+    let (runtime, reader) = confined_reader();
     let limits = ReadLimits::default();
     let seed = seed_workbook();
     let seed_members = members(&seed);
@@ -194,13 +200,7 @@ fn fuzz_damaged_spreadsheets_get_an_answer_from_the_confined_reader() {
 /// the cell as a `#Num` error that validation reports on its row.
 #[test]
 fn a_number_too_large_for_a_double_reads_as_a_cell_error() {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let reader = ReaderProcess::new(ReaderSettings {
-        program: env!("CARGO_BIN_EXE_pension-gateway").into(),
-        memory_mib: 512,
-        time_limit: Duration::from_secs(20),
-        concurrency: 1,
-    });
+    let (runtime, reader) = confined_reader();
     let seed = seed_workbook();
     let mut members = members(&seed);
     let sheet = members.iter_mut().find(|(name, _)| name.ends_with("worksheets/sheet1.xml")).expect("a first sheet");
