@@ -183,8 +183,21 @@ impl Gateway {
         let session = match self.registry.session_account(&principal.login).await {
             Ok(session) => session,
             Err(error) => {
-                tracing::warn!(error = %error, "cannot re-check an open session's account");
-                return Ok(principal.clone());
+                // A row that cannot be read (a stored contract number no longer valid, say)
+                // must not keep a revoked account open: its state alone decides, and the
+                // session keeps the rights it had.
+                tracing::warn!(error = %error, "cannot re-check an open session's rights");
+                let state = self.registry.login_account(&principal.login).await;
+                let refusal = match &state {
+                    Ok(None) => Some("account-removed"),
+                    Ok(Some(account)) if account.account != account_ref(principal) => Some("account-replaced"),
+                    Ok(Some(account)) => account.refusal(self.clock.today()),
+                    Err(_) => None,
+                };
+                return match refusal {
+                    Some(reason) => Err(self.end_withdrawn_session(principal, context, reason)),
+                    None => Ok(principal.clone()),
+                };
             }
         };
         let refusal = match &session {
@@ -193,17 +206,7 @@ impl Gateway {
             Some(session) => session.account.refusal(self.clock.today()),
         };
         let Some(SessionAccount { account, access }) = session.filter(|_| refusal.is_none()) else {
-            let reason = refusal.unwrap_or("account-removed");
-            self.audit_event(
-                Some(principal),
-                context,
-                AuditAction::SessionEnd,
-                None,
-                AuditOutcome::Refused,
-                Some(reason.into()),
-            );
-            tracing::info!(session = %context.session_id, reason, "open session ended: access withdrawn");
-            return Err(reason);
+            return Err(self.end_withdrawn_session(principal, context, refusal.unwrap_or("account-removed")));
         };
         let (role, language) = match (account.account, access) {
             (AccountRef::User { id, organisation_id }, Some(access)) => (
@@ -220,6 +223,25 @@ impl Gateway {
             (AccountRef::User { .. }, None) => return Ok(principal.clone()),
         };
         Ok(Principal { login: principal.login.clone(), role, language })
+    }
+
+    /// Records why an open session ends, and gives the reason back.
+    fn end_withdrawn_session(
+        &self,
+        principal: &Principal,
+        context: &SessionContext,
+        reason: &'static str,
+    ) -> &'static str {
+        self.audit_event(
+            Some(principal),
+            context,
+            AuditAction::SessionEnd,
+            None,
+            AuditOutcome::Refused,
+            Some(reason.into()),
+        );
+        tracing::info!(session = %context.session_id, reason, "open session ended: access withdrawn");
+        reason
     }
 
     /// The principal of an authenticated account, with its contracts resolved now.

@@ -488,7 +488,11 @@ impl Registry {
                         organisation_status: AccountStatus::Active,
                         expires_on: None,
                     };
-                    session = Some(SessionAccount { account, access: None });
+                    // Users and staff share one login namespace; should both ever hold it,
+                    // the user is the one it resolves to, as at login.
+                    if session.is_none() {
+                        session = Some(SessionAccount { account, access: None });
+                    }
                 }
             }
         }

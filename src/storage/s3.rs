@@ -513,6 +513,15 @@ struct ReadAhead {
     ahead: std::collections::VecDeque<(u64, u64, Fetch)>,
 }
 
+impl Drop for ReadAhead {
+    /// A download that ends early leaves no GET running for it.
+    fn drop(&mut self) {
+        for (_, _, fetch) in self.ahead.drain(..) {
+            fetch.abort();
+        }
+    }
+}
+
 /// Windows fetched ahead at once: one GET's round trip to the store is hidden behind the other.
 const FETCHES_AHEAD: usize = 2;
 

@@ -34,6 +34,23 @@ async fn a_revoked_user_loses_an_open_session_at_its_next_request(database: Data
     assert!(ends.iter().any(|e| e.reason.as_deref() == Some("account-revoked")));
 }
 
+/// The re-check reads the account and its contracts in one query; a contract row it cannot
+/// read must not keep a revoked account's session open.
+async fn a_revoked_user_is_shut_out_even_when_a_contract_row_cannot_be_read(database: Database) {
+    let gateway = TestGateway::spawn(database).await;
+    let sftp = gateway.sftp(logins::CONSULTATION, password(PASSWORD)).await.unwrap();
+    assert!(sftp.read_dir("/").await.is_ok());
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&gateway.settings.database.url).await.unwrap();
+    sqlx::query("UPDATE contracts SET number = 'not a number!' WHERE number = 'GP-1002'").execute(&pool).await.unwrap();
+    assert!(sftp.read_dir("/GP-1001").await.is_ok(), "an unreadable row alone changes nothing");
+    gateway.admin.revoke_user(&login(logins::CONSULTATION)).await.unwrap();
+    assert!(sftp.read_dir("/GP-1001").await.is_err(), "the revoked session is refused");
+    assert!(wait_closed(&sftp.handle).await, "and closed");
+    let ends = gateway.events(AuditAction::SessionEnd).await;
+    assert!(ends.iter().any(|e| e.reason.as_deref() == Some("account-revoked")));
+}
+
 async fn a_user_moved_to_consultation_cannot_finish_an_upload(database: Database) {
     let gateway = TestGateway::spawn(database).await;
     let sftp = gateway.sftp(logins::INSCRIPTION, password(PASSWORD)).await.unwrap();
@@ -436,6 +453,7 @@ crate::on_both_databases!(
     master_users_are_reminded_once_before_an_external_access_ends,
     a_master_user_reads_who_has_which_rights_today,
     a_revoked_user_loses_an_open_session_at_its_next_request,
+    a_revoked_user_is_shut_out_even_when_a_contract_row_cannot_be_read,
     a_user_moved_to_consultation_cannot_finish_an_upload,
     an_external_users_session_ends_with_its_access,
     a_new_convention_locks_out_every_earlier_user_mid_session,
