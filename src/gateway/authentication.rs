@@ -187,11 +187,8 @@ impl Gateway {
                 // must not keep a revoked account open: its state alone decides, and the
                 // session keeps the rights it had.
                 tracing::warn!(error = %error, "cannot re-check an open session's rights");
-                let state = self.registry.login_account(&principal.login).await;
-                let refusal = match &state {
-                    Ok(None) => Some("account-removed"),
-                    Ok(Some(account)) if account.account != account_ref(principal) => Some("account-replaced"),
-                    Ok(Some(account)) => account.refusal(self.clock.today()),
+                let refusal = match self.registry.login_account(&principal.login).await {
+                    Ok(state) => self.withdrawal(principal, state.as_ref()),
                     Err(_) => None,
                 };
                 return match refusal {
@@ -200,11 +197,7 @@ impl Gateway {
                 };
             }
         };
-        let refusal = match &session {
-            None => Some("account-removed"),
-            Some(session) if session.account.account != account_ref(principal) => Some("account-replaced"),
-            Some(session) => session.account.refusal(self.clock.today()),
-        };
+        let refusal = self.withdrawal(principal, session.as_ref().map(|s| &s.account));
         let Some(SessionAccount { account, access }) = session.filter(|_| refusal.is_none()) else {
             return Err(self.end_withdrawn_session(principal, context, refusal.unwrap_or("account-removed")));
         };
@@ -223,6 +216,15 @@ impl Gateway {
             (AccountRef::User { .. }, None) => return Ok(principal.clone()),
         };
         Ok(Principal { login: principal.login.clone(), role, language })
+    }
+
+    /// Why an open session's account, as it stands now, may no longer be used.
+    fn withdrawal(&self, principal: &Principal, account: Option<&LoginAccount>) -> Option<&'static str> {
+        match account {
+            None => Some("account-removed"),
+            Some(account) if account.account != account_ref(principal) => Some("account-replaced"),
+            Some(account) => account.refusal(self.clock.today()),
+        }
     }
 
     /// Records why an open session ends, and gives the reason back.

@@ -348,6 +348,8 @@ fn read_csv(bytes: &[u8], limits: &ReadLimits) -> Result<Sheet, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn a_number_out_of_range_reads_as_a_num_error_and_survives_the_answer() {
         for value in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
@@ -358,8 +360,6 @@ mod tests {
         }
         assert_eq!(cell_from(&Data::Float(1.5)), Cell::Number(1.5));
     }
-
-    use super::*;
 
     const ALL: [FileFormat; 4] = [FileFormat::Xlsx, FileFormat::Xls, FileFormat::Ods, FileFormat::Csv];
 

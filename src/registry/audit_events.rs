@@ -189,18 +189,18 @@ impl Registry {
             for (event, prev_hash, hash) in chunk {
                 insert = insert
                     .bind(event.at_ms)
-                    .bind(event.actor.clone())
+                    .bind(event.actor.as_str())
                     .bind(event.organisation_id)
                     .bind(event.action.as_str())
-                    .bind(event.path.clone())
+                    .bind(event.path.as_deref())
                     .bind(event.outcome.as_str())
-                    .bind(event.reason.clone())
-                    .bind(event.remote_addr.clone())
-                    .bind(event.session_id.clone())
+                    .bind(event.reason.as_deref())
+                    .bind(event.remote_addr.as_deref())
+                    .bind(event.session_id.as_deref())
                     .bind(event.bytes)
-                    .bind(event.sha256.clone())
-                    .bind(prev_hash.clone())
-                    .bind(hash.clone())
+                    .bind(event.sha256.as_deref())
+                    .bind(prev_hash.as_str())
+                    .bind(hash.as_str())
                     .bind(1i64);
             }
             insert.execute(&mut *tx).await?;
